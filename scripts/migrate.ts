@@ -1,0 +1,29 @@
+// npm run migrate -- up|down|status: applies, reverts (one step) or lists migrations on the
+// configured database (DATABASE_URL, else the embedded one under DATA_DIR).
+import { loadConfig } from '../src/config.ts'
+import { connectDatabase } from '../src/db/connect.ts'
+import { migrator } from '../src/db/migrate.ts'
+
+const command = process.argv[2] ?? 'status'
+if (command === '--help' || command === '-h' || !['up', 'down', 'status'].includes(command)) {
+  console.log('npm run migrate -- up|down|status   (default status)')
+  process.exit(command === '--help' || command === '-h' ? 0 : 1)
+}
+
+const config = loadConfig(process.env, true)
+const handle = await connectDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.DATA_DIR, poolMax: 2, statementTimeoutMs: 600_000 })
+try {
+  const m = migrator(handle.db)
+  if (command === 'status') {
+    for (const info of await m.getMigrations()) console.log(`${info.executedAt ? 'applied' : 'pending'}  ${info.name}`)
+  } else {
+    const { error, results } = command === 'up' ? await m.migrateToLatest() : await m.migrateDown()
+    for (const r of results ?? []) console.log(`${r.status.toLowerCase()}  ${r.direction.toLowerCase()}  ${r.migrationName}`)
+    if (error) throw error
+  }
+} catch (err) {
+  console.error((err as Error).message)
+  process.exitCode = 1
+} finally {
+  await handle.close()
+}

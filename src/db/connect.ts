@@ -1,0 +1,73 @@
+// Opens the database: a `pg` pool for DATABASE_URL, else an embedded PGlite under DATA_DIR
+// (or in memory for `memory://`). Both read timestamptz as ISO 8601 strings with full
+// microsecond precision (keyset cursors need every digit) and int8 as numbers.
+import { mkdirSync } from 'node:fs'
+import { Kysely, PostgresDialect } from 'kysely'
+import { PGliteDialect } from 'kysely-pglite-dialect'
+import pg from 'pg'
+import type { Database } from './schema.ts'
+
+export type DatabaseKind = 'postgres' | 'pglite'
+
+export interface DatabaseHandle {
+  db: Kysely<Database>
+  kind: DatabaseKind
+  /** The pg pool (postgres only): exports take their own connections from it. */
+  pool?: pg.Pool
+  close: () => Promise<void>
+}
+
+export interface ConnectOptions {
+  databaseUrl?: string
+  dataDir: string
+  poolMax: number
+  statementTimeoutMs: number
+}
+
+const TIMESTAMPTZ = 1184
+const TIMESTAMP = 1114
+const INT8 = 20
+
+/** '2026-01-02 03:04:05.123456+00' (session TimeZone UTC) → '2026-01-02T03:04:05.123456Z'. */
+export function pgTimestampToIso (text: string): string {
+  return text.replace(' ', 'T').replace(/\+00(:00)?$/, 'Z')
+}
+
+export async function connectDatabase (options: ConnectOptions): Promise<DatabaseHandle> {
+  if (options.databaseUrl) {
+    const pool = new pg.Pool({
+      connectionString: options.databaseUrl,
+      max: options.poolMax,
+      connectionTimeoutMillis: 5000,
+      idleTimeoutMillis: 30000,
+      statement_timeout: options.statementTimeoutMs,
+      idle_in_transaction_session_timeout: Math.max(options.statementTimeoutMs * 2, 60000),
+      options: '-c TimeZone=UTC',
+      types: {
+        getTypeParser: ((oid: number, format?: any) => {
+          if (oid === TIMESTAMPTZ || oid === TIMESTAMP) return pgTimestampToIso
+          if (oid === INT8) return Number
+          return pg.types.getTypeParser(oid, format)
+        }) as typeof pg.types.getTypeParser
+      }
+    })
+    // An idle client that loses its server must not crash the process.
+    pool.on('error', () => {})
+    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) })
+    return { db, kind: 'postgres', pool, close: async () => { await db.destroy() } }
+  }
+
+  const { PGlite, types } = await import('@electric-sql/pglite')
+  const memory = options.dataDir === 'memory://'
+  if (!memory) mkdirSync(options.dataDir, { recursive: true })
+  const lite = await PGlite.create(memory ? undefined : options.dataDir, {
+    parsers: {
+      [types.TIMESTAMPTZ]: pgTimestampToIso,
+      [types.TIMESTAMP]: pgTimestampToIso,
+      [types.INT8]: Number
+    }
+  })
+  await lite.exec("SET TimeZone = 'UTC'")
+  const db = new Kysely<Database>({ dialect: new PGliteDialect(lite) })
+  return { db, kind: 'pglite', close: async () => { await db.destroy() } }
+}

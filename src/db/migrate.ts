@@ -1,0 +1,28 @@
+// Migrations are modules in ./migrations, applied in name order by Kysely's Migrator.
+import { Migrator, type MigrationProvider, type Migration } from 'kysely/migration'
+import type { Kysely } from 'kysely'
+import * as initial from './migrations/2026-11-23-0001-initial.ts'
+
+const migrations: Record<string, Migration> = {
+  '2026-11-23-0001-initial': initial
+}
+
+const provider: MigrationProvider = { getMigrations: async () => migrations }
+
+export function migrator (db: Kysely<any>): Migrator {
+  return new Migrator({ db, provider })
+}
+
+export async function migrateToLatest (db: Kysely<any>): Promise<void> {
+  const { error, results } = await migrator(db).migrateToLatest()
+  if (error) {
+    const failed = results?.find((r) => r.status === 'Error')
+    throw new Error(`migration ${failed?.migrationName ?? ''} failed: ${(error as Error).message}`)
+  }
+}
+
+/** True when every known migration has been applied. */
+export async function migrationsCurrent (db: Kysely<any>): Promise<boolean> {
+  const all = await migrator(db).getMigrations()
+  return all.every((m) => m.executedAt !== undefined)
+}

@@ -1,0 +1,75 @@
+// Users: just-in-time creation from JWT claims, and linking of users invited by email.
+import { sql, type Kysely } from 'kysely'
+import type { Database, User } from './schema.ts'
+
+export interface IdentityClaims {
+  sub: string
+  email?: string | null
+  name?: string | null
+  given_name?: string | null
+  family_name?: string | null
+  email_verified?: boolean | null
+}
+
+function profileFrom (claims: IdentityClaims) {
+  const email = typeof claims.email === 'string' && claims.email.length > 0 ? claims.email.toLowerCase() : null
+  const given = claims.given_name ?? null
+  const family = claims.family_name ?? null
+  const full = claims.name ?? ([given, family].filter(Boolean).join(' ') || null)
+  return { email, given_name: given, family_name: family, full_name: full, email_verified: claims.email_verified === true }
+}
+
+function profileDiffers (user: User, profile: ReturnType<typeof profileFrom>): boolean {
+  return (profile.email !== null && user.email !== profile.email) ||
+    user.given_name !== profile.given_name || user.family_name !== profile.family_name ||
+    user.full_name !== profile.full_name || user.email_verified !== profile.email_verified
+}
+
+/**
+ * The user behind a JWT `sub`: created on first sight, profile refreshed when the claims change.
+ * A pending user invited by that email (and not yet signed in) becomes this user, and its
+ * invitations become active memberships.
+ */
+export async function upsertUserFromClaims (db: Kysely<Database>, claims: IdentityClaims): Promise<User> {
+  const profile = profileFrom(claims)
+  const existing = await db.selectFrom('users').selectAll().where('sub', '=', claims.sub).executeTakeFirst()
+  if (existing) {
+    if (!profileDiffers(existing, profile)) return existing
+    // An email another user already holds is not taken over by a profile refresh.
+    const email = profile.email !== null && profile.email !== existing.email && !(await emailTaken(db, profile.email))
+      ? profile.email
+      : existing.email
+    return await db.updateTable('users')
+      .set({ ...profile, email, updated_at: sql<string>`now()` as any })
+      .where('id', '=', existing.id).returningAll().executeTakeFirstOrThrow()
+  }
+  return await db.transaction().execute(async (trx) => {
+    const pending = profile.email !== null && claims.email_verified !== false
+      ? await trx.selectFrom('users').selectAll()
+        .where(sql<string>`lower(email)`, '=', profile.email).where('sub', 'is', null)
+        .forUpdate().executeTakeFirst()
+      : undefined
+    if (pending) {
+      const user = await trx.updateTable('users')
+        .set({ ...profile, sub: claims.sub, status: 'active', last_login_at: sql<string>`now()` as any, login_count: 1, updated_at: sql<string>`now()` as any })
+        .where('id', '=', pending.id).returningAll().executeTakeFirstOrThrow()
+      await trx.updateTable('org_memberships')
+        .set({ status: 'active', joined_at: sql<string>`now()` as any, joined_via: 'invite-email', invite_token_hash: null, updated_at: sql<string>`now()` as any })
+        .where('user_id', '=', user.id).where('status', '=', 'invited')
+        .where((eb) => eb.or([eb('invite_expires_at', 'is', null), eb('invite_expires_at', '>', sql<string>`now()` as any)]))
+        .execute()
+      return user
+    }
+    // A concurrent first request of the same sub may win; then read its row.
+    const inserted = await trx.insertInto('users')
+      .values({ sub: claims.sub, ...(profile.email !== null && await emailTaken(trx, profile.email) ? { ...profile, email: null } : profile), status: 'active', last_login_at: sql<string>`now()` as any, login_count: 1 })
+      .onConflict((oc) => oc.column('sub').doNothing())
+      .returningAll().executeTakeFirst()
+    return inserted ?? await trx.selectFrom('users').selectAll().where('sub', '=', claims.sub).executeTakeFirstOrThrow()
+  })
+}
+
+async function emailTaken (db: Kysely<Database>, email: string): Promise<boolean> {
+  const row = await db.selectFrom('users').select('id').where(sql<string>`lower(email)`, '=', email).executeTakeFirst()
+  return row !== undefined
+}

@@ -1,0 +1,99 @@
+// Authentication: Bearer JWTs (algorithm pinned, exp and sub required, iss/aud checked when
+// configured) and org API keys (x-api-key or x-prismeai-api-key). Every failure is a 401 in
+// the family's body; nothing about the credential is logged.
+import fp from 'fastify-plugin'
+import fastifyJwt from '@fastify/jwt'
+import type { FastifyRequest } from 'fastify'
+import { AuthenticationError } from '../lib/errors.ts'
+import type { Principal } from '../lib/principal.ts'
+import type { JwtKeys } from '../lib/jwt-keys.ts'
+import type { Config } from '../config.ts'
+import { upsertUserFromClaims } from '../db/users.ts'
+import { touchApiKey, verifyApiKey } from '../db/api-keys.ts'
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal: Principal | null
+  }
+  interface FastifyInstance {
+    /** Authenticates a request for a route whose spec allows these security schemes. */
+    authenticate: (request: FastifyRequest, schemes: readonly string[]) => Promise<void>
+    jwtKeys: JwtKeys
+  }
+}
+
+const BEARER = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)$/
+
+function apiKeyHeader (request: FastifyRequest): string | undefined {
+  const value = request.headers['x-api-key'] ?? request.headers['x-prismeai-api-key']
+  if (Array.isArray(value)) throw new AuthenticationError('Send one API key')
+  return value
+}
+
+export default fp(async function auth (app, opts: { config: Config, jwtKeys: JwtKeys }) {
+  const { config, jwtKeys } = opts
+  const requiredClaims = ['exp', 'sub', ...(config.JWT_ISSUER ? ['iss'] : []), ...(config.JWT_AUDIENCE ? ['aud'] : [])]
+  await app.register(fastifyJwt, {
+    secret: jwtKeys.signKey ? jwtKeys.signKey : { public: jwtKeys.verifyKey },
+    sign: { algorithm: jwtKeys.algorithm, ...(config.JWT_ISSUER ? { iss: config.JWT_ISSUER } : {}), ...(config.JWT_AUDIENCE ? { aud: config.JWT_AUDIENCE } : {}) },
+    verify: {
+      algorithms: [jwtKeys.algorithm],
+      requiredClaims,
+      ...(config.JWT_ISSUER ? { allowedIss: config.JWT_ISSUER } : {}),
+      ...(config.JWT_AUDIENCE ? { allowedAud: config.JWT_AUDIENCE } : {}),
+      // fast-jwt takes milliseconds.
+      clockTolerance: 5000
+    }
+  })
+  app.decorate('jwtKeys', jwtKeys)
+  app.decorateRequest('principal', null)
+
+  async function fromJwt (request: FastifyRequest, header: string): Promise<Principal> {
+    const match = BEARER.exec(header)
+    if (!match) throw new AuthenticationError('Authorization header must be "Bearer <token>"')
+    let claims: Record<string, unknown>
+    try {
+      claims = app.jwt.verify<Record<string, unknown>>(match[1] as string)
+    } catch {
+      throw new AuthenticationError('Invalid or expired token')
+    }
+    if (typeof claims.sub !== 'string' || claims.sub.length === 0 || claims.sub.length > 255) {
+      throw new AuthenticationError('Token has no usable sub claim')
+    }
+    const str = (v: unknown): string | null => (typeof v === 'string' ? v : null)
+    const user = await upsertUserFromClaims(app.db, {
+      sub: claims.sub,
+      email: str(claims.email),
+      name: str(claims.name),
+      given_name: str(claims.given_name),
+      family_name: str(claims.family_name),
+      email_verified: typeof claims.email_verified === 'boolean' ? claims.email_verified : null
+    })
+    if (user.status === 'disabled') throw new AuthenticationError('User is disabled')
+    const permissions = Array.isArray(claims.permissions) ? claims.permissions.filter((p): p is string => typeof p === 'string') : []
+    return { kind: 'user', userId: user.id, sub: claims.sub, email: user.email, permissions }
+  }
+
+  async function fromApiKey (raw: string): Promise<Principal> {
+    const check = await verifyApiKey(app.db, raw)
+    if (!check.ok) throw new AuthenticationError(check.reason)
+    await touchApiKey(app.db, check.key)
+    return { kind: 'apiKey', keyId: check.key.id, orgId: check.key.org_id, permissions: check.key.permissions }
+  }
+
+  app.decorate('authenticate', async function authenticate (request: FastifyRequest, schemes: readonly string[]) {
+    const key = apiKeyHeader(request)
+    const bearer = request.headers.authorization
+    const keysAllowed = schemes.includes('OrgApiKeyAuth') || schemes.includes('ApiKeyAuth')
+    if (key !== undefined) {
+      if (!keysAllowed) throw new AuthenticationError('API keys are not accepted on this route; use a Bearer token')
+      request.principal = await fromApiKey(key)
+      return
+    }
+    if (bearer !== undefined && schemes.includes('BearerAuth')) {
+      request.principal = await fromJwt(request, bearer)
+      return
+    }
+    throw new AuthenticationError(keysAllowed ? 'Send a Bearer token or an API key' : 'Send a Bearer token')
+  })
+}, { name: 'auth', dependencies: ['db'] })

@@ -1,0 +1,94 @@
+// One error mapper for the whole service: typed errors, Fastify's own errors and database
+// errors become the body of the route's API family (DESIGN.md section 8). 5xx details are
+// logged, never sent.
+import fp from 'fastify-plugin'
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import {
+  AppError, AuthenticationError, ConflictError, NotFoundError, PayloadTooLargeError, RateLimitError,
+  ServiceUnavailableError, UnsupportedMediaTypeError, ValidationError
+} from '../lib/errors.ts'
+
+const PUBLIC_TITLES: Record<number, string> = {
+  400: 'BadRequest',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'NotFound',
+  409: 'Conflict',
+  413: 'PayloadTooLarge',
+  415: 'UnsupportedMediaType',
+  429: 'RateLimitExceeded',
+  500: 'InternalServerError',
+  503: 'ServiceUnavailable'
+}
+
+interface ValidationIssue { instancePath: string, message?: string, keyword: string, params: Record<string, unknown> }
+
+function describeValidation (err: FastifyError): ValidationError {
+  const context = err.validationContext ?? 'request'
+  const details = ((err.validation ?? []) as ValidationIssue[]).map((v) => {
+    let field = `${context}${v.instancePath}`
+    if (v.keyword === 'required') field += `/${String(v.params.missingProperty)}`
+    if (v.keyword === 'additionalProperties') {
+      field += `/${String(v.params.additionalProperty)}`
+      return { field, message: 'is not an allowed property' }
+    }
+    return { field, message: v.message ?? 'is invalid' }
+  })
+  const first = details[0]
+  return new ValidationError(first ? `${first.field} ${first.message}` : err.message, details)
+}
+
+const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', '57P01', '57P02', '57P03', '53300'])
+
+/** Turns anything thrown into an AppError; null means an unexpected failure (500). */
+export function toAppError (err: unknown): AppError | null {
+  if (err instanceof AppError) return err
+  const e = err as FastifyError & { code?: string, routine?: string }
+  if (e?.validation) return describeValidation(e)
+  switch (e?.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE': return new PayloadTooLargeError('Request body is too large')
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE': return new UnsupportedMediaTypeError('Unsupported Content-Type')
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY': return new ValidationError('body must be a JSON document')
+    case 'FST_ERR_CTP_INVALID_JSON_BODY': return new ValidationError('body is not valid JSON')
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH': return new ValidationError('Content-Length does not match the body')
+    case '23505': return new ConflictError('Already exists')
+    case '22P02': case '22007': case '22008': case '22021': case '22P05': case '22001':
+      return new ValidationError('A value has an invalid format')
+  }
+  if (e?.code && (CONNECTION_CODES.has(e.code) || e.code.startsWith('08'))) return new ServiceUnavailableError()
+  if (/timeout exceeded when trying to connect|Connection terminated/i.test(e?.message ?? '')) return new ServiceUnavailableError()
+  if (e?.statusCode === 400 && e.code?.startsWith('FST_')) return new ValidationError(e.message)
+  if (e?.statusCode === 401 || e?.code?.startsWith('FST_JWT')) return new AuthenticationError()
+  if (e?.statusCode === 404) return new NotFoundError()
+  return null
+}
+
+export function isPublicFamily (url: string): boolean {
+  return url.startsWith('/api/public/')
+}
+
+export function sendError (request: FastifyRequest, reply: FastifyReply, err: unknown): FastifyReply {
+  let mapped = toAppError(err)
+  if (mapped === null || mapped.statusCode >= 500) {
+    request.log.error({ err }, 'request failed')
+  }
+  const status = mapped?.statusCode ?? 500
+  const message = mapped?.message ?? 'Something went wrong'
+  if (mapped instanceof RateLimitError) {
+    reply.header('retry-after', Math.max(1, Math.ceil(Number(mapped.extra.retryAfterMs) / 1000)))
+  }
+  if (mapped instanceof ServiceUnavailableError) reply.header('retry-after', 1)
+  reply.code(status).type('application/json; charset=utf-8')
+  if (isPublicFamily(request.url)) {
+    const title = PUBLIC_TITLES[status] ?? 'Error'
+    const extra = mapped instanceof RateLimitError ? { retryAfterMs: mapped.extra.retryAfterMs } : {}
+    return reply.send({ error: { title, detail: message, ...extra } })
+  }
+  mapped ??= new AppError(500, 'InternalError', message)
+  return reply.send({ error: mapped.kind, message, ...mapped.extra, requestId: request.id })
+}
+
+export default fp(async function errors (app) {
+  app.setErrorHandler((err, request, reply) => sendError(request, reply, err))
+  app.setNotFoundHandler((request, reply) => sendError(request, reply, new NotFoundError(`No route ${request.method} ${request.url.split('?')[0]}`)))
+}, { name: 'errors' })

@@ -1,0 +1,40 @@
+// Per-credential rate limits (@fastify/rate-limit): counted after authentication, keyed by user
+// or API key (the client address when anonymous); shared across instances through Redis when
+// REDIS_URL is set, in memory otherwise.
+import fp from 'fastify-plugin'
+import rateLimit from '@fastify/rate-limit'
+import { Redis } from 'ioredis'
+import type { FastifyRequest } from 'fastify'
+import { RateLimitError } from '../lib/errors.ts'
+import type { Config } from '../config.ts'
+
+export function credentialKey (request: FastifyRequest): string {
+  const p = request.principal
+  if (p === null) return `ip:${request.ip}`
+  return p.kind === 'user' ? `user:${p.userId}` : `key:${p.keyId}`
+}
+
+export default fp(async function rateLimits (app, opts: { config: Config }) {
+  const { config } = opts
+  const redis = config.REDIS_URL
+    ? new Redis(config.REDIS_URL, { connectTimeout: 1000, maxRetriesPerRequest: 1, lazyConnect: false })
+    : undefined
+  if (redis) {
+    redis.on('error', (err) => app.log.warn({ err: err.message }, 'redis error'))
+    app.addHook('onClose', async () => { redis.disconnect() })
+  }
+  await app.register(rateLimit, {
+    global: true,
+    hook: 'preHandler',
+    max: config.RATE_LIMIT_MAX,
+    timeWindow: config.RATE_LIMIT_WINDOW_MS,
+    nameSpace: 'orgroster-rl:',
+    ...(redis ? { redis } : {}),
+    // A Redis outage must not take the API down with it.
+    skipOnError: true,
+    enableDraftSpec: true,
+    keyGenerator: credentialKey,
+    errorResponseBuilder: (_request, context) =>
+      new RateLimitError(`Rate limit of ${context.max} requests per ${context.after} exceeded`, context.ttl)
+  })
+}, { name: 'rate-limit', dependencies: ['auth'] })

@@ -1,0 +1,66 @@
+// Binds handlers to the spec by operationId. Each handler's body, query, params and reply types
+// come from the generated types; `routes` (generated) gives method, URL, schemas and security.
+import type { FastifyInstance, FastifyReply, FastifyRequest, RouteHandlerMethod } from 'fastify'
+import type { operations } from '../../generated/openapi.js'
+import { routes, type OperationId } from '../../generated/routes.ts'
+import { UnsupportedMediaTypeError } from '../lib/errors.ts'
+
+type Op<K extends OperationId> = K extends keyof operations ? operations[K] : never
+type JsonOf<T> = T extends { content: { 'application/json': infer B } } ? B : never
+type BodyOf<O> = O extends { requestBody?: infer R } ? JsonOf<NonNullable<R>> : never
+type QueryOf<O> = O extends { parameters: { query?: infer Q } } ? NonNullable<Q> : never
+type ParamsOf<O> = O extends { parameters: { path?: infer P } } ? NonNullable<P> : never
+type SuccessOf<O> = O extends { responses: infer R }
+  ? JsonOf<R extends { 200: infer S } ? S : R extends { 201: infer S } ? S : never>
+  : never
+
+export interface RouteTypes<K extends OperationId> {
+  Body: BodyOf<Op<K>>
+  Querystring: QueryOf<Op<K>>
+  Params: ParamsOf<Op<K>>
+}
+
+export type OpRequest<K extends OperationId> = FastifyRequest<RouteTypes<K>>
+export type OpReply<K extends OperationId> = SuccessOf<Op<K>>
+
+/** A handler returns the success body, or takes over the reply itself (streams) and returns it. */
+export type Handler<K extends OperationId> =
+  (this: FastifyInstance, request: OpRequest<K>, reply: FastifyReply) => Promise<OpReply<K> | FastifyReply>
+
+export type Handlers = { [K in OperationId]: Handler<K> }
+
+/** A body in a media type the operation does not declare is a 415, whatever parser took it. */
+function checkContentType (request: FastifyRequest, accepted: readonly string[]): void {
+  const header = request.headers['content-type']
+  if (header === undefined) return
+  const essence = header.split(';')[0]!.trim().toLowerCase()
+  if (!accepted.includes(essence)) throw new UnsupportedMediaTypeError(`Content-Type must be ${accepted.join(' or ')}`)
+}
+
+/** Registers the given operations in this (encapsulated) context. */
+export function registerOperations (app: FastifyInstance, handlers: Partial<Handlers>): void {
+  for (const id of Object.keys(handlers) as OperationId[]) {
+    const def = routes[id]
+    const security = def.security as readonly string[]
+    const bodyTypes = def.bodyTypes as readonly string[]
+    app.route({
+      method: def.method,
+      url: def.url,
+      schema: def.schema as any,
+      config: { operationId: id },
+      ...(security.length > 0
+        ? { onRequest: async (request: FastifyRequest) => { await app.authenticate(request, security) } }
+        : {}),
+      ...(bodyTypes.length > 0
+        ? { preValidation: async (request: FastifyRequest) => { checkContentType(request, bodyTypes) } }
+        : {}),
+      handler: handlers[id] as unknown as RouteHandlerMethod
+    })
+  }
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    operationId?: string
+  }
+}

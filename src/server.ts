@@ -1,0 +1,36 @@
+// Starts orgroster: reads the environment, builds the app, seeds the demo org on first run,
+// listens, and closes gracefully on SIGINT/SIGTERM.
+import closeWithGrace from 'close-with-grace'
+import { buildApp } from './app.ts'
+import { ConfigError, loadConfig } from './config.ts'
+import { seedDemo } from './db/demo.ts'
+import { developmentBanner } from './lib/dev-token.ts'
+
+let config
+try {
+  config = loadConfig(process.env, true)
+} catch (err) {
+  if (err instanceof ConfigError) {
+    console.error(err.message)
+    process.exit(1)
+  }
+  throw err
+}
+
+const app = await buildApp(config)
+closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
+  if (err) app.log.error({ err }, 'closing after an error')
+  else app.log.info({ signal }, 'closing')
+  app.draining = true
+  await app.close()
+})
+
+if (config.SEED_DEMO && config.NODE_ENV !== 'production') {
+  const seeded = await seedDemo(app.db)
+  if (seeded) app.log.info('seeded the demo organization "acme"')
+}
+const address = await app.listen({ port: config.PORT, host: config.HOST })
+app.log.info(`Swagger UI at ${address}/docs (database: ${app.database.kind === 'pglite' ? `embedded, ${config.DATA_DIR}` : 'PostgreSQL'})`)
+if (config.NODE_ENV !== 'production' && app.jwtKeys.signKey) {
+  process.stdout.write(developmentBanner(app, address, config))
+}
