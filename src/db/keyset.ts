@@ -25,14 +25,15 @@ export function decodeCursor (scope: string, raw: string, field = 'querystring/c
   } catch {
     parsed = null
   }
-  if (!Array.isArray(parsed) || parsed.length !== 3 || !parsed.every((p) => typeof p === 'string') ||
-      !TIMESTAMP.test(parsed[1]) || !UUID.test(parsed[2])) {
+  const [cursorScope, createdAt, id] = Array.isArray(parsed) && parsed.length === 3 ? parsed : []
+  if (typeof cursorScope !== 'string' || typeof createdAt !== 'string' || typeof id !== 'string' ||
+      !TIMESTAMP.test(createdAt) || !UUID.test(id)) {
     throw new ValidationError(`${field} is malformed`, [{ field, message: 'is malformed' }])
   }
-  if (parsed[0] !== scope) {
+  if (cursorScope !== scope) {
     throw new ValidationError(`${field} belongs to another list`, [{ field, message: 'belongs to another list' }])
   }
-  return { createdAt: parsed[1], id: parsed[2] }
+  return { createdAt, id }
 }
 
 /** `(created_at, id) < (cursor)`: rows after the position in newest-first order. */
