@@ -9,7 +9,7 @@ export interface paths {
         };
         /**
          * Liveness
-         * @description Answers 200 while the process is up. Does not touch the database.
+         * @description Answers 200 while the process is up. Does not touch the database, and is never rate limited, so a load balancer's probes cannot be refused.
          */
         get: operations["getHealth"];
         put?: never;
@@ -69,7 +69,7 @@ export interface paths {
         };
         /**
          * Readiness
-         * @description Answers 200 when the database answers and every migration is applied, 503 otherwise (and while the instance drains for shutdown).
+         * @description Answers 200 when the database answers and every migration is applied, 503 otherwise (and while the instance drains for shutdown, so a load balancer stops sending it new requests). Never rate limited.
          */
         get: operations["getReadiness"];
         put?: never;
@@ -139,6 +139,13 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /**
+         * @example {
+         *       "error": "AuthenticationError",
+         *       "message": "Invalid or expired token",
+         *       "requestId": "3f1d2c4b-8a9e-4f6a-b7c1-2d3e4f5a6b7c"
+         *     }
+         */
         AuthenticationError: {
             /**
              * @description Error kind.
@@ -153,6 +160,13 @@ export interface components {
             /** @description The request id. */
             requestId?: string;
         };
+        /**
+         * @example {
+         *       "error": "ConflictError",
+         *       "message": "Organization slug acme is taken",
+         *       "requestId": "3f1d2c4b-8a9e-4f6a-b7c1-2d3e4f5a6b7c"
+         *     }
+         */
         ConflictError: {
             /** @description The conflicting users, where users conflict. */
             conflicts?: {
@@ -173,6 +187,13 @@ export interface components {
             /** @description The request id. */
             requestId?: string;
         };
+        /**
+         * @example {
+         *       "name": "Acme Corp",
+         *       "slug": "acme-corp",
+         *       "description": "Our main organization."
+         *     }
+         */
         CreateOrganization: {
             /** @description Free text. */
             description?: string;
@@ -183,6 +204,13 @@ export interface components {
             name: string;
             slug?: components["schemas"]["Slug"];
         };
+        /**
+         * @example {
+         *       "error": "ForbiddenError",
+         *       "message": "Missing permission orgs:manage",
+         *       "requestId": "3f1d2c4b-8a9e-4f6a-b7c1-2d3e4f5a6b7c"
+         *     }
+         */
         ForbiddenError: {
             /**
              * @description Error kind.
@@ -197,6 +225,11 @@ export interface components {
             /** @description The request id. */
             requestId?: string;
         };
+        /**
+         * @example {
+         *       "status": "ok"
+         *     }
+         */
         Health: {
             /** @description Why the instance is not ready. */
             reason?: string;
@@ -206,6 +239,13 @@ export interface components {
              */
             status: "ok" | "unavailable" | "draining";
         };
+        /**
+         * @example {
+         *       "error": "NotFoundError",
+         *       "message": "Organization acme not found",
+         *       "requestId": "3f1d2c4b-8a9e-4f6a-b7c1-2d3e4f5a6b7c"
+         *     }
+         */
         NotFoundError: {
             /**
              * @description Error kind.
@@ -217,6 +257,19 @@ export interface components {
             /** @description The request id. */
             requestId?: string;
         };
+        /**
+         * @example {
+         *       "id": "0b6f8f0e-7c1a-4a53-9d43-2f1f3c0a9b11",
+         *       "slug": "acme",
+         *       "name": "Acme Corp",
+         *       "description": "The demo organization.",
+         *       "status": "active",
+         *       "defaultRole": "member",
+         *       "createdBy": "5d1c7a7e-3b1e-4c8e-9a55-0f4b8a2c6d10",
+         *       "createdAt": "2026-01-15T10:30:00.123456Z",
+         *       "updatedAt": "2026-01-15T10:30:00.123456Z"
+         *     }
+         */
         Organization: {
             createdAt: components["schemas"]["Timestamp"];
             /** @description User id of the creator. */
@@ -237,6 +290,13 @@ export interface components {
          * @enum {string}
          */
         OrganizationStatus: "active" | "suspended";
+        /**
+         * @example {
+         *       "error": "PayloadTooLargeError",
+         *       "message": "Request body is too large",
+         *       "requestId": "3f1d2c4b-8a9e-4f6a-b7c1-2d3e4f5a6b7c"
+         *     }
+         */
         PayloadTooLargeError: {
             /**
              * @description Error kind.
@@ -248,6 +308,14 @@ export interface components {
             /** @description The request id. */
             requestId?: string;
         };
+        /**
+         * @example {
+         *       "error": "RateLimitError",
+         *       "message": "Rate limit of 600 requests per 1 minute exceeded",
+         *       "retryAfterMs": 42000,
+         *       "requestId": "3f1d2c4b-8a9e-4f6a-b7c1-2d3e4f5a6b7c"
+         *     }
+         */
         RateLimitError: {
             /**
              * @description Error kind.
@@ -272,6 +340,12 @@ export interface components {
          * @example 2026-01-15T10:30:00.123456Z
          */
         Timestamp: string;
+        /**
+         * @example {
+         *       "name": "Acme Corporation",
+         *       "defaultRole": "member"
+         *     }
+         */
         UpdateOrganization: {
             defaultRole?: components["schemas"]["Slug"];
             /** @description Free text. */
@@ -285,6 +359,19 @@ export interface components {
          * @description A UUID.
          */
         Uuid: string;
+        /**
+         * @example {
+         *       "error": "ValidationError",
+         *       "message": "body/slug must match pattern \"^[a-z0-9][a-z0-9-]{0,62}$\"",
+         *       "details": [
+         *         {
+         *           "field": "body/slug",
+         *           "message": "must match pattern \"^[a-z0-9][a-z0-9-]{0,62}$\""
+         *         }
+         *       ],
+         *       "requestId": "3f1d2c4b-8a9e-4f6a-b7c1-2d3e4f5a6b7c"
+         *     }
+         */
         ValidationError: {
             /** @description One entry per problem. */
             details?: {
@@ -437,6 +524,7 @@ export interface operations {
                     };
                 };
             };
+            429: components["responses"]["TooManyRequests"];
         };
     };
     getOpenApiYaml: {
@@ -457,6 +545,7 @@ export interface operations {
                     "application/yaml": string;
                 };
             };
+            429: components["responses"]["TooManyRequests"];
         };
     };
     getReadiness: {
@@ -552,6 +641,7 @@ export interface operations {
             400: components["responses"]["BadParameters"];
             401: components["responses"]["Unauthenticated"];
             409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
             429: components["responses"]["TooManyRequests"];
         };
     };
@@ -631,6 +721,7 @@ export interface operations {
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
             429: components["responses"]["TooManyRequests"];
         };
     };

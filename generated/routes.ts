@@ -204,6 +204,28 @@ export const routes = {
             }
           }
         },
+        "413": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "PayloadTooLargeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "description": "The limit."
+            },
+            "requestId": {
+              "type": "string",
+              "description": "The request id."
+            }
+          }
+        },
         "429": {
           "type": "object",
           "required": [
@@ -409,6 +431,33 @@ export const routes = {
           "type": "object",
           "additionalProperties": true,
           "description": "An OpenAPI 3.1 document."
+        },
+        "429": {
+          "type": "object",
+          "required": [
+            "error",
+            "message",
+            "retryAfterMs"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "RateLimitError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "description": "Which limit."
+            },
+            "retryAfterMs": {
+              "type": "number",
+              "description": "Milliseconds until the limit resets."
+            },
+            "requestId": {
+              "type": "string",
+              "description": "The request id."
+            }
+          }
         }
       }
     }
@@ -418,7 +467,37 @@ export const routes = {
     "url": "/openapi.yaml",
     "security": [],
     "bodyTypes": [],
-    "schema": {}
+    "schema": {
+      "response": {
+        "429": {
+          "type": "object",
+          "required": [
+            "error",
+            "message",
+            "retryAfterMs"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "RateLimitError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "description": "Which limit."
+            },
+            "retryAfterMs": {
+              "type": "number",
+              "description": "Milliseconds until the limit resets."
+            },
+            "requestId": {
+              "type": "string",
+              "description": "The request id."
+            }
+          }
+        }
+      }
+    }
   },
   "getOrganization": {
     "method": "GET",
@@ -1146,6 +1225,28 @@ export const routes = {
             "message": {
               "type": "string",
               "description": "What was not found."
+            },
+            "requestId": {
+              "type": "string",
+              "description": "The request id."
+            }
+          }
+        },
+        "413": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "PayloadTooLargeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "description": "The limit."
             },
             "requestId": {
               "type": "string",

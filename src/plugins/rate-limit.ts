@@ -8,6 +8,10 @@ import type { FastifyRequest } from 'fastify'
 import { RateLimitError } from '../lib/errors.ts'
 import type { Config } from '../config.ts'
 
+// Probes are never limited: with Redis the count is shared by every instance, so a load
+// balancer probing many instances from one address would otherwise get 429s and pull them all.
+const PROBES = new Set(['/healthz', '/readyz'])
+
 export function credentialKey (request: FastifyRequest): string {
   const p = request.principal
   if (p === null) return `ip:${request.ip}`
@@ -34,6 +38,7 @@ export default fp(async function rateLimits (app, opts: { config: Config }) {
     skipOnError: true,
     enableDraftSpec: true,
     keyGenerator: credentialKey,
+    allowList: (request) => PROBES.has(request.routeOptions.url ?? ''),
     errorResponseBuilder: (_request, context) =>
       new RateLimitError(`Rate limit of ${context.max} requests per ${context.after} exceeded`, context.ttl)
   })
