@@ -60,7 +60,10 @@ export async function connectDatabase (options: ConnectOptions): Promise<Databas
   const { PGlite, types } = await import('@electric-sql/pglite')
   const memory = options.dataDir === 'memory://'
   if (!memory) mkdirSync(options.dataDir, { recursive: true })
-  const lite = await PGlite.create(memory ? undefined : options.dataDir, {
+  // One options object: PGlite.create(undefined, options) ignores its options, and the
+  // in-memory database then returned timestamps as Dates (microseconds lost).
+  const lite = await PGlite.create({
+    ...(memory ? {} : { dataDir: options.dataDir }),
     parsers: {
       [types.TIMESTAMPTZ]: pgTimestampToIso,
       [types.TIMESTAMP]: pgTimestampToIso,
