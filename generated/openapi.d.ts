@@ -135,6 +135,33 @@ export interface paths {
         patch: operations["updateOrganization"];
         trace?: never;
     };
+    "/v2/orgs/{orgSlug}/members/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The organization's slug. */
+                orgSlug: components["parameters"]["OrgSlug"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Export Org Members as CSV
+         * @description Streams the full members list of an organization as a CSV file. The response is `text/csv` with `Content-Disposition: attachment` so the browser triggers a download. Memory usage is bounded: the server paginates `OrgMembership` by keyset and writes rows as it queries them. Same permission as listing (`orgs:members:read`), by Bearer JWT or org API key.
+         *
+         *     Columns, in this order (or the `columns` subset): `id,userId,email,firstName,lastName, fullName,roleSlug,status,groups,joinedVia,joinedAt,invitedBy,invitedAt,createdAt,updatedAt`; `groups` is the member's group slugs joined with `;`. RFC 4180 (CRLF, quotes doubled, fields with a comma, quote, CR or LF quoted), UTF-8, nulls empty, dates ISO 8601 UTC with microseconds. The header row is written even for an empty organization. A text cell starting with `=`, `+`, `-`, `@`, tab, CR or `'` is prefixed with `'` against formula injection; the import removes exactly one, so the round trip is lossless.
+         *
+         *     Newest first (`createdAt` desc, `id` desc). On PostgreSQL the file is one consistent snapshot. At most 2 exports of one organization run at once; a third gets 429 with `retryAfterMs` and `Retry-After`. Filters may be sent in the query string or in the JSON body (the body wins where both name a filter). Every export writes an audit event (`members.exported`) with its filters and row count. A transfer cut short (client gone, database failure) ends without a clean end of stream, never as a short file that looks whole.
+         */
+        post: operations["exportOrgMembers"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -239,6 +266,38 @@ export interface components {
              */
             status: "ok" | "unavailable" | "draining";
         };
+        /**
+         * @description A column of the member export.
+         * @enum {string}
+         */
+        MemberExportColumn: "id" | "userId" | "email" | "firstName" | "lastName" | "fullName" | "roleSlug" | "status" | "groups" | "joinedVia" | "joinedAt" | "invitedBy" | "invitedAt" | "createdAt" | "updatedAt";
+        /** @description Filters and columns of a member export. */
+        MemberExportRequest: {
+            /** @description The columns wanted, in order. Default all. */
+            columns?: components["schemas"]["MemberExportColumn"][];
+            /**
+             * Format: date-time
+             * @description Only memberships created at or after this instant.
+             */
+            createdAfter?: string;
+            /**
+             * Format: date-time
+             * @description Only memberships created before this instant.
+             */
+            createdBefore?: string;
+            /** @description Only members of the group with this slug. */
+            group?: string;
+            /** @description Case-insensitive substring of the email, first, last or full name. */
+            q?: string;
+            /** @description Only members with this role. */
+            roleSlug?: string;
+            status?: components["schemas"]["MemberExportStatus"];
+        };
+        /**
+         * @description Membership status.
+         * @enum {string}
+         */
+        MemberExportStatus: "active" | "invited" | "suspended";
         /**
          * @example {
          *       "error": "NotFoundError",
@@ -722,6 +781,60 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["TooManyRequests"];
+        };
+    };
+    exportOrgMembers: {
+        parameters: {
+            query?: {
+                /** @description Prepend a UTF-8 byte order mark, for spreadsheet programs. */
+                bom?: boolean;
+                /** @description Comma-separated subset of the columns, in the order wanted (e.g. `email,roleSlug`). An unknown column is a 400. */
+                columns?: string;
+                /** @description Only memberships created at or after this instant (ISO 8601). */
+                createdAfter?: string;
+                /** @description Only memberships created before this instant (ISO 8601). */
+                createdBefore?: string;
+                /** @description Only members of the group with this slug. */
+                group?: string;
+                /** @description Case-insensitive substring of the email, first, last or full name. */
+                q?: string;
+                /** @description Only members with this role. */
+                roleSlug?: string;
+                /** @description Only members with this status. */
+                status?: components["schemas"]["MemberExportStatus"];
+            };
+            header?: never;
+            path: {
+                /** @description The organization's slug. */
+                orgSlug: components["parameters"]["OrgSlug"];
+            };
+            cookie?: never;
+        };
+        /** @description Optional filters, the same as the query parameters. */
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["MemberExportRequest"];
+            };
+        };
+        responses: {
+            /** @description CSV stream (chunked; no Content-Length). */
+            200: {
+                headers: {
+                    /** @description Always `no-store`. */
+                    "Cache-Control"?: string;
+                    /** @description `attachment; filename="{orgSlug}-members-{YYYY-MM-DDTHH-mm-ss}.csv"` and its RFC 6266 `filename*`. */
+                    "Content-Disposition"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/csv": string;
+                };
+            };
+            400: components["responses"]["BadParameters"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
         };
     };

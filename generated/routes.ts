@@ -389,6 +389,296 @@ export const routes = {
       }
     }
   },
+  "exportOrgMembers": {
+    "method": "POST",
+    "url": "/v2/orgs/:orgSlug/members/export",
+    "security": [
+      "ApiKeyAuth",
+      "BearerAuth",
+      "OrgApiKeyAuth"
+    ],
+    "bodyTypes": [
+      "application/json"
+    ],
+    "bodyOptional": true,
+    "schema": {
+      "params": {
+        "type": "object",
+        "properties": {
+          "orgSlug": {
+            "type": "string",
+            "description": "The organization's slug.",
+            "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
+          }
+        },
+        "required": [
+          "orgSlug"
+        ],
+        "additionalProperties": false
+      },
+      "querystring": {
+        "type": "object",
+        "properties": {
+          "status": {
+            "type": "string",
+            "enum": [
+              "active",
+              "invited",
+              "suspended"
+            ],
+            "description": "Only members with this status."
+          },
+          "roleSlug": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 200,
+            "description": "Only members with this role."
+          },
+          "group": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 200,
+            "description": "Only members of the group with this slug."
+          },
+          "q": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 200,
+            "description": "Case-insensitive substring of the email, first, last or full name."
+          },
+          "createdAfter": {
+            "type": "string",
+            "format": "date-time",
+            "description": "Only memberships created at or after this instant (ISO 8601)."
+          },
+          "createdBefore": {
+            "type": "string",
+            "format": "date-time",
+            "description": "Only memberships created before this instant (ISO 8601)."
+          },
+          "columns": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 1000,
+            "description": "Comma-separated subset of the columns, in the order wanted (e.g. `email,roleSlug`). An unknown column is a 400."
+          },
+          "bom": {
+            "type": "boolean",
+            "default": false,
+            "description": "Prepend a UTF-8 byte order mark, for spreadsheet programs."
+          }
+        },
+        "required": [],
+        "additionalProperties": false
+      },
+      "body": {
+        "type": "object",
+        "additionalProperties": false,
+        "description": "Filters and columns of a member export.",
+        "properties": {
+          "status": {
+            "type": "string",
+            "enum": [
+              "active",
+              "invited",
+              "suspended"
+            ],
+            "description": "Membership status."
+          },
+          "roleSlug": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 200,
+            "description": "Only members with this role."
+          },
+          "group": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 200,
+            "description": "Only members of the group with this slug."
+          },
+          "q": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 200,
+            "description": "Case-insensitive substring of the email, first, last or full name."
+          },
+          "createdAfter": {
+            "type": "string",
+            "format": "date-time",
+            "description": "Only memberships created at or after this instant."
+          },
+          "createdBefore": {
+            "type": "string",
+            "format": "date-time",
+            "description": "Only memberships created before this instant."
+          },
+          "columns": {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": 15,
+            "uniqueItems": true,
+            "description": "The columns wanted, in order. Default all.",
+            "items": {
+              "type": "string",
+              "enum": [
+                "id",
+                "userId",
+                "email",
+                "firstName",
+                "lastName",
+                "fullName",
+                "roleSlug",
+                "status",
+                "groups",
+                "joinedVia",
+                "joinedAt",
+                "invitedBy",
+                "invitedAt",
+                "createdAt",
+                "updatedAt"
+              ],
+              "description": "A column of the member export."
+            }
+          }
+        }
+      },
+      "response": {
+        "400": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ValidationError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "description": "What is wrong, naming the field."
+            },
+            "details": {
+              "type": "array",
+              "description": "One entry per problem.",
+              "items": {
+                "type": "object",
+                "properties": {
+                  "field": {
+                    "type": "string",
+                    "description": "Where the problem is (e.g. `body/users/3/email`)."
+                  },
+                  "message": {
+                    "type": "string",
+                    "description": "What is wrong there."
+                  }
+                }
+              }
+            },
+            "requestId": {
+              "type": "string",
+              "description": "The request id, also in the `x-request-id` header."
+            }
+          }
+        },
+        "401": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "AuthenticationError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "description": "Why the credential was refused."
+            },
+            "requestId": {
+              "type": "string",
+              "description": "The request id."
+            }
+          }
+        },
+        "403": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ForbiddenError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "description": "The missing permission."
+            },
+            "requestId": {
+              "type": "string",
+              "description": "The request id."
+            }
+          }
+        },
+        "404": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "NotFoundError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "description": "What was not found."
+            },
+            "requestId": {
+              "type": "string",
+              "description": "The request id."
+            }
+          }
+        },
+        "429": {
+          "type": "object",
+          "required": [
+            "error",
+            "message",
+            "retryAfterMs"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "RateLimitError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "description": "Which limit."
+            },
+            "retryAfterMs": {
+              "type": "number",
+              "description": "Milliseconds until the limit resets."
+            },
+            "requestId": {
+              "type": "string",
+              "description": "The request id."
+            }
+          }
+        }
+      }
+    }
+  },
   "getHealth": {
     "method": "GET",
     "url": "/healthz",

@@ -79,6 +79,8 @@ async function main (): Promise<void> {
         url: path.replace(/\{([^}]+)\}/g, ':$1'),
         security: [...new Set(security.flatMap((s: Json) => Object.keys(s)))].sort(),
         bodyTypes: Object.keys(op.requestBody?.content ?? {}),
+        // An optional JSON body is validated as {} when absent (see routes/operations.ts).
+        ...(body && op.requestBody?.required !== true ? { bodyOptional: true } : {}),
         schema
       }
     }

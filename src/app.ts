@@ -16,6 +16,8 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 declare module 'fastify' {
   interface FastifyInstance {
     routeList: readonly string[]
+    /** The validated configuration the app was built with. */
+    config: Config
   }
 }
 
@@ -52,6 +54,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
     return503OnClosing: true
   })
   app.decorate('draining', false)
+  app.decorate('config', config)
   // The route table, so a test can hold it against the spec.
   const routeList: string[] = []
   app.decorate('routeList', routeList)

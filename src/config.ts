@@ -18,6 +18,7 @@ export interface Config {
   EXPORT_PAGE_SIZE: number
   EXPORT_MAX_SECONDS: number
   EXPORT_STALL_MS: number
+  EXPORT_POOL_MAX: number
   INVITE_TTL_HOURS: number
   DB_POOL_MAX: number
   STATEMENT_TIMEOUT_MS: number
@@ -44,6 +45,7 @@ export const configSchema = {
     EXPORT_PAGE_SIZE: { type: 'integer', minimum: 10, maximum: 50000, default: 1000 },
     EXPORT_MAX_SECONDS: { type: 'integer', minimum: 1, default: 900 },
     EXPORT_STALL_MS: { type: 'integer', minimum: 100, default: 30000 },
+    EXPORT_POOL_MAX: { type: 'integer', minimum: 1, maximum: 100, default: 4 },
     INVITE_TTL_HOURS: { type: 'integer', minimum: 1, default: 168 },
     DB_POOL_MAX: { type: 'integer', minimum: 2, maximum: 500, default: 10 },
     STATEMENT_TIMEOUT_MS: { type: 'integer', minimum: 100, default: 30000 },

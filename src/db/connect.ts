@@ -14,6 +14,8 @@ export interface DatabaseHandle {
   kind: DatabaseKind
   /** The pg pool (postgres only): exports take their own connections from it. */
   pool?: pg.Pool
+  /** The pool export sessions take their dedicated connections from (postgres only). */
+  exportPool?: pg.Pool
   close: () => Promise<void>
 }
 
@@ -22,6 +24,8 @@ export interface ConnectOptions {
   dataDir: string
   poolMax: number
   statementTimeoutMs: number
+  /** Connections reserved for streaming exports (postgres only); default 4. */
+  exportPoolMax?: number
 }
 
 const TIMESTAMPTZ = 1184
@@ -33,28 +37,44 @@ export function pgTimestampToIso (text: string): string {
   return text.replace(' ', 'T').replace(/\+00(:00)?$/, 'Z')
 }
 
+/** A `pg` pool reading timestamps as ISO strings and int8 as numbers. */
+function pgPool (url: string, max: number, statementTimeoutMs: number, applicationName: string): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString: url,
+    application_name: applicationName,
+    max,
+    connectionTimeoutMillis: 5000,
+    idleTimeoutMillis: 30000,
+    statement_timeout: statementTimeoutMs,
+    idle_in_transaction_session_timeout: Math.max(statementTimeoutMs * 2, 60000),
+    options: '-c TimeZone=UTC',
+    types: {
+      getTypeParser: ((oid: number, format?: any) => {
+        if (oid === TIMESTAMPTZ || oid === TIMESTAMP) return pgTimestampToIso
+        if (oid === INT8) return Number
+        return pg.types.getTypeParser(oid, format)
+      }) as typeof pg.types.getTypeParser
+    }
+  })
+  // An idle client that loses its server must not crash the process.
+  pool.on('error', () => {})
+  return pool
+}
+
 export async function connectDatabase (options: ConnectOptions): Promise<DatabaseHandle> {
   if (options.databaseUrl) {
-    const pool = new pg.Pool({
-      connectionString: options.databaseUrl,
-      max: options.poolMax,
-      connectionTimeoutMillis: 5000,
-      idleTimeoutMillis: 30000,
-      statement_timeout: options.statementTimeoutMs,
-      idle_in_transaction_session_timeout: Math.max(options.statementTimeoutMs * 2, 60000),
-      options: '-c TimeZone=UTC',
-      types: {
-        getTypeParser: ((oid: number, format?: any) => {
-          if (oid === TIMESTAMPTZ || oid === TIMESTAMP) return pgTimestampToIso
-          if (oid === INT8) return Number
-          return pg.types.getTypeParser(oid, format)
-        }) as typeof pg.types.getTypeParser
-      }
-    })
-    // An idle client that loses its server must not crash the process.
-    pool.on('error', () => {})
+    const pool = pgPool(options.databaseUrl, options.poolMax, options.statementTimeoutMs, 'orgroster')
+    // Exports hold a connection for the whole download: they get their own small pool, so they
+    // can never take the connections ordinary requests need (src/db/export-session.ts).
+    const exportPool = pgPool(options.databaseUrl, options.exportPoolMax ?? 4, options.statementTimeoutMs, 'orgroster-export')
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) })
-    return { db, kind: 'postgres', pool, close: async () => { await db.destroy() } }
+    return {
+      db,
+      kind: 'postgres',
+      pool,
+      exportPool,
+      close: async () => { await Promise.all([db.destroy(), exportPool.end()]) }
+    }
   }
 
   const { PGlite, types } = await import('@electric-sql/pglite')

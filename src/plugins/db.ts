@@ -19,7 +19,8 @@ export default fp(async function db (app, opts: { config: Config }) {
     databaseUrl: config.DATABASE_URL,
     dataDir: config.DATA_DIR,
     poolMax: config.DB_POOL_MAX,
-    statementTimeoutMs: config.STATEMENT_TIMEOUT_MS
+    statementTimeoutMs: config.STATEMENT_TIMEOUT_MS,
+    exportPoolMax: config.EXPORT_POOL_MAX
   })
   try {
     await migrateToLatest(handle.db)

@@ -5,11 +5,13 @@ import { registerOperations, type Handlers } from './operations.ts'
 import { healthHandlers } from './health.ts'
 import { docsHandlers } from './docs.ts'
 import { orgHandlers } from './v2/orgs.ts'
+import { memberExportHandlers } from './v2/member-export.ts'
 
 export const handlers = {
   ...healthHandlers,
   ...docsHandlers,
-  ...orgHandlers
+  ...orgHandlers,
+  ...memberExportHandlers
 } satisfies Handlers
 
 export default async function allRoutes (app: FastifyInstance): Promise<void> {

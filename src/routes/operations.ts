@@ -52,7 +52,13 @@ export function registerOperations (app: FastifyInstance, handlers: Partial<Hand
         ? { onRequest: async (request: FastifyRequest) => { await app.authenticate(request, security) } }
         : {}),
       ...(bodyTypes.length > 0
-        ? { preValidation: async (request: FastifyRequest) => { checkContentType(request, bodyTypes) } }
+        ? {
+            preValidation: async (request: FastifyRequest) => {
+              checkContentType(request, bodyTypes)
+              // Runs before schema validation: a POST without its optional body validates as {}.
+              if ('bodyOptional' in def && request.body === undefined) request.body = {}
+            }
+          }
         : {}),
       handler: handlers[id] as unknown as RouteHandlerMethod
     })

@@ -1,0 +1,156 @@
+// The database side of a streaming export. On PostgreSQL a session is one dedicated connection
+// from the export pool (never the request pool) holding one REPEATABLE READ READ ONLY
+// transaction, so the whole file is one snapshot; parallel workers are off (they cost more
+// CPU than they save on keyset pages) and each statement is capped. On the embedded database
+// (one session shared by every request) each page is its own statement, so a download never
+// blocks other requests; there is no snapshot across pages.
+//
+// Concurrency: `lock` limits exports sharing a key (e.g. one org) to `slots` at once, across
+// instances on PostgreSQL (pg_try_advisory_xact_lock on slot numbers, released with the
+// transaction, even when the connection dies), in process on the embedded database. The
+// instance also never runs more exports than the export pool has connections. Over either
+// limit the caller gets a RateLimitError (429) before anything is streamed.
+import { CompiledQuery, Kysely, PostgresDialect } from 'kysely'
+import type pg from 'pg'
+import type { DatabaseHandle, DatabaseKind } from './connect.ts'
+import type { Database } from './schema.ts'
+import { RateLimitError, ServiceUnavailableError } from '../lib/errors.ts'
+
+export interface ExportSessionOptions {
+  /** At most `slots` concurrent sessions per `key`. */
+  lock?: { key: string, slots: number }
+  /** Longest the session may run; past it the next statement fails (the download is cut). */
+  maxSeconds: number
+  /** How long the client may stall; the server ends a transaction left idle much longer. */
+  stallMs: number
+}
+
+export interface ExportSession {
+  kind: DatabaseKind
+  /** Runs one statement; rows come back as arrays in the SELECT's column order. */
+  rows: (query: { sql: string, parameters: readonly unknown[] }) => Promise<unknown[][]>
+  /** A Kysely bound to this session (its connection on PostgreSQL). */
+  db: Kysely<Database>
+  /** Ends the transaction and returns the connection; safe to call twice. */
+  close: () => Promise<void>
+}
+
+export const EXPORT_RETRY_AFTER_MS = 5000
+
+export class ExportTimeoutError extends Error {
+  constructor (seconds: number) { super(`export exceeded EXPORT_MAX_SECONDS (${seconds} s)`) }
+}
+
+// Per database handle (tests build several apps in one process).
+const active = new WeakMap<DatabaseHandle, { total: number, byKey: Map<string, number> }>()
+
+function counters (handle: DatabaseHandle) {
+  let c = active.get(handle)
+  if (c === undefined) active.set(handle, c = { total: 0, byKey: new Map() })
+  return c
+}
+
+function busy (message: string): RateLimitError {
+  return new RateLimitError(message, EXPORT_RETRY_AFTER_MS)
+}
+
+/** Opens a session or throws RateLimitError when the limits are reached. */
+export async function openExportSession (handle: DatabaseHandle, options: ExportSessionOptions): Promise<ExportSession> {
+  const c = counters(handle)
+  const deadline = Date.now() + options.maxSeconds * 1000
+  const checkDeadline = (): void => { if (Date.now() > deadline) throw new ExportTimeoutError(options.maxSeconds) }
+  if (handle.kind === 'pglite' || handle.exportPool === undefined) {
+    const key = options.lock?.key
+    const held = key === undefined ? 0 : c.byKey.get(key) ?? 0
+    if (key !== undefined && held >= options.lock!.slots) throw busy(`At most ${options.lock!.slots} exports of this organization may run at once`)
+    if (key !== undefined) c.byKey.set(key, held + 1)
+    let open = true
+    return {
+      kind: handle.kind,
+      db: handle.db,
+      rows: async (query) => {
+        checkDeadline()
+        const result = await handle.db.executeQuery(CompiledQuery.raw(query.sql, [...query.parameters]))
+        return (result.rows as Array<Record<string, unknown>>).map((r) => Object.values(r))
+      },
+      close: async () => {
+        if (!open) return
+        open = false
+        if (key === undefined) return
+        const n = (c.byKey.get(key) ?? 1) - 1
+        if (n <= 0) c.byKey.delete(key); else c.byKey.set(key, n)
+      }
+    }
+  }
+  return await openPostgresSession(handle, handle.exportPool, c, options, checkDeadline)
+}
+
+async function openPostgresSession (
+  handle: DatabaseHandle, pool: pg.Pool, c: { total: number }, options: ExportSessionOptions, checkDeadline: () => void
+): Promise<ExportSession> {
+  // Never queue for an export connection: a full export pool is a 429 now, not a hung request.
+  if (c.total >= pool.options.max) throw busy('This instance is running as many exports as it can')
+  c.total++
+  let client: pg.PoolClient
+  try {
+    client = await pool.connect()
+  } catch (err) {
+    c.total--
+    throw Object.assign(new ServiceUnavailableError(), { cause: err })
+  }
+  let broken: Error | undefined
+  // A checked-out client has no listener; a terminated backend must not crash the process.
+  const onError = (err: Error): void => { broken = err }
+  client.on('error', onError)
+  let open = true
+  const close = async (): Promise<void> => {
+    if (!open) return
+    open = false
+    c.total--
+    if (broken === undefined) {
+      try { await client.query('rollback') } catch (err) { broken = err as Error }
+    }
+    // A healthy connection goes back to the pool (which listens for its errors again); a broken
+    // one keeps our listener, since it may still emit while the pool destroys it.
+    if (broken === undefined) client.removeListener('error', onError)
+    client.release(broken ?? false)
+  }
+  try {
+    await client.query('begin isolation level repeatable read read only')
+    await client.query(`set local max_parallel_workers_per_gather = 0;
+      set local statement_timeout = ${Math.ceil(options.maxSeconds * 1000)};
+      set local idle_in_transaction_session_timeout = ${Math.ceil(options.stallMs + 30000)}`)
+    if (options.lock !== undefined && !(await takeSlot(client, options.lock.key, options.lock.slots))) {
+      throw busy(`At most ${options.lock.slots} exports of this organization may run at once`)
+    }
+  } catch (err) {
+    await close()
+    throw err
+  }
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool: singleClientPool(client) }) })
+  return {
+    kind: handle.kind,
+    db,
+    rows: async (query) => {
+      checkDeadline()
+      const result = await client.query({ text: query.sql, values: [...query.parameters], rowMode: 'array' })
+      return result.rows as unknown[][]
+    },
+    close
+  }
+}
+
+/** Takes the first free slot of `key`; the lock lasts as long as the transaction. */
+async function takeSlot (client: pg.PoolClient, key: string, slots: number): Promise<boolean> {
+  for (let slot = 0; slot < slots; slot++) {
+    const { rows } = await client.query<{ ok: boolean }>('select pg_try_advisory_xact_lock(hashtext($1), $2) as ok', [key, slot])
+    if (rows[0]?.ok === true) return true
+  }
+  return false
+}
+
+/** A pool-shaped wrapper so Kysely runs every query on the session's one connection. */
+function singleClientPool (client: pg.PoolClient) {
+  const connection = { query: client.query.bind(client), release: () => {} }
+  return { connect: async () => connection, end: async () => {} } as unknown as pg.Pool
+}

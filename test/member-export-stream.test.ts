@@ -1,0 +1,130 @@
+// The member export as a stream over a real socket: client aborts, a stalled client, a killed
+// database session, the per-org limit, the export pool, and the snapshot.
+import t from 'tap'
+import { sql } from 'kysely'
+import { bearer, buildTestApp, databaseName, onPostgres, ownerWithOrg } from './helper.ts'
+import { eventually, firstChunkThenPause, insertMembers, listen, openExportBackends, parseCsv, readAll, seedFatMembers, startExport } from './export-helper.ts'
+
+t.comment(`database: ${databaseName}`)
+
+// ~15 MB: a paused client fills the socket buffers long before the last page.
+const MEMBERS = 3000
+const SMALL_PAGES = { EXPORT_PAGE_SIZE: '100' }
+
+async function lastOutcome (ctx: { app: any }, orgId: string): Promise<string | undefined> {
+  const row = await ctx.app.db.selectFrom('audit_events').select('metadata').where('org_id', '=', orgId)
+    .where('action', '=', 'members.exported').orderBy('created_at', 'desc').executeTakeFirst()
+  return row?.metadata?.outcome
+}
+
+function exportPoolInUse (ctx: { app: any }): number {
+  const pool = ctx.app.database.exportPool
+  return pool === undefined ? 0 : pool.totalCount - pool.idleCount
+}
+
+t.test('a client that aborts after the first chunk: the loop stops and the session is released', async (t) => {
+  const ctx = await buildTestApp(t, SMALL_PAGES)
+  const owner = await ownerWithOrg(ctx)
+  await seedFatMembers(ctx.app, owner.orgId, MEMBERS)
+  const port = await listen(ctx.app)
+  const res = await startExport(port, owner.slug, owner.token)
+  t.equal(res.statusCode, 200)
+  await firstChunkThenPause(res)
+  res.destroy()
+  await eventually(async () => (await lastOutcome(ctx, owner.orgId)) === 'aborted', 'the export records an aborted outcome')
+  if (onPostgres) {
+    await eventually(async () => (await openExportBackends(ctx.app)) === 0, 'no export session left on the server')
+    t.equal(exportPoolInUse(ctx), 0, 'export pool back at its baseline')
+    t.equal(ctx.app.database.pool!.totalCount - ctx.app.database.pool!.idleCount, 0, 'request pool back at its baseline')
+  }
+  const again = await ctx.app.inject({ method: 'POST', url: `/v2/orgs/${owner.slug}/members/export?columns=id`, headers: bearer(owner.token) })
+  t.equal(again.statusCode, 200)
+  t.equal(parseCsv(again.body).length, MEMBERS + 1)
+})
+
+t.test('a client that stops reading is cut off after EXPORT_STALL_MS', async (t) => {
+  const ctx = await buildTestApp(t, { ...SMALL_PAGES, EXPORT_STALL_MS: '100' })
+  const owner = await ownerWithOrg(ctx)
+  await seedFatMembers(ctx.app, owner.orgId, MEMBERS)
+  const port = await listen(ctx.app)
+  const res = await startExport(port, owner.slug, owner.token)
+  await firstChunkThenPause(res)
+  await eventually(async () => (await lastOutcome(ctx, owner.orgId)) === 'stalled', 'the export gives up on the stalled client')
+  t.equal((await readAll(res)).complete, false, 'the client sees an incomplete transfer')
+  if (onPostgres) t.equal(await openExportBackends(ctx.app), 0)
+})
+
+t.test('at most 2 concurrent exports per org: the third gets 429', async (t) => {
+  const ctx = await buildTestApp(t, SMALL_PAGES)
+  const owner = await ownerWithOrg(ctx)
+  await seedFatMembers(ctx.app, owner.orgId, MEMBERS)
+  const port = await listen(ctx.app)
+  const held = [await startExport(port, owner.slug, owner.token), await startExport(port, owner.slug, owner.token)]
+  for (const res of held) await firstChunkThenPause(res)
+  const third = await ctx.app.inject({ method: 'POST', url: `/v2/orgs/${owner.slug}/members/export`, headers: bearer(owner.token) })
+  t.equal(third.statusCode, 429)
+  t.match(third.json(), { error: 'RateLimitError', message: /2 exports/, retryAfterMs: Number })
+  t.ok(Number(third.headers['retry-after']) >= 1, 'Retry-After')
+  t.equal((await ctx.app.inject({ method: 'GET', url: `/v2/orgs/${owner.slug}`, headers: bearer(owner.token) })).statusCode, 200,
+    'ordinary requests still served')
+  for (const res of held) res.destroy()
+  await eventually(async () => {
+    const res = await ctx.app.inject({ method: 'POST', url: `/v2/orgs/${owner.slug}/members/export?status=suspended&columns=id`, headers: bearer(owner.token) })
+    return res.statusCode === 200
+  }, 'slots freed once the clients leave')
+})
+
+t.test('exports never take the connections ordinary requests need', { skip: onPostgres ? false : 'PostgreSQL only: the embedded database has no pool' }, async (t) => {
+  const ctx = await buildTestApp(t, { ...SMALL_PAGES, EXPORT_POOL_MAX: '2', DB_POOL_MAX: '2' })
+  const orgs = [await ownerWithOrg(ctx), await ownerWithOrg(ctx), await ownerWithOrg(ctx)]
+  for (const o of orgs.slice(0, 2)) await seedFatMembers(ctx.app, o.orgId, MEMBERS)
+  const port = await listen(ctx.app)
+  const held = [await startExport(port, orgs[0]!.slug, orgs[0]!.token), await startExport(port, orgs[1]!.slug, orgs[1]!.token)]
+  for (const res of held) await firstChunkThenPause(res)
+  const busy = await ctx.app.inject({ method: 'POST', url: `/v2/orgs/${orgs[2]!.slug}/members/export`, headers: bearer(orgs[2]!.token) })
+  t.equal(busy.statusCode, 429, 'a full export pool answers 429 at once instead of queueing')
+  t.match(busy.json(), { error: 'RateLimitError', retryAfterMs: Number })
+  for (let i = 0; i < 5; i++) {
+    const res = await ctx.app.inject({ method: 'GET', url: `/v2/orgs/${orgs[2]!.slug}`, headers: bearer(orgs[2]!.token) })
+    t.equal(res.statusCode, 200, 'ordinary request served while two exports hold their connections')
+  }
+  for (const res of held) res.destroy()
+})
+
+t.test('pg_terminate_backend mid-stream: an incomplete transfer, and the next request succeeds',
+  { skip: onPostgres ? false : 'PostgreSQL only: the embedded database has no backend to terminate' }, async (t) => {
+    const ctx = await buildTestApp(t, SMALL_PAGES)
+    const owner = await ownerWithOrg(ctx)
+    await seedFatMembers(ctx.app, owner.orgId, MEMBERS)
+    const port = await listen(ctx.app)
+    const res = await startExport(port, owner.slug, owner.token)
+    await firstChunkThenPause(res)
+    const killed = await sql<{ ok: boolean }>`select pg_terminate_backend(pid) as ok from pg_stat_activity
+      where application_name = 'orgroster-export' and datname = current_database() and state <> 'idle'`.execute(ctx.app.db)
+    t.same(killed.rows, [{ ok: true }], 'the export session was found and terminated')
+    const { complete } = await readAll(res)
+    t.equal(complete, false, 'the client sees an incomplete transfer, not a short file that looks whole')
+    await eventually(async () => (await lastOutcome(ctx, owner.orgId)) === 'failed', 'the failure is recorded')
+    t.equal(exportPoolInUse(ctx), 0, 'the broken connection left the pool')
+    const next = await ctx.app.inject({ method: 'POST', url: `/v2/orgs/${owner.slug}/members/export?columns=id`, headers: bearer(owner.token) })
+    t.equal(next.statusCode, 200)
+    t.equal(parseCsv(next.body).length, MEMBERS + 1)
+  })
+
+t.test('snapshot: rows added during an export do not appear in it',
+  { skip: onPostgres ? false : 'PostgreSQL only: on the embedded database each page is its own statement' }, async (t) => {
+    const ctx = await buildTestApp(t, SMALL_PAGES)
+    const owner = await ownerWithOrg(ctx)
+    await seedFatMembers(ctx.app, owner.orgId, MEMBERS)
+    const port = await listen(ctx.app)
+    const res = await startExport(port, owner.slug, owner.token, '?columns=id')
+    const first = await firstChunkThenPause(res)
+    // Older than every seeded member, so a non-snapshot export would reach them on its last pages.
+    const added = await insertMembers(ctx.app, owner.orgId, Array.from({ length: 5 }, () => ({ createdAt: '2000-01-01T00:00:00Z' })))
+    t.ok(await openExportBackends(ctx.app) >= 1, 'the export was still running when the rows were added')
+    const rest = await readAll(res)
+    t.equal(rest.complete, true)
+    const ids = parseCsv(first + rest.body).map((r) => r.id)
+    t.equal(ids.length, MEMBERS + 1)
+    t.same(ids.filter((id) => added.includes(id!)), [])
+  })
