@@ -271,7 +271,18 @@ export interface components {
          * @enum {string}
          */
         MemberExportColumn: "id" | "userId" | "email" | "firstName" | "lastName" | "fullName" | "roleSlug" | "status" | "groups" | "joinedVia" | "joinedAt" | "invitedBy" | "invitedAt" | "createdAt" | "updatedAt";
-        /** @description Filters and columns of a member export. */
+        /**
+         * @description Filters and columns of a member export.
+         * @example {
+         *       "status": "active",
+         *       "group": "engineering",
+         *       "columns": [
+         *         "email",
+         *         "roleSlug",
+         *         "groups"
+         *       ]
+         *     }
+         */
         MemberExportRequest: {
             /** @description The columns wanted, in order. Default all. */
             columns?: components["schemas"]["MemberExportColumn"][];
