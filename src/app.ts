@@ -53,8 +53,8 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
     forceCloseConnections: 'idle',
     return503OnClosing: true
   })
-  app.decorate('draining', false)
   app.decorate('config', config)
+  app.decorate('draining', false)
   // The route table, so a test can hold it against the spec.
   const routeList: string[] = []
   app.decorate('routeList', routeList)

@@ -82,15 +82,17 @@ export default fp(async function auth (app, opts: { config: Config, jwtKeys: Jwt
   }
 
   app.decorate('authenticate', async function authenticate (request: FastifyRequest, schemes: readonly string[]) {
-    const key = apiKeyHeader(request)
     const bearer = request.headers.authorization
+    // Clients of the public seed send org API keys as `Authorization: Bearer <key>`.
+    const bearerKey = bearer?.startsWith('Bearer iak_') ? bearer.slice('Bearer '.length) : undefined
+    const key = apiKeyHeader(request) ?? bearerKey
     const keysAllowed = schemes.includes('OrgApiKeyAuth') || schemes.includes('ApiKeyAuth')
     if (key !== undefined) {
       if (!keysAllowed) throw new AuthenticationError('API keys are not accepted on this route; use a Bearer token')
       request.principal = await fromApiKey(key)
       return
     }
-    if (bearer !== undefined && schemes.includes('BearerAuth')) {
+    if (bearer !== undefined && bearerKey === undefined && schemes.includes('BearerAuth')) {
       request.principal = await fromJwt(request, bearer)
       return
     }

@@ -6,12 +6,20 @@ import { healthHandlers } from './health.ts'
 import { docsHandlers } from './docs.ts'
 import { orgHandlers } from './v2/orgs.ts'
 import { memberExportHandlers } from './v2/member-export.ts'
+import { memberHandlers } from './v2/members.ts'
+import { roleGroupHandlers } from './v2/roles-groups.ts'
+import { apiKeyHandlers } from './v2/api-keys.ts'
+import { publicHandlers } from './public/members.ts'
 
 export const handlers = {
   ...healthHandlers,
   ...docsHandlers,
   ...orgHandlers,
-  ...memberExportHandlers
+  ...memberExportHandlers,
+  ...memberHandlers,
+  ...roleGroupHandlers,
+  ...apiKeyHandlers,
+  ...publicHandlers
 } satisfies Handlers
 
 export default async function allRoutes (app: FastifyInstance): Promise<void> {

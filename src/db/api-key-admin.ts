@@ -1,0 +1,75 @@
+// Managing org API keys: list, get, update, delete, rotate. Creation is insertApiKey.
+import { sql, type Kysely } from 'kysely'
+import type { Database, OrgApiKey } from './schema.ts'
+import { recordAudit, type AuditActor } from './audit.ts'
+import { NotFoundError } from '../lib/errors.ts'
+import { mintApiKey } from './api-keys.ts'
+
+export async function listApiKeys (db: Kysely<Database>, orgId: string, q: { limit: number, page: number, ownerType?: string, ownerId?: string }) {
+  let base = db.selectFrom('org_api_keys').where('org_id', '=', orgId)
+  if (q.ownerType !== undefined) base = base.where('owner_type', '=', q.ownerType)
+  if (q.ownerId !== undefined) base = base.where('owner_id', '=', q.ownerId)
+  const [rows, count] = await Promise.all([
+    base.selectAll().orderBy('created_at', 'desc').orderBy('id', 'desc').limit(q.limit).offset((q.page - 1) * q.limit).execute(),
+    base.select((eb) => eb.fn.countAll<number>().as('total')).executeTakeFirstOrThrow()
+  ])
+  return { rows, total: Number(count.total) }
+}
+
+export async function getApiKey (db: Kysely<Database>, orgId: string, keyId: string): Promise<OrgApiKey> {
+  const key = await db.selectFrom('org_api_keys').selectAll().where('org_id', '=', orgId).where('id', '=', keyId).executeTakeFirst()
+  if (!key) throw new NotFoundError('API key not found')
+  return key
+}
+
+export interface ApiKeyPatch {
+  name?: string
+  permissions?: string[]
+  scopes?: string[]
+  ownerType?: string
+  ownerId?: string
+  expiresAt?: string | null
+  disabled?: boolean
+}
+
+export async function updateApiKey (db: Kysely<Database>, orgId: string, keyId: string, patch: ApiKeyPatch, actor: AuditActor): Promise<OrgApiKey> {
+  return await db.transaction().execute(async (trx) => {
+    const key = await trx.updateTable('org_api_keys').set({
+      ...(patch.name !== undefined ? { name: patch.name } : {}),
+      ...(patch.permissions !== undefined ? { permissions: patch.permissions } : {}),
+      ...(patch.scopes !== undefined ? { scopes: patch.scopes } : {}),
+      ...(patch.ownerType !== undefined ? { owner_type: patch.ownerType } : {}),
+      ...(patch.ownerId !== undefined ? { owner_id: patch.ownerId } : {}),
+      ...(patch.expiresAt !== undefined ? { expires_at: patch.expiresAt } : {}),
+      ...(patch.disabled !== undefined ? { disabled: patch.disabled } : {}),
+      updated_at: sql<string>`now()` as any
+    }).where('org_id', '=', orgId).where('id', '=', keyId).returningAll().executeTakeFirst()
+    if (!key) throw new NotFoundError('API key not found')
+    await recordAudit(trx, actor, { orgId, action: patch.disabled === true ? 'apikey.revoked' : 'apikey.updated', targetType: 'apikey', targetId: keyId, metadata: { fields: Object.keys(patch) } })
+    return key
+  })
+}
+
+export async function deleteApiKey (db: Kysely<Database>, orgId: string, keyId: string, actor: AuditActor): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    const deleted = await trx.deleteFrom('org_api_keys').where('org_id', '=', orgId).where('id', '=', keyId).returning('id').executeTakeFirst()
+    if (!deleted) throw new NotFoundError('API key not found')
+    await recordAudit(trx, actor, { orgId, action: 'apikey.deleted', targetType: 'apikey', targetId: keyId })
+  })
+}
+
+/** A new prefix and secret for the key; the old raw key stops working at once. */
+export async function rotateApiKey (db: Kysely<Database>, orgId: string, orgSlug: string, keyId: string, expiresAt: string | undefined, actor: AuditActor): Promise<{ key: OrgApiKey, raw: string }> {
+  return await db.transaction().execute(async (trx) => {
+    const minted = mintApiKey(orgSlug)
+    const key = await trx.updateTable('org_api_keys').set({
+      prefix: minted.prefix,
+      secret_hash: minted.secretHash,
+      ...(expiresAt !== undefined ? { expires_at: expiresAt } : {}),
+      updated_at: sql<string>`now()` as any
+    }).where('org_id', '=', orgId).where('id', '=', keyId).returningAll().executeTakeFirst()
+    if (!key) throw new NotFoundError('API key not found')
+    await recordAudit(trx, actor, { orgId, action: 'apikey.rotated', targetType: 'apikey', targetId: keyId })
+    return { key, raw: minted.raw }
+  })
+}

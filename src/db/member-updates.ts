@@ -1,0 +1,79 @@
+// Role and status changes, removals and invitation renewals. The last active owner of an org
+// can be neither demoted, suspended nor removed: owners' rows are locked first, so concurrent
+// demotions queue up and the last one sees who is left.
+import { randomBytes } from 'node:crypto'
+import { sql, type Kysely } from 'kysely'
+import type { Database, Organization } from './schema.ts'
+import { recordAudit, type AuditActor } from './audit.ts'
+import { ConflictError, NotFoundError, ValidationError } from '../lib/errors.ts'
+import { hashInviteToken } from './member-writes.ts'
+
+async function guardLastOwner (db: Kysely<Database>, orgId: string, leaving: string[]): Promise<void> {
+  const owners = await db.selectFrom('org_memberships').select('user_id')
+    .where('org_id', '=', orgId).where('role_slug', '=', 'owner').where('status', '=', 'active')
+    .orderBy('user_id').forUpdate().execute()
+  const leavingSet = new Set(leaving)
+  if (owners.length > 0 && owners.every((o) => leavingSet.has(o.user_id))) {
+    throw new ConflictError('The organization must keep at least one active owner')
+  }
+}
+
+export interface MemberPatch { roleSlug?: string, status?: 'active' | 'suspended' }
+
+export async function updateMember (db: Kysely<Database>, org: Organization, userId: string, patch: MemberPatch, by: string | null, actor: AuditActor): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    const current = await trx.selectFrom('org_memberships').select(['role_slug', 'status'])
+      .where('org_id', '=', org.id).where('user_id', '=', userId).forUpdate().executeTakeFirst()
+    if (!current) throw new NotFoundError('Member not found')
+    if (patch.roleSlug !== undefined) {
+      const role = await trx.selectFrom('org_roles').select('slug').where('org_id', '=', org.id).where('slug', '=', patch.roleSlug).executeTakeFirst()
+      if (!role) throw new ValidationError(`body/roleSlug: role ${patch.roleSlug} does not exist in this organization`, [{ field: 'body/roleSlug', message: 'is not a role of this organization' }])
+    }
+    if (patch.status !== undefined && current.status === 'invited') {
+      throw new ConflictError('A pending invitation cannot be activated or suspended; resend or remove it')
+    }
+    const demoted = current.role_slug === 'owner' && patch.roleSlug !== undefined && patch.roleSlug !== 'owner'
+    const suspended = current.role_slug === 'owner' && patch.status === 'suspended'
+    if (demoted || suspended) await guardLastOwner(trx, org.id, [userId])
+    await trx.updateTable('org_memberships').set({
+      ...(patch.roleSlug !== undefined ? { role_slug: patch.roleSlug } : {}),
+      ...(patch.status === 'suspended' && current.status !== 'suspended' ? { status: 'suspended' as const, deactivated_at: sql<string>`now()` as any } : {}),
+      ...(patch.status === 'active' ? { status: 'active' as const, deactivated_at: null } : {}),
+      updated_by: by,
+      updated_at: sql<string>`now()` as any
+    }).where('org_id', '=', org.id).where('user_id', '=', userId).execute()
+    await recordAudit(trx, actor, { orgId: org.id, action: 'member.updated', targetType: 'user', targetId: userId, metadata: { ...patch, previousRole: current.role_slug, previousStatus: current.status } })
+  })
+}
+
+/** Removes the members among `userIds`; returns how many were removed. */
+export async function removeMembers (db: Kysely<Database>, org: Organization, userIds: string[], actor: AuditActor): Promise<number> {
+  return await db.transaction().execute(async (trx) => {
+    await guardLastOwner(trx, org.id, userIds)
+    const removed = await trx.deleteFrom('org_memberships').where('org_id', '=', org.id).where('user_id', 'in', userIds).returning('user_id').execute()
+    await trx.deleteFrom('org_group_members').where('org_id', '=', org.id).where('user_id', 'in', userIds).execute()
+    if (removed.length > 0) {
+      await recordAudit(trx, actor, { orgId: org.id, action: 'members.removed', targetType: 'user', targetId: removed.length === 1 ? removed[0]!.user_id : null, metadata: { removed: removed.length, userIds: removed.slice(0, 100).map((r) => r.user_id) } })
+    }
+    return removed.length
+  })
+}
+
+/** A new token for a pending invitation; the old one stops working. */
+export async function renewInvite (db: Kysely<Database>, org: Organization, userId: string, ttlHours: number, by: string | null, actor: AuditActor): Promise<string> {
+  return await db.transaction().execute(async (trx) => {
+    const current = await trx.selectFrom('org_memberships').select('status').where('org_id', '=', org.id).where('user_id', '=', userId).forUpdate().executeTakeFirst()
+    if (!current) throw new NotFoundError('Member not found')
+    if (current.status !== 'invited') throw new ConflictError('This member has no pending invitation')
+    const token = randomBytes(32).toString('base64url')
+    await trx.updateTable('org_memberships').set({
+      invite_token_hash: hashInviteToken(token),
+      invited_at: sql<string>`now()` as any,
+      invite_expires_at: sql<string>`now() + make_interval(hours => ${ttlHours})` as any,
+      updated_by: by,
+      updated_at: sql<string>`now()` as any
+    }).where('org_id', '=', org.id).where('user_id', '=', userId).execute()
+    await recordAudit(trx, actor, { orgId: org.id, action: 'invite.renewed', targetType: 'user', targetId: userId })
+    return token
+  })
+}

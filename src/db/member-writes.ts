@@ -1,0 +1,138 @@
+// Adding, changing and removing memberships. Each call is one transaction with its audit event.
+import { createHash, randomBytes } from 'node:crypto'
+import { sql, type Kysely } from 'kysely'
+import type { Database, Organization } from './schema.ts'
+import { recordAudit, type AuditActor } from './audit.ts'
+import { ConflictError, ValidationError } from '../lib/errors.ts'
+
+export interface AddEntry { userId?: string, email?: string, roleSlug?: string, groups?: string[] }
+export interface AddOptions { skipExisting: boolean, invitedBy: string | null, inviteTtlHours: number }
+export interface AddedMember { userId: string, inviteToken?: string }
+
+// Rows per INSERT: well under PostgreSQL's 65,535 bind parameters at 16 columns a row.
+const CHUNK = 2000
+
+function chunks<T> (items: T[]): T[][] {
+  const out: T[][] = []
+  for (let i = 0; i < items.length; i += CHUNK) out.push(items.slice(i, i + CHUNK))
+  return out
+}
+
+const invalid = (index: number, field: string, message: string) =>
+  new ValidationError(`body/users/${index}${field} ${message}`, [{ field: `body/users/${index}${field}`, message }])
+
+export function hashInviteToken (token: string): string {
+  return createHash('sha256').update(token).digest('hex')
+}
+
+/** Checks what needs no database: one of userId/email each, no duplicates. */
+export function checkEntries (entries: AddEntry[]): void {
+  const seen = new Map<string, number>()
+  entries.forEach((e, i) => {
+    if ((e.userId === undefined) === (e.email === undefined)) throw invalid(i, '', 'must have exactly one of userId or email')
+    const key = e.userId !== undefined ? `id:${e.userId.toLowerCase()}` : `email:${(e.email as string).toLowerCase()}`
+    const first = seen.get(key)
+    if (first !== undefined) throw invalid(i, '', `duplicates entry ${first}`)
+    seen.set(key, i)
+  })
+}
+
+export async function addMembers (db: Kysely<Database>, org: Organization, entries: AddEntry[], options: AddOptions, actor: AuditActor): Promise<AddedMember[]> {
+  checkEntries(entries)
+  return await db.transaction().execute(async (trx) => {
+    const roles = new Set((await trx.selectFrom('org_roles').select('slug').where('org_id', '=', org.id).execute()).map((r) => r.slug))
+    entries.forEach((e, i) => { if (!roles.has(e.roleSlug ?? org.default_role)) throw invalid(i, '/roleSlug', `role ${e.roleSlug} does not exist in this organization`) })
+
+    // Resolve every entry to a user; unknown emails become pending users.
+    const ids = entries.flatMap((e) => (e.userId ? [e.userId] : []))
+    const known = new Map((ids.length > 0 ? await trx.selectFrom('users').select(['id', 'sub', 'email']).where('id', 'in', ids).execute() : []).map((u) => [u.id, u]))
+    const emails = [...new Set(entries.flatMap((e) => (e.email ? [e.email.toLowerCase()] : [])))].sort()
+    for (const part of chunks(emails)) {
+      await trx.insertInto('users').values(part.map((email) => ({ email, status: 'pending' as const })))
+        .onConflict((oc) => oc.expression(sql`lower(email)`).doNothing()).execute()
+    }
+    const byEmail = new Map<string, { id: string, sub: string | null, email: string | null }>()
+    for (const part of chunks(emails)) {
+      for (const u of await trx.selectFrom('users').select(['id', 'sub', 'email']).where(sql<string>`lower(email)`, 'in', part).execute()) {
+        byEmail.set((u.email as string).toLowerCase(), u)
+      }
+    }
+    const resolved = entries.map((e, i) => {
+      const user = e.userId !== undefined ? known.get(e.userId) : byEmail.get((e.email as string).toLowerCase())
+      if (!user) throw invalid(i, '/userId', 'is not a known user')
+      return { index: i, entry: e, user }
+    })
+    const firstIndex = new Map<string, number>()
+    for (const r of resolved) {
+      const first = firstIndex.get(r.user.id)
+      if (first !== undefined) throw invalid(r.index, '', `is the same user as entry ${first}`)
+      firstIndex.set(r.user.id, r.index)
+    }
+
+    const existing = new Set((await trx.selectFrom('org_memberships').select('user_id')
+      .where('org_id', '=', org.id).where('user_id', 'in', resolved.map((r) => r.user.id)).execute()).map((m) => m.user_id))
+    const conflicts = resolved.filter((r) => existing.has(r.user.id))
+    if (conflicts.length > 0 && !options.skipExisting) {
+      throw new ConflictError(`${conflicts.length} of these users are already members`,
+        conflicts.map((c) => ({ index: c.index, userId: c.user.id, ...(c.user.email ? { email: c.user.email } : {}) })))
+    }
+
+    // Sorted by user id so concurrent overlapping adds take row locks in one order (no deadlock).
+    const toAdd = resolved.filter((r) => !existing.has(r.user.id)).sort((a, b) => (a.user.id < b.user.id ? -1 : 1))
+    const tokens = new Map<string, string>()
+    const created: string[] = []
+    for (const part of chunks(toAdd)) {
+      const rows = part.map((r) => {
+        const pending = r.user.sub === null
+        const token = pending ? randomBytes(32).toString('base64url') : null
+        if (token) tokens.set(r.user.id, token)
+        return {
+          org_id: org.id,
+          user_id: r.user.id,
+          role_slug: r.entry.roleSlug ?? org.default_role,
+          status: pending ? 'invited' as const : 'active' as const,
+          invited_by: pending ? options.invitedBy : null,
+          invited_at: pending ? sql<string>`now()` as any : null,
+          invite_email: pending ? r.user.email : null,
+          invite_token_hash: token ? hashInviteToken(token) : null,
+          invite_expires_at: pending ? sql<string>`now() + make_interval(hours => ${options.inviteTtlHours})` as any : null,
+          joined_at: pending ? null : sql<string>`now()` as any,
+          joined_via: pending ? 'invite-email' as const : 'direct' as const,
+          created_by: options.invitedBy,
+          updated_by: options.invitedBy
+        }
+      })
+      const inserted = await trx.insertInto('org_memberships').values(rows)
+        .onConflict((oc) => oc.columns(['org_id', 'user_id']).doNothing()).returning('user_id').execute()
+      created.push(...inserted.map((r) => r.user_id))
+    }
+    // A concurrent request added some of them between our check and our insert.
+    if (created.length < toAdd.length && !options.skipExisting) {
+      const raced = toAdd.filter((r) => !created.includes(r.user.id))
+      throw new ConflictError(`${raced.length} of these users are already members`, raced.map((c) => ({ index: c.index, userId: c.user.id })))
+    }
+    const createdSet = new Set(created)
+    await addToGroups(trx, org.id, toAdd.filter((r) => createdSet.has(r.user.id)).flatMap((r) => (r.entry.groups ?? []).map((g) => ({ userId: r.user.id, group: g }))), options.invitedBy)
+    await recordAudit(trx, actor, {
+      orgId: org.id, action: 'members.added', targetType: 'membership',
+      metadata: { created: created.length, skipped: resolved.length - created.length, invited: [...tokens.keys()].filter((id) => createdSet.has(id)).length, userIds: created.slice(0, 100) }
+    })
+    const order = new Map(resolved.map((r) => [r.user.id, r.index]))
+    return created.sort((a, b) => (order.get(a) ?? 0) - (order.get(b) ?? 0))
+      .map((userId) => ({ userId, ...(tokens.has(userId) ? { inviteToken: tokens.get(userId) } : {}) }))
+  })
+}
+
+/** Puts users in groups, creating missing groups; existing group memberships are kept. */
+export async function addToGroups (db: Kysely<Database>, orgId: string, pairs: Array<{ userId: string, group: string }>, by: string | null): Promise<void> {
+  if (pairs.length === 0) return
+  const slugs = [...new Set(pairs.map((p) => p.group))].sort()
+  await db.insertInto('org_groups').values(slugs.map((slug) => ({ org_id: orgId, slug, name: slug, created_by: by })))
+    .onConflict((oc) => oc.columns(['org_id', 'slug']).doNothing()).execute()
+  const groups = new Map((await db.selectFrom('org_groups').select(['id', 'slug']).where('org_id', '=', orgId).where('slug', 'in', slugs).execute()).map((g) => [g.slug, g.id]))
+  const rows = pairs.map((p) => ({ group_id: groups.get(p.group) as string, org_id: orgId, user_id: p.userId, created_by: by }))
+    .sort((a, b) => (a.group_id + a.user_id < b.group_id + b.user_id ? -1 : 1))
+  for (const part of chunks(rows)) {
+    await db.insertInto('org_group_members').values(part).onConflict((oc) => oc.columns(['group_id', 'user_id']).doNothing()).execute()
+  }
+}

@@ -1,0 +1,137 @@
+// Memberships: pages (keyset or offset), one member, and their groups.
+import { sql, type Kysely, type SelectQueryBuilder } from 'kysely'
+import type { Database, MembershipStatus } from './schema.ts'
+import { keysetAfter, keysetPage, type KeysetPage, type KeysetPosition } from './keyset.ts'
+
+export interface MemberRow {
+  id: string
+  orgId: string
+  userId: string
+  roleSlug: string
+  status: MembershipStatus
+  invitedBy: string | null
+  invitedAt: string | null
+  inviteEmail: string | null
+  inviteExpiresAt: string | null
+  joinedAt: string | null
+  joinedVia: string | null
+  deactivatedAt: string | null
+  createdBy: string | null
+  updatedBy: string | null
+  createdAt: string
+  updatedAt: string
+  email: string | null
+  givenName: string | null
+  familyName: string | null
+  fullName: string | null
+  avatarUrl: string | null
+  title: string | null
+  emailVerified: boolean
+  userCreatedAt: string
+}
+
+export interface MemberFilters {
+  statuses?: MembershipStatus[]
+  roleSlug?: string
+  group?: string
+  /** Case-insensitive prefix of email or names. */
+  q?: string
+  userIds?: string[]
+}
+
+function memberQuery (db: Kysely<Database>, orgId: string) {
+  return db.selectFrom('org_memberships as m')
+    .innerJoin('users as u', 'u.id', 'm.user_id')
+    .where('m.org_id', '=', orgId)
+    .select([
+      'm.id', 'm.org_id as orgId', 'm.user_id as userId', 'm.role_slug as roleSlug', 'm.status',
+      'm.invited_by as invitedBy', 'm.invited_at as invitedAt', 'm.invite_email as inviteEmail',
+      'm.invite_expires_at as inviteExpiresAt', 'm.joined_at as joinedAt', 'm.joined_via as joinedVia',
+      'm.deactivated_at as deactivatedAt', 'm.created_by as createdBy', 'm.updated_by as updatedBy',
+      'm.created_at as createdAt', 'm.updated_at as updatedAt',
+      'u.email', 'u.given_name as givenName', 'u.family_name as familyName', 'u.full_name as fullName',
+      'u.avatar_url as avatarUrl', 'u.title', 'u.email_verified as emailVerified', 'u.created_at as userCreatedAt'
+    ])
+}
+
+type MemberQuery = ReturnType<typeof memberQuery>
+
+function likePrefix (q: string): string {
+  return `${q.toLowerCase().replace(/[\\%_]/g, '\\$&')}%`
+}
+
+function applyFilters (query: MemberQuery, f: MemberFilters): MemberQuery {
+  if (f.statuses && f.statuses.length > 0) query = query.where('m.status', 'in', f.statuses)
+  if (f.roleSlug) query = query.where('m.role_slug', '=', f.roleSlug)
+  if (f.userIds && f.userIds.length > 0) query = query.where('m.user_id', 'in', f.userIds)
+  if (f.group) {
+    const group = f.group
+    query = query.where(({ exists, selectFrom }) => exists(selectFrom('org_group_members as gm')
+      .innerJoin('org_groups as g', 'g.id', 'gm.group_id')
+      .select(sql.lit(1).as('one'))
+      .whereRef('gm.org_id', '=', 'm.org_id').whereRef('gm.user_id', '=', 'm.user_id').where('g.slug', '=', group)))
+  }
+  if (f.q) {
+    const pattern = likePrefix(f.q)
+    query = query.where((eb) => eb.or([
+      eb(sql`lower(u.email)`, 'like', pattern),
+      eb(sql`lower(u.full_name)`, 'like', pattern),
+      eb(sql`lower(u.given_name)`, 'like', pattern),
+      eb(sql`lower(u.family_name)`, 'like', pattern)
+    ]))
+  }
+  return query
+}
+
+/** A keyset page, newest first: one index range scan on (org_id, created_at desc, id desc). */
+export async function listMembersAfter (db: Kysely<Database>, orgId: string, filters: MemberFilters, limit: number, after: KeysetPosition | null): Promise<KeysetPage<MemberRow>> {
+  return await keysetPage(limit, after, async (n, position) => {
+    let query = applyFilters(memberQuery(db, orgId), filters)
+    if (position) query = query.where(keysetAfter('m.created_at', 'm.id', position))
+    return await query.orderBy('m.created_at', 'desc').orderBy('m.id', 'desc').limit(n).execute()
+  })
+}
+
+/** An offset page in either direction, with the total. */
+export async function listMembersOffset (db: Kysely<Database>, orgId: string, filters: MemberFilters, limit: number, page: number, ascending: boolean): Promise<{ rows: MemberRow[], total: number }> {
+  const direction = ascending ? 'asc' : 'desc'
+  const [rows, total] = await Promise.all([
+    applyFilters(memberQuery(db, orgId), filters)
+      .orderBy('m.created_at', direction).orderBy('m.id', direction)
+      .limit(limit).offset((page - 1) * limit).execute(),
+    countMembers(db, orgId, filters)
+  ])
+  return { rows, total }
+}
+
+export async function countMembers (db: Kysely<Database>, orgId: string, filters: MemberFilters): Promise<number> {
+  const query = applyFilters(memberQuery(db, orgId), filters) as unknown as SelectQueryBuilder<any, any, any>
+  const row = await query.clearSelect().select((eb) => eb.fn.countAll<number>().as('total')).executeTakeFirstOrThrow()
+  return Number(row.total)
+}
+
+export async function getMember (db: Kysely<Database>, orgId: string, userId: string): Promise<MemberRow | undefined> {
+  return await memberQuery(db, orgId).where('m.user_id', '=', userId).executeTakeFirst()
+}
+
+export async function getMembers (db: Kysely<Database>, orgId: string, userIds: string[]): Promise<MemberRow[]> {
+  if (userIds.length === 0) return []
+  return await memberQuery(db, orgId).where('m.user_id', 'in', userIds).execute()
+}
+
+/** Group slugs of these users in the org, in one query. */
+export async function groupsOfUsers (db: Kysely<Database>, orgId: string, userIds: string[]): Promise<Map<string, string[]>> {
+  const byUser = new Map<string, string[]>()
+  if (userIds.length === 0) return byUser
+  const rows = await db.selectFrom('org_group_members as gm')
+    .innerJoin('org_groups as g', 'g.id', 'gm.group_id')
+    .select(['gm.user_id as userId', 'g.slug'])
+    .where('gm.org_id', '=', orgId).where('gm.user_id', 'in', userIds)
+    .orderBy('g.slug').execute()
+  for (const row of rows) {
+    const list = byUser.get(row.userId)
+    if (list) list.push(row.slug)
+    else byUser.set(row.userId, [row.slug])
+  }
+  return byUser
+}

@@ -1,0 +1,59 @@
+// Org roles: the built-in three (immutable) and custom ones.
+import { sql, type Kysely } from 'kysely'
+import type { Database, OrgRole } from './schema.ts'
+import { recordAudit, type AuditActor } from './audit.ts'
+import { ConflictError, NotFoundError } from '../lib/errors.ts'
+
+export async function listRoles (db: Kysely<Database>, orgId: string): Promise<OrgRole[]> {
+  return await db.selectFrom('org_roles').selectAll().where('org_id', '=', orgId)
+    .orderBy('is_system', 'desc').orderBy('created_at').orderBy('slug').execute()
+}
+
+export async function getRole (db: Kysely<Database>, orgId: string, slug: string): Promise<OrgRole> {
+  const role = await db.selectFrom('org_roles').selectAll().where('org_id', '=', orgId).where('slug', '=', slug).executeTakeFirst()
+  if (!role) throw new NotFoundError(`Role ${slug} not found`)
+  return role
+}
+
+export interface RoleInput { name?: string, slug?: string, description?: string, permissions?: string[], scopes?: string[] }
+
+export async function createRole (db: Kysely<Database>, orgId: string, input: RoleInput & { name: string, slug: string }, by: string | null, actor: AuditActor): Promise<OrgRole> {
+  return await db.transaction().execute(async (trx) => {
+    const role = await trx.insertInto('org_roles').values({
+      org_id: orgId, slug: input.slug, name: input.name, description: input.description ?? null,
+      permissions: input.permissions ?? [], scopes: input.scopes ?? [], created_by: by, updated_by: by
+    }).onConflict((oc) => oc.columns(['org_id', 'slug']).doNothing()).returningAll().executeTakeFirst()
+    if (!role) throw new ConflictError(`Role ${input.slug} already exists`)
+    await recordAudit(trx, actor, { orgId, action: 'role.created', targetType: 'role', targetId: role.slug, metadata: { permissions: role.permissions } })
+    return role
+  })
+}
+
+export async function updateRole (db: Kysely<Database>, orgId: string, slug: string, input: RoleInput, by: string | null, actor: AuditActor): Promise<OrgRole> {
+  return await db.transaction().execute(async (trx) => {
+    const current = await getRole(trx, orgId, slug)
+    if (current.is_system) throw new ConflictError(`Built-in role ${slug} cannot be changed`)
+    const role = await trx.updateTable('org_roles').set({
+      ...(input.name !== undefined ? { name: input.name } : {}),
+      ...(input.description !== undefined ? { description: input.description } : {}),
+      ...(input.permissions !== undefined ? { permissions: input.permissions } : {}),
+      ...(input.scopes !== undefined ? { scopes: input.scopes } : {}),
+      updated_by: by,
+      updated_at: sql<string>`now()` as any
+    }).where('id', '=', current.id).returningAll().executeTakeFirstOrThrow()
+    await recordAudit(trx, actor, { orgId, action: 'role.updated', targetType: 'role', targetId: slug, metadata: { fields: Object.keys(input) } })
+    return role
+  })
+}
+
+export async function deleteRole (db: Kysely<Database>, orgId: string, slug: string, defaultRole: string, actor: AuditActor): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    const current = await getRole(trx, orgId, slug)
+    if (current.is_system) throw new ConflictError(`Built-in role ${slug} cannot be deleted`)
+    if (slug === defaultRole) throw new ConflictError(`Role ${slug} is the organization's default role`)
+    const used = await trx.selectFrom('org_memberships').select('id').where('org_id', '=', orgId).where('role_slug', '=', slug).limit(1).executeTakeFirst()
+    if (used) throw new ConflictError(`Role ${slug} is held by members; reassign them first`)
+    await trx.deleteFrom('org_roles').where('id', '=', current.id).execute()
+    await recordAudit(trx, actor, { orgId, action: 'role.deleted', targetType: 'role', targetId: slug })
+  })
+}

@@ -1,0 +1,54 @@
+// GET /api/public/organizations/{orgId}/members, exactly as the seed list-org-members-public.md:
+// admins only, 404 for an org that does not exist or that the caller may not administer.
+import { loadOrgAccess } from '../../db/orgs.ts'
+import { decodeCursor, encodeCursor } from '../../db/keyset.ts'
+import { listMembersAfter, type MemberRow } from '../../db/members.ts'
+import { NotFoundError } from '../../lib/errors.ts'
+import { permits } from '../../lib/permissions.ts'
+import { principalOf } from '../access.ts'
+import type { Handlers } from '../operations.ts'
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+const ADMIN_PERMISSION = 'orgs:members:manage'
+
+function toMemberResponse (m: MemberRow, adminRoles: Set<string>) {
+  return {
+    id: m.id,
+    createdAt: m.createdAt,
+    deactivatedAt: m.deactivatedAt,
+    role: adminRoles.has(m.roleSlug) ? 'ADMIN' as const : 'MEMBER' as const,
+    userId: m.userId,
+    organizationId: m.orgId,
+    user: {
+      id: m.userId,
+      fullName: m.fullName ?? ([m.givenName, m.familyName].filter(Boolean).join(' ') || (m.email ?? '')),
+      avatarUrl: m.avatarUrl,
+      email: m.email ?? '',
+      isEmailVerified: m.emailVerified,
+      createdAt: m.userCreatedAt,
+      firstName: m.givenName,
+      title: m.title
+    }
+  }
+}
+
+export const publicHandlers = {
+  async listPublicOrgMembers (request) {
+    const { orgId } = request.params
+    const notFound = new NotFoundError('Organization not found')
+    if (!UUID.test(orgId)) throw notFound
+    const access = await loadOrgAccess(this.db, principalOf(request), { id: orgId.toLowerCase() })
+    if (access === null || access.permissions === null || !permits(access.permissions, ADMIN_PERMISSION)) throw notFound
+    const scope = `public-members:${access.org.id}`
+    const after = request.query.cursor !== undefined ? decodeCursor(scope, request.query.cursor) : null
+    const [page, roles] = await Promise.all([
+      listMembersAfter(this.db, access.org.id, { statuses: ['active', 'suspended'] }, request.query.limit ?? 50, after),
+      this.db.selectFrom('org_roles').select(['slug', 'permissions']).where('org_id', '=', access.org.id).execute()
+    ])
+    const adminRoles = new Set(roles.filter((r) => permits(r.permissions, ADMIN_PERMISSION)).map((r) => r.slug))
+    return {
+      data: page.rows.map((m) => toMemberResponse(m, adminRoles)),
+      pagination: { nextCursor: page.next ? encodeCursor(scope, page.next) : null, hasMore: page.next !== null }
+    }
+  }
+} satisfies Partial<Handlers>

@@ -1,0 +1,96 @@
+// /v2/orgs/{orgSlug}/api-keys: org API keys. A key never carries a permission its creator lacks.
+import type { OrgApiKey } from '../../db/schema.ts'
+import { insertApiKey } from '../../db/api-keys.ts'
+import { deleteApiKey, getApiKey, listApiKeys, rotateApiKey, updateApiKey } from '../../db/api-key-admin.ts'
+import { recordAudit } from '../../db/audit.ts'
+import { ConflictError, ForbiddenError, ValidationError } from '../../lib/errors.ts'
+import { permits } from '../../lib/permissions.ts'
+import { actorUserId } from '../../lib/principal.ts'
+import { auditActor, principalOf, requireOrg } from '../access.ts'
+import type { Handlers } from '../operations.ts'
+
+const MANAGE = 'orgs:apikeys:manage'
+
+export function toApiKey (key: OrgApiKey) {
+  const optional = {
+    ownerType: key.owner_type, ownerId: key.owner_id, expiresAt: key.expires_at, lastUsedAt: key.last_used_at, createdBy: key.created_by
+  }
+  return {
+    id: key.id,
+    slug: key.slug,
+    name: key.name,
+    prefix: key.prefix,
+    permissions: key.permissions,
+    scopes: key.scopes,
+    disabled: key.disabled,
+    createdAt: key.created_at,
+    updatedAt: key.updated_at,
+    ...Object.fromEntries(Object.entries(optional).filter(([, v]) => v !== null))
+  }
+}
+
+function checkGrantable (held: string[], requested: string[] | undefined): void {
+  const excess = (requested ?? []).find((p) => !permits(held, p))
+  if (excess !== undefined) throw new ForbiddenError(`Cannot grant ${excess}: the caller does not hold it`)
+}
+
+function checkFuture (expiresAt: string | null | undefined, field: string): void {
+  if (expiresAt !== undefined && expiresAt !== null && Date.parse(expiresAt) <= Date.now()) {
+    throw new ValidationError(`${field} must be in the future`, [{ field, message: 'must be in the future' }])
+  }
+}
+
+export const apiKeyHandlers = {
+  async createOrgApiKey (request, reply) {
+    const { org, permissions } = await requireOrg(request, request.params.orgSlug, MANAGE)
+    const body = request.body
+    checkGrantable(permissions ?? [], body.permissions)
+    checkFuture(body.expiresAt, 'body/expiresAt')
+    const created = await this.db.transaction().execute(async (trx) => {
+      const taken = await trx.selectFrom('org_api_keys').select('id').where('org_id', '=', org.id).where('slug', '=', body.slug).executeTakeFirst()
+      if (taken) throw new ConflictError(`API key ${body.slug} already exists`)
+      const result = await insertApiKey(trx, {
+        orgId: org.id, orgSlug: org.slug, slug: body.slug, name: body.name, permissions: body.permissions ?? [],
+        scopes: body.scopes, ownerType: body.ownerType, ownerId: body.ownerId, expiresAt: body.expiresAt,
+        createdBy: actorUserId(principalOf(request))
+      })
+      await recordAudit(trx, auditActor(request), { orgId: org.id, action: 'apikey.created', targetType: 'apikey', targetId: result.key.id, metadata: { slug: body.slug, permissions: body.permissions ?? [] } })
+      return result
+    })
+    reply.code(201)
+    return { ...toApiKey(created.key), apiKey: created.raw }
+  },
+
+  async listOrgApiKeys (request) {
+    const { org } = await requireOrg(request, request.params.orgSlug, MANAGE)
+    const { limit = 20, page = 1, ownerType, ownerId } = request.query
+    const { rows, total } = await listApiKeys(this.db, org.id, { limit, page, ownerType, ownerId })
+    return { results: rows.map(toApiKey), total }
+  },
+
+  async getOrgApiKey (request) {
+    const { org } = await requireOrg(request, request.params.orgSlug, MANAGE)
+    return toApiKey(await getApiKey(this.db, org.id, request.params.keyId))
+  },
+
+  async updateOrgApiKey (request) {
+    const { org, permissions } = await requireOrg(request, request.params.orgSlug, MANAGE)
+    checkGrantable(permissions ?? [], request.body.permissions)
+    checkFuture(request.body.expiresAt, 'body/expiresAt')
+    return toApiKey(await updateApiKey(this.db, org.id, request.params.keyId, request.body, auditActor(request)))
+  },
+
+  async deleteOrgApiKey (request) {
+    const { org } = await requireOrg(request, request.params.orgSlug, MANAGE)
+    await deleteApiKey(this.db, org.id, request.params.keyId, auditActor(request))
+    return { success: true }
+  },
+
+  async rotateOrgApiKey (request) {
+    const { org } = await requireOrg(request, request.params.orgSlug, MANAGE)
+    const expiresAt = request.body?.expiresAt
+    checkFuture(expiresAt, 'body/expiresAt')
+    const { key, raw } = await rotateApiKey(this.db, org.id, org.slug, request.params.keyId, expiresAt, auditActor(request))
+    return { ...toApiKey(key), apiKey: raw }
+  }
+} satisfies Partial<Handlers>

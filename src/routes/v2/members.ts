@@ -1,0 +1,132 @@
+// /v2/orgs/{orgSlug}/members: bulk add, list (offset or keyset), one member, removals, invites.
+import type { FastifyRequest } from 'fastify'
+import { decodeCursor, encodeCursor } from '../../db/keyset.ts'
+import { countMembers, getMember, getMembers, groupsOfUsers, listMembersAfter, listMembersOffset, type MemberRow } from '../../db/members.ts'
+import { addMembers } from '../../db/member-writes.ts'
+import { removeMembers, renewInvite, updateMember } from '../../db/member-updates.ts'
+import { NotFoundError, ValidationError } from '../../lib/errors.ts'
+import { actorUserId } from '../../lib/principal.ts'
+import { auditActor, principalOf, requireOrg } from '../access.ts'
+import type { Handlers } from '../operations.ts'
+
+/** OrgMembership as the seed has it: absent values are left out rather than null. */
+export function toMembership (orgSlug: string, m: MemberRow, extra: { groups?: string[], inviteToken?: string } = {}) {
+  const optional = {
+    id: m.id,
+    email: m.email,
+    roleSlug: m.roleSlug,
+    invitedBy: m.invitedBy,
+    invitedAt: m.invitedAt,
+    inviteEmail: m.inviteEmail,
+    inviteExpiresAt: m.status === 'invited' ? m.inviteExpiresAt : null,
+    joinedAt: m.joinedAt,
+    joinedVia: m.joinedVia,
+    deactivatedAt: m.deactivatedAt,
+    createdBy: m.createdBy,
+    updatedBy: m.updatedBy,
+    createdAt: m.createdAt,
+    updatedAt: m.updatedAt,
+    ...extra
+  }
+  const present = Object.fromEntries(Object.entries(optional).filter(([, v]) => v !== null && v !== undefined))
+  return { orgSlug, userId: m.userId, status: m.status, ...present } as { orgSlug: string, userId: string, status: MemberRow['status'] } & Record<string, unknown>
+}
+
+const inviteTtl = (request: FastifyRequest) => request.server.config.INVITE_TTL_HOURS
+
+function parseUserIds (raw: string | undefined): string[] | undefined {
+  if (raw === undefined) return undefined
+  const ids = raw.split(',').map((s) => s.trim()).filter(Boolean)
+  const bad = ids.find((id) => !/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(id))
+  if (bad !== undefined || ids.length > 100) {
+    throw new ValidationError('querystring/userIds must be at most 100 comma-separated user ids', [{ field: 'querystring/userIds', message: 'must be at most 100 comma-separated user ids' }])
+  }
+  return ids
+}
+
+export const memberHandlers = {
+  async addOrgMembers (request, reply) {
+    const { org } = await requireOrg(request, request.params.orgSlug, 'orgs:members:manage')
+    const by = actorUserId(principalOf(request))
+    const added = await addMembers(this.db, org, request.body.users, { skipExisting: request.body.skipExisting === true, invitedBy: by, inviteTtlHours: inviteTtl(request) }, auditActor(request))
+    const ids = added.map((a) => a.userId)
+    const [rows, groups] = await Promise.all([getMembers(this.db, org.id, ids), groupsOfUsers(this.db, org.id, ids)])
+    const byUser = new Map(rows.map((r) => [r.userId, r]))
+    reply.code(201)
+    return added.map((a) => toMembership(org.slug, byUser.get(a.userId) as MemberRow, {
+      groups: groups.get(a.userId) ?? [],
+      ...(a.inviteToken ? { inviteToken: a.inviteToken } : {})
+    })) as any
+  },
+
+  async listOrgMembers (request) {
+    const { org } = await requireOrg(request, request.params.orgSlug, 'orgs:members:read')
+    const q = request.query
+    const filters = { statuses: q.status ? [q.status] : undefined, roleSlug: q.roleSlug, group: q.group, q: q.q, userIds: parseUserIds(q.userIds) }
+    const limit = q.limit ?? 20
+    const scope = `members:${org.id}`
+    let rows: MemberRow[]
+    let total: number | undefined
+    let nextCursor: string | null = null
+    if (q.cursor !== undefined || q.page === undefined) {
+      if (q.sort === 'createdAt') {
+        if (q.cursor !== undefined) throw new ValidationError('querystring/cursor works only with sort=-createdAt', [{ field: 'querystring/cursor', message: 'works only with sort=-createdAt' }])
+        ;({ rows, total } = await listMembersOffset(this.db, org.id, filters, limit, 1, true))
+        nextCursor = null
+      } else {
+        const after = q.cursor !== undefined ? decodeCursor(scope, q.cursor) : null
+        const [page, count] = await Promise.all([
+          listMembersAfter(this.db, org.id, filters, limit, after),
+          after === null ? countMembers(this.db, org.id, filters) : Promise.resolve(undefined)
+        ])
+        rows = page.rows
+        total = count
+        nextCursor = page.next ? encodeCursor(scope, page.next) : null
+      }
+    } else {
+      ({ rows, total } = await listMembersOffset(this.db, org.id, filters, limit, q.page, q.sort === 'createdAt'))
+    }
+    const groups = q.includeGroups === true ? await groupsOfUsers(this.db, org.id, rows.map((r) => r.userId)) : null
+    return {
+      results: rows.map((r) => toMembership(org.slug, r, groups ? { groups: groups.get(r.userId) ?? [] } : {})),
+      ...(total !== undefined ? { total } : {}),
+      nextCursor
+    } as any
+  },
+
+  async getOrgMember (request) {
+    const { org } = await requireOrg(request, request.params.orgSlug, 'orgs:members:read')
+    const member = await getMember(this.db, org.id, request.params.userId)
+    if (!member) throw new NotFoundError('Member not found')
+    const groups = await groupsOfUsers(this.db, org.id, [member.userId])
+    return toMembership(org.slug, member, { groups: groups.get(member.userId) ?? [] }) as any
+  },
+
+  async updateOrgMember (request) {
+    const { org } = await requireOrg(request, request.params.orgSlug, 'orgs:members:manage')
+    await updateMember(this.db, org, request.params.userId, request.body, actorUserId(principalOf(request)), auditActor(request))
+    const member = await getMember(this.db, org.id, request.params.userId) as MemberRow
+    const groups = await groupsOfUsers(this.db, org.id, [member.userId])
+    return toMembership(org.slug, member, { groups: groups.get(member.userId) ?? [] }) as any
+  },
+
+  async removeOrgMember (request) {
+    const { org } = await requireOrg(request, request.params.orgSlug, 'orgs:members:manage')
+    const removed = await removeMembers(this.db, org, [request.params.userId], auditActor(request))
+    if (removed === 0) throw new NotFoundError('Member not found')
+    return { success: true }
+  },
+
+  async removeOrgMembers (request) {
+    const { org } = await requireOrg(request, request.params.orgSlug, 'orgs:members:manage')
+    await removeMembers(this.db, org, request.body.userIds, auditActor(request))
+    return { success: true }
+  },
+
+  async resendOrgMemberInvite (request) {
+    const { org } = await requireOrg(request, request.params.orgSlug, 'orgs:invites:manage')
+    const token = await renewInvite(this.db, org, request.params.userId, inviteTtl(request), actorUserId(principalOf(request)), auditActor(request))
+    const member = await getMember(this.db, org.id, request.params.userId) as MemberRow
+    return toMembership(org.slug, member, { inviteToken: token }) as any
+  }
+} satisfies Partial<Handlers>
