@@ -1228,7 +1228,7 @@ export interface components {
         Limit: number;
         /** @description The organization's slug. */
         OrgSlug: components["schemas"]["Slug"];
-        /** @description Page number, from 1 (offset paging; prefer `cursor` where offered). */
+        /** @description Page number, from 1 (offset paging; prefer `cursor` where offered). Default 1. */
         Page: number;
         /** @description The member's user id. */
         UserId: components["schemas"]["Uuid"];
@@ -1416,7 +1416,7 @@ export interface operations {
             query?: {
                 /** @description Page size (1-100, default 20). */
                 limit?: components["parameters"]["Limit"];
-                /** @description Page number, from 1 (offset paging; prefer `cursor` where offered). */
+                /** @description Page number, from 1 (offset paging; prefer `cursor` where offered). Default 1. */
                 page?: components["parameters"]["Page"];
                 /** @description Case-insensitive substring of the organization name or slug. */
                 search?: string;
@@ -1568,7 +1568,7 @@ export interface operations {
                 ownerId?: string;
                 /** @description Only keys with this owner type. */
                 ownerType?: string;
-                /** @description Page number, from 1 (offset paging; prefer `cursor` where offered). */
+                /** @description Page number, from 1 (offset paging; prefer `cursor` where offered). Default 1. */
                 page?: components["parameters"]["Page"];
             };
             header?: never;
@@ -1914,7 +1914,7 @@ export interface operations {
             query?: {
                 /** @description Page size (1-100, default 20). */
                 limit?: components["parameters"]["Limit"];
-                /** @description Page number, from 1 (offset paging; prefer `cursor` where offered). */
+                /** @description Page number, from 1 (offset paging; prefer `cursor` where offered). Default 1. */
                 page?: components["parameters"]["Page"];
             };
             header?: never;
@@ -2020,7 +2020,7 @@ export interface operations {
                 includeGroups?: boolean;
                 /** @description Page size (1-100, default 20). */
                 limit?: components["parameters"]["Limit"];
-                /** @description Page number, from 1 (offset paging; prefer `cursor` where offered). */
+                /** @description Page number, from 1 (offset paging; prefer `cursor` where offered). Default 1. */
                 page?: components["parameters"]["Page"];
                 /** @description Case-insensitive prefix of the email, first, last or full name. */
                 q?: string;

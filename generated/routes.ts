@@ -4060,8 +4060,7 @@ export const routes = {
             "type": "integer",
             "minimum": 1,
             "maximum": 100000,
-            "default": 1,
-            "description": "Page number, from 1 (offset paging; prefer `cursor` where offered)."
+            "description": "Page number, from 1 (offset paging; prefer `cursor` where offered). Default 1."
           },
           "ownerType": {
             "type": "string",
@@ -4356,8 +4355,7 @@ export const routes = {
             "type": "integer",
             "minimum": 1,
             "maximum": 100000,
-            "default": 1,
-            "description": "Page number, from 1 (offset paging; prefer `cursor` where offered)."
+            "description": "Page number, from 1 (offset paging; prefer `cursor` where offered). Default 1."
           }
         },
         "required": [],
@@ -4775,8 +4773,7 @@ export const routes = {
             "type": "integer",
             "minimum": 1,
             "maximum": 100000,
-            "default": 1,
-            "description": "Page number, from 1 (offset paging; prefer `cursor` where offered)."
+            "description": "Page number, from 1 (offset paging; prefer `cursor` where offered). Default 1."
           },
           "cursor": {
             "type": "string",
@@ -5326,8 +5323,7 @@ export const routes = {
             "type": "integer",
             "minimum": 1,
             "maximum": 100000,
-            "default": 1,
-            "description": "Page number, from 1 (offset paging; prefer `cursor` where offered)."
+            "description": "Page number, from 1 (offset paging; prefer `cursor` where offered). Default 1."
           },
           "search": {
             "type": "string",

@@ -8,10 +8,14 @@ import { recordAudit, type AuditActor } from './audit.ts'
 import { ConflictError, NotFoundError, ValidationError } from '../lib/errors.ts'
 import { hashInviteToken } from './member-writes.ts'
 
-async function guardLastOwner (db: Kysely<Database>, orgId: string, leaving: string[]): Promise<void> {
-  const owners = await db.selectFrom('org_memberships').select('user_id')
+/** Locks the org's active owners (always first, so transactions queue instead of deadlocking). */
+async function lockOwners (db: Kysely<Database>, orgId: string): Promise<Array<{ user_id: string }>> {
+  return await db.selectFrom('org_memberships').select('user_id')
     .where('org_id', '=', orgId).where('role_slug', '=', 'owner').where('status', '=', 'active')
     .orderBy('user_id').forUpdate().execute()
+}
+
+function guardLastOwner (owners: Array<{ user_id: string }>, leaving: string[]): void {
   const leavingSet = new Set(leaving)
   if (owners.length > 0 && owners.every((o) => leavingSet.has(o.user_id))) {
     throw new ConflictError('The organization must keep at least one active owner')
@@ -22,6 +26,7 @@ export interface MemberPatch { roleSlug?: string, status?: 'active' | 'suspended
 
 export async function updateMember (db: Kysely<Database>, org: Organization, userId: string, patch: MemberPatch, by: string | null, actor: AuditActor): Promise<void> {
   await db.transaction().execute(async (trx) => {
+    const owners = await lockOwners(trx, org.id)
     const current = await trx.selectFrom('org_memberships').select(['role_slug', 'status'])
       .where('org_id', '=', org.id).where('user_id', '=', userId).forUpdate().executeTakeFirst()
     if (!current) throw new NotFoundError('Member not found')
@@ -34,7 +39,7 @@ export async function updateMember (db: Kysely<Database>, org: Organization, use
     }
     const demoted = current.role_slug === 'owner' && patch.roleSlug !== undefined && patch.roleSlug !== 'owner'
     const suspended = current.role_slug === 'owner' && patch.status === 'suspended'
-    if (demoted || suspended) await guardLastOwner(trx, org.id, [userId])
+    if (demoted || suspended) guardLastOwner(owners, [userId])
     await trx.updateTable('org_memberships').set({
       ...(patch.roleSlug !== undefined ? { role_slug: patch.roleSlug } : {}),
       ...(patch.status === 'suspended' && current.status !== 'suspended' ? { status: 'suspended' as const, deactivated_at: sql<string>`now()` as any } : {}),
@@ -49,7 +54,7 @@ export async function updateMember (db: Kysely<Database>, org: Organization, use
 /** Removes the members among `userIds`; returns how many were removed. */
 export async function removeMembers (db: Kysely<Database>, org: Organization, userIds: string[], actor: AuditActor): Promise<number> {
   return await db.transaction().execute(async (trx) => {
-    await guardLastOwner(trx, org.id, userIds)
+    guardLastOwner(await lockOwners(trx, org.id), userIds)
     const removed = await trx.deleteFrom('org_memberships').where('org_id', '=', org.id).where('user_id', 'in', userIds).returning('user_id').execute()
     await trx.deleteFrom('org_group_members').where('org_id', '=', org.id).where('user_id', 'in', userIds).execute()
     if (removed.length > 0) {

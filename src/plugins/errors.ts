@@ -55,6 +55,7 @@ export function toAppError (err: unknown): AppError | null {
     case '22P02': case '22007': case '22008': case '22021': case '22P05': case '22001':
       return new ValidationError('A value has an invalid format')
   }
+  if (e?.code === '40P01' || e?.code === '40001') return new ServiceUnavailableError('Concurrent update, try again')
   if (e?.code && (CONNECTION_CODES.has(e.code) || e.code.startsWith('08'))) return new ServiceUnavailableError()
   if (/timeout exceeded when trying to connect|Connection terminated/i.test(e?.message ?? '')) return new ServiceUnavailableError()
   if (e?.statusCode === 400 && e.code?.startsWith('FST_')) return new ValidationError(e.message)
