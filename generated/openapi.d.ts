@@ -545,6 +545,12 @@ export interface components {
                 userId?: string;
             }[];
         };
+        /**
+         * @example {
+         *       "title": "NotFound",
+         *       "detail": "Organization not found"
+         *     }
+         */
         ApiError: {
             /** @description Human-readable error description */
             detail: string;
@@ -650,7 +656,9 @@ export interface components {
             scopes?: string[];
             slug: components["schemas"]["Slug"];
         };
+        /** @description The public family's error body. */
         ErrorResponse: {
+            /** @description What went wrong. */
             error: components["schemas"]["ApiError"];
         };
         /**
@@ -674,6 +682,13 @@ export interface components {
             /** @description The request id. */
             requestId?: string;
         };
+        /**
+         * @example {
+         *       "userIds": [
+         *         "3f1d2c4b-8a9e-4f6a-b7c1-2d3e4f5a6b7c"
+         *       ]
+         *     }
+         */
         GroupMemberIds: {
             /** @description User ids of org members. */
             userIds: components["schemas"]["Uuid"][];
@@ -735,6 +750,26 @@ export interface components {
          * @enum {string}
          */
         MemberExportStatus: "active" | "invited" | "suspended";
+        /**
+         * @example {
+         *       "id": "9b2e7c1a-4d5f-4e6a-8b7c-1d2e3f4a5b6c",
+         *       "createdAt": "2026-01-15T10:30:00.123456Z",
+         *       "deactivatedAt": null,
+         *       "role": "ADMIN",
+         *       "userId": "3f1d2c4b-8a9e-4f6a-b7c1-2d3e4f5a6b7c",
+         *       "organizationId": "9b2e7c1a-4d5f-4e6a-8b7c-1d2e3f4a5b6c",
+         *       "user": {
+         *         "id": "3f1d2c4b-8a9e-4f6a-b7c1-2d3e4f5a6b7c",
+         *         "fullName": "Grace Hopper",
+         *         "avatarUrl": null,
+         *         "email": "grace@example.com",
+         *         "isEmailVerified": true,
+         *         "createdAt": "2026-01-15T10:30:00.123456Z",
+         *         "firstName": "Grace",
+         *         "title": null
+         *       }
+         *     }
+         */
         MemberResponse: {
             /**
              * Format: date-time
@@ -812,6 +847,21 @@ export interface components {
          * @enum {string}
          */
         OrganizationStatus: "active" | "suspended";
+        /**
+         * @example {
+         *       "id": "9b2e7c1a-4d5f-4e6a-8b7c-1d2e3f4a5b6c",
+         *       "slug": "ci-reader",
+         *       "name": "CI reader",
+         *       "prefix": "0123456789abcdef",
+         *       "permissions": [
+         *         "orgs:members:read"
+         *       ],
+         *       "scopes": [],
+         *       "disabled": false,
+         *       "createdAt": "2026-01-15T10:30:00.123456Z",
+         *       "updatedAt": "2026-01-15T10:30:00.123456Z"
+         *     }
+         */
         OrgApiKey: {
             /** @description Creation time (ISO 8601). */
             createdAt: string;
@@ -852,6 +902,17 @@ export interface components {
             /** @description The raw API key (`iak_{orgSlug}_{prefix}_{secret}`). Shown only once. */
             apiKey: string;
         };
+        /**
+         * @example {
+         *       "id": "9b2e7c1a-4d5f-4e6a-8b7c-1d2e3f4a5b6c",
+         *       "orgSlug": "acme",
+         *       "name": "Engineering",
+         *       "slug": "engineering",
+         *       "memberCount": 42,
+         *       "createdAt": "2026-01-15T10:30:00.123456Z",
+         *       "updatedAt": "2026-01-15T10:30:00.123456Z"
+         *     }
+         */
         OrgGroup: {
             /** @description Creation time (ISO 8601). */
             createdAt?: string;
@@ -874,6 +935,15 @@ export interface components {
             /** @description User id of the last editor. */
             updatedBy?: string;
         };
+        /**
+         * @example {
+         *       "orgSlug": "acme",
+         *       "groupSlug": "engineering",
+         *       "userId": "3f1d2c4b-8a9e-4f6a-b7c1-2d3e4f5a6b7c",
+         *       "email": "grace@example.com",
+         *       "createdAt": "2026-01-15T10:30:00.123456Z"
+         *     }
+         */
         OrgGroupMember: {
             /** @description When they were added (ISO 8601). */
             createdAt?: string;
@@ -888,7 +958,26 @@ export interface components {
             /** @description The member's user id. */
             userId: string;
         };
-        /** @description A membership of a user in an organization. Absent values are omitted. */
+        /**
+         * @description A membership of a user in an organization. Absent values are omitted.
+         * @example {
+         *       "id": "9b2e7c1a-4d5f-4e6a-8b7c-1d2e3f4a5b6c",
+         *       "orgSlug": "acme",
+         *       "userId": "3f1d2c4b-8a9e-4f6a-b7c1-2d3e4f5a6b7c",
+         *       "email": "grace@example.com",
+         *       "roleSlug": "member",
+         *       "status": "active",
+         *       "joinedAt": "2026-01-15T10:30:00.123456Z",
+         *       "joinedVia": "direct",
+         *       "groups": [
+         *         "engineering"
+         *       ],
+         *       "createdBy": "3f1d2c4b-8a9e-4f6a-b7c1-2d3e4f5a6b7c",
+         *       "updatedBy": "3f1d2c4b-8a9e-4f6a-b7c1-2d3e4f5a6b7c",
+         *       "createdAt": "2026-01-15T10:30:00.123456Z",
+         *       "updatedAt": "2026-01-15T10:30:00.123456Z"
+         *     }
+         */
         OrgMembership: {
             /** @description When the membership was created (ISO 8601). */
             createdAt?: string;
@@ -931,6 +1020,22 @@ export interface components {
             /** @description The member's user id. */
             userId: string;
         };
+        /**
+         * @example {
+         *       "id": "9b2e7c1a-4d5f-4e6a-8b7c-1d2e3f4a5b6c",
+         *       "orgSlug": "acme",
+         *       "name": "Readers",
+         *       "slug": "readers",
+         *       "permissions": [
+         *         "orgs:members:*",
+         *         "orgs:read"
+         *       ],
+         *       "scopes": [],
+         *       "isSystem": false,
+         *       "createdAt": "2026-01-15T10:30:00.123456Z",
+         *       "updatedAt": "2026-01-15T10:30:00.123456Z"
+         *     }
+         */
         OrgRole: {
             /** @description Creation time (ISO 8601). */
             createdAt?: string;
@@ -1020,7 +1125,9 @@ export interface components {
             /** @description Milliseconds until the limit resets. */
             retryAfterMs: number;
         };
+        /** @description The public family's rate-limit body. */
         RateLimitErrorResponse: {
+            /** @description The limit that was hit. */
             error: components["schemas"]["PublicRateLimitError"];
         };
         /**
@@ -1066,6 +1173,11 @@ export interface components {
             /** @description Resource patterns. */
             scopes?: string[];
         };
+        /**
+         * @example {
+         *       "name": "Platform engineering"
+         *     }
+         */
         UpdateOrgGroup: {
             /** @description Free text. */
             description?: string;
@@ -1265,6 +1377,7 @@ export interface operations {
                     "application/json": {
                         /** @description The members of this page. */
                         data: components["schemas"]["MemberResponse"][];
+                        /** @description Where the next page starts. */
                         pagination: components["schemas"]["PaginationMeta"];
                     };
                 };
@@ -1738,6 +1851,7 @@ export interface operations {
                     /**
                      * Format: date-time
                      * @description New expiry.
+                     * @example 2027-01-01T00:00:00Z
                      */
                     expiresAt?: string;
                 };
@@ -2112,7 +2226,12 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": {
-                    /** @description User ids of the members to remove. */
+                    /**
+                     * @description User ids of the members to remove.
+                     * @example [
+                     *       "3f1d2c4b-8a9e-4f6a-b7c1-2d3e4f5a6b7c"
+                     *     ]
+                     */
                     userIds: components["schemas"]["Uuid"][];
                 };
             };

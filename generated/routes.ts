@@ -5693,23 +5693,28 @@ export const routes = {
               }
             },
             "pagination": {
-              "type": "object",
-              "properties": {
-                "nextCursor": {
-                  "type": [
-                    "string",
-                    "null"
-                  ],
-                  "description": "Cursor for the next page (null if no more pages)"
-                },
-                "hasMore": {
-                  "type": "boolean",
-                  "description": "Whether there are more items after this page"
+              "description": "Where the next page starts.",
+              "allOf": [
+                {
+                  "type": "object",
+                  "properties": {
+                    "nextCursor": {
+                      "type": [
+                        "string",
+                        "null"
+                      ],
+                      "description": "Cursor for the next page (null if no more pages)"
+                    },
+                    "hasMore": {
+                      "type": "boolean",
+                      "description": "Whether there are more items after this page"
+                    }
+                  },
+                  "required": [
+                    "nextCursor",
+                    "hasMore"
+                  ]
                 }
-              },
-              "required": [
-                "nextCursor",
-                "hasMore"
               ]
             }
           },
@@ -5720,22 +5725,28 @@ export const routes = {
         },
         "400": {
           "type": "object",
+          "description": "The public family's error body.",
           "properties": {
             "error": {
-              "type": "object",
-              "properties": {
-                "title": {
-                  "type": "string",
-                  "description": "Error type identifier"
-                },
-                "detail": {
-                  "type": "string",
-                  "description": "Human-readable error description"
+              "description": "What went wrong.",
+              "allOf": [
+                {
+                  "type": "object",
+                  "properties": {
+                    "title": {
+                      "type": "string",
+                      "description": "Error type identifier"
+                    },
+                    "detail": {
+                      "type": "string",
+                      "description": "Human-readable error description"
+                    }
+                  },
+                  "required": [
+                    "title",
+                    "detail"
+                  ]
                 }
-              },
-              "required": [
-                "title",
-                "detail"
               ]
             }
           },
@@ -5745,22 +5756,28 @@ export const routes = {
         },
         "401": {
           "type": "object",
+          "description": "The public family's error body.",
           "properties": {
             "error": {
-              "type": "object",
-              "properties": {
-                "title": {
-                  "type": "string",
-                  "description": "Error type identifier"
-                },
-                "detail": {
-                  "type": "string",
-                  "description": "Human-readable error description"
+              "description": "What went wrong.",
+              "allOf": [
+                {
+                  "type": "object",
+                  "properties": {
+                    "title": {
+                      "type": "string",
+                      "description": "Error type identifier"
+                    },
+                    "detail": {
+                      "type": "string",
+                      "description": "Human-readable error description"
+                    }
+                  },
+                  "required": [
+                    "title",
+                    "detail"
+                  ]
                 }
-              },
-              "required": [
-                "title",
-                "detail"
               ]
             }
           },
@@ -5770,22 +5787,28 @@ export const routes = {
         },
         "404": {
           "type": "object",
+          "description": "The public family's error body.",
           "properties": {
             "error": {
-              "type": "object",
-              "properties": {
-                "title": {
-                  "type": "string",
-                  "description": "Error type identifier"
-                },
-                "detail": {
-                  "type": "string",
-                  "description": "Human-readable error description"
+              "description": "What went wrong.",
+              "allOf": [
+                {
+                  "type": "object",
+                  "properties": {
+                    "title": {
+                      "type": "string",
+                      "description": "Error type identifier"
+                    },
+                    "detail": {
+                      "type": "string",
+                      "description": "Human-readable error description"
+                    }
+                  },
+                  "required": [
+                    "title",
+                    "detail"
+                  ]
                 }
-              },
-              "required": [
-                "title",
-                "detail"
               ]
             }
           },
@@ -5795,31 +5818,37 @@ export const routes = {
         },
         "429": {
           "type": "object",
+          "description": "The public family's rate-limit body.",
           "properties": {
             "error": {
-              "type": "object",
-              "description": "The public family's rate-limit error.",
-              "properties": {
-                "title": {
-                  "type": "string",
-                  "enum": [
-                    "RateLimitExceeded"
-                  ],
-                  "description": "Error type identifier"
-                },
-                "detail": {
-                  "type": "string",
-                  "description": "Human-readable error description"
-                },
-                "retryAfterMs": {
-                  "type": "number",
-                  "description": "Milliseconds until the rate limit window resets"
+              "description": "The limit that was hit.",
+              "allOf": [
+                {
+                  "type": "object",
+                  "description": "The public family's rate-limit error.",
+                  "properties": {
+                    "title": {
+                      "type": "string",
+                      "enum": [
+                        "RateLimitExceeded"
+                      ],
+                      "description": "Error type identifier"
+                    },
+                    "detail": {
+                      "type": "string",
+                      "description": "Human-readable error description"
+                    },
+                    "retryAfterMs": {
+                      "type": "number",
+                      "description": "Milliseconds until the rate limit window resets"
+                    }
+                  },
+                  "required": [
+                    "title",
+                    "detail",
+                    "retryAfterMs"
+                  ]
                 }
-              },
-              "required": [
-                "title",
-                "detail",
-                "retryAfterMs"
               ]
             }
           },
@@ -5829,22 +5858,28 @@ export const routes = {
         },
         "500": {
           "type": "object",
+          "description": "The public family's error body.",
           "properties": {
             "error": {
-              "type": "object",
-              "properties": {
-                "title": {
-                  "type": "string",
-                  "description": "Error type identifier"
-                },
-                "detail": {
-                  "type": "string",
-                  "description": "Human-readable error description"
+              "description": "What went wrong.",
+              "allOf": [
+                {
+                  "type": "object",
+                  "properties": {
+                    "title": {
+                      "type": "string",
+                      "description": "Error type identifier"
+                    },
+                    "detail": {
+                      "type": "string",
+                      "description": "Human-readable error description"
+                    }
+                  },
+                  "required": [
+                    "title",
+                    "detail"
+                  ]
                 }
-              },
-              "required": [
-                "title",
-                "detail"
               ]
             }
           },
