@@ -15,6 +15,7 @@ export interface Config {
   REDIS_URL?: string
   RATE_LIMIT_MAX: number
   RATE_LIMIT_WINDOW_MS: number
+  AUTH_FAILURE_MAX: number
   EXPORT_PAGE_SIZE: number
   EXPORT_MAX_SECONDS: number
   EXPORT_STALL_MS: number
@@ -42,6 +43,7 @@ export const configSchema = {
     REDIS_URL: { type: 'string', pattern: '^rediss?://' },
     RATE_LIMIT_MAX: { type: 'integer', minimum: 1, default: 600 },
     RATE_LIMIT_WINDOW_MS: { type: 'integer', minimum: 100, default: 60000 },
+    AUTH_FAILURE_MAX: { type: 'integer', minimum: 1, default: 30 },
     EXPORT_PAGE_SIZE: { type: 'integer', minimum: 10, maximum: 50000, default: 1000 },
     EXPORT_MAX_SECONDS: { type: 'integer', minimum: 1, default: 900 },
     EXPORT_STALL_MS: { type: 'integer', minimum: 100, default: 30000 },

@@ -47,6 +47,7 @@ export function testConfig (env: Record<string, string> = {}): Config {
     DATA_DIR: 'memory://',
     SEED_DEMO: 'false',
     RATE_LIMIT_MAX: '100000',
+    AUTH_FAILURE_MAX: '1000',
     ...env
   })
 }

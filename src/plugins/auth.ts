@@ -4,7 +4,8 @@
 import fp from 'fastify-plugin'
 import fastifyJwt from '@fastify/jwt'
 import type { FastifyRequest } from 'fastify'
-import { AuthenticationError } from '../lib/errors.ts'
+import { AuthenticationError, RateLimitError } from '../lib/errors.ts'
+import { FailureLimiter } from '../lib/failure-limiter.ts'
 import type { Principal } from '../lib/principal.ts'
 import type { JwtKeys } from '../lib/jwt-keys.ts'
 import type { Config } from '../config.ts'
@@ -81,7 +82,20 @@ export default fp(async function auth (app, opts: { config: Config, jwtKeys: Jwt
     return { kind: 'apiKey', keyId: check.key.id, orgId: check.key.org_id, permissions: check.key.permissions }
   }
 
+  const failures = new FailureLimiter(config.AUTH_FAILURE_MAX, 60_000)
+
   app.decorate('authenticate', async function authenticate (request: FastifyRequest, schemes: readonly string[]) {
+    const wait = failures.blockedFor(request.ip)
+    if (wait > 0) throw new RateLimitError('Too many failed authentication attempts from this address', wait)
+    try {
+      await authenticateOnce(request, schemes)
+    } catch (err) {
+      if (err instanceof AuthenticationError) failures.fail(request.ip)
+      throw err
+    }
+  })
+
+  async function authenticateOnce (request: FastifyRequest, schemes: readonly string[]): Promise<void> {
     const bearer = request.headers.authorization
     // Clients of the public seed send org API keys as `Authorization: Bearer <key>`.
     const bearerKey = bearer?.startsWith('Bearer iak_') ? bearer.slice('Bearer '.length) : undefined
@@ -97,5 +111,5 @@ export default fp(async function auth (app, opts: { config: Config, jwtKeys: Jwt
       return
     }
     throw new AuthenticationError(keysAllowed ? 'Send a Bearer token or an API key' : 'Send a Bearer token')
-  })
+  }
 }, { name: 'auth', dependencies: ['db'] })

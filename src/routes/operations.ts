@@ -3,7 +3,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteHandlerMethod } from 'fastify'
 import type { operations } from '../../generated/openapi.js'
 import { routes, type OperationId } from '../../generated/routes.ts'
-import { UnsupportedMediaTypeError } from '../lib/errors.ts'
+import { UnsupportedMediaTypeError, ValidationError } from '../lib/errors.ts'
+import { findUnstorable } from '../lib/text.ts'
 
 type Op<K extends OperationId> = K extends keyof operations ? operations[K] : never
 type JsonOf<T> = T extends { content: { 'application/json': infer B } } ? B : never
@@ -37,6 +38,12 @@ function checkContentType (request: FastifyRequest, accepted: readonly string[])
   if (!accepted.includes(essence)) throw new UnsupportedMediaTypeError(`Content-Type must be ${accepted.join(' or ')}`)
 }
 
+function checkStorable (request: FastifyRequest): void {
+  const field = findUnstorable(request.params, 'params') ?? findUnstorable(request.query, 'querystring') ??
+    (typeof request.body === 'object' ? findUnstorable(request.body, 'body') : null)
+  if (field !== null) throw new ValidationError(`${field} contains a NUL byte or an unpaired surrogate`, [{ field, message: 'contains a NUL byte or an unpaired surrogate' }])
+}
+
 /** Registers the given operations in this (encapsulated) context. */
 export function registerOperations (app: FastifyInstance, handlers: Partial<Handlers>): void {
   for (const id of Object.keys(handlers) as OperationId[]) {
@@ -51,15 +58,14 @@ export function registerOperations (app: FastifyInstance, handlers: Partial<Hand
       ...(security.length > 0
         ? { onRequest: async (request: FastifyRequest) => { await app.authenticate(request, security) } }
         : {}),
-      ...(bodyTypes.length > 0
-        ? {
-            preValidation: async (request: FastifyRequest) => {
-              checkContentType(request, bodyTypes)
-              // Runs before schema validation: a POST without its optional body validates as {}.
-              if ('bodyOptional' in def && request.body === undefined) request.body = {}
-            }
-          }
-        : {}),
+      preValidation: async (request: FastifyRequest) => {
+        if (bodyTypes.length > 0) {
+          checkContentType(request, bodyTypes)
+          // Runs before schema validation: a POST without its optional body validates as {}.
+          if ('bodyOptional' in def && request.body === undefined) request.body = {}
+        }
+        checkStorable(request)
+      },
       handler: handlers[id] as unknown as RouteHandlerMethod
     })
   }
