@@ -1,0 +1,35 @@
+import t from 'tap'
+import { bearer, buildTestApp, onPostgres, ownerWithOrg } from './helper.ts'
+
+const redisUrl = process.env.TEST_REDIS_URL
+const skip = !onPostgres
+  ? 'instances share data only through a PostgreSQL server; the embedded database belongs to one process'
+  : redisUrl === undefined ? 'set TEST_REDIS_URL to run instances against a shared Redis' : false
+
+t.test('two instances on different ports share data and the rate limit', { skip }, async (t) => {
+  const env = { REDIS_URL: redisUrl as string, RATE_LIMIT_MAX: '5', RATE_LIMIT_WINDOW_MS: '60000' }
+  const one = await buildTestApp(t, env)
+  const two = await buildTestApp(t, env)
+  const [urlOne, urlTwo] = await Promise.all([one.app.listen({ port: 0, host: '127.0.0.1' }), two.app.listen({ port: 0, host: '127.0.0.1' })])
+  t.not(urlOne, urlTwo)
+  const owner = await ownerWithOrg(one)
+  const get = (base: string, path: string) => fetch(`${base}${path}`, { headers: bearer(owner.token) })
+
+  const written = await fetch(`${urlOne}/v2/orgs/${owner.slug}/members`, {
+    method: 'POST', headers: { ...bearer(owner.token), 'content-type': 'application/json' },
+    body: JSON.stringify({ users: [{ email: 'shared@example.com' }] })
+  })
+  t.equal(written.status, 201)
+  const read = await get(urlTwo, `/v2/orgs/${owner.slug}/members?status=invited`)
+  t.equal(read.status, 200)
+  t.match(await read.json(), { total: 1, results: [{ inviteEmail: 'shared@example.com' }] }, 'written through one, read through the other')
+
+  // Five requests a minute per credential, counted in Redis across both instances:
+  // org creation and the add on instance one, the read on two, then one more on each.
+  t.equal((await get(urlOne, `/v2/orgs/${owner.slug}`)).status, 200)
+  t.equal((await get(urlTwo, `/v2/orgs/${owner.slug}`)).status, 200)
+  const limited = await get(urlOne, `/v2/orgs/${owner.slug}`)
+  t.equal(limited.status, 429, 'the sixth request is limited, whichever instance counted the others')
+  t.match(await limited.json(), { error: 'RateLimitError', retryAfterMs: Number })
+  t.equal((await get(urlTwo, `/v2/orgs/${owner.slug}`)).status, 429)
+})
