@@ -4,12 +4,15 @@ import { randomUUID } from 'node:crypto'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { Config } from './config.ts'
 import { resolveJwtKeys, type JwtKeys } from './lib/jwt-keys.ts'
+import { loggerOptions } from './lib/logging.ts'
 import errors from './plugins/errors.ts'
 import db from './plugins/db.ts'
 import auth from './plugins/auth.ts'
 import rateLimits from './plugins/rate-limit.ts'
 import docs from './plugins/docs.ts'
 import routes from './routes/index.ts'
+
+export { loggerOptions }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 
@@ -18,24 +21,16 @@ declare module 'fastify' {
     routeList: readonly string[]
     /** The validated configuration the app was built with. */
     config: Config
+    /** Aborted when the app starts closing: long-running work (exports) stops at once. */
+    shutdownSignal: AbortSignal
+    /** Handlers still running; the database closes only after they finish. */
+    handlersInFlight: Set<Promise<unknown>>
   }
 }
 
 export interface BuildOptions {
   jwtKeys?: JwtKeys
   logger?: FastifyServerOptions['logger']
-}
-
-export function loggerOptions (config: Config): FastifyServerOptions['logger'] {
-  if (config.LOG_LEVEL === 'silent') return false
-  return {
-    level: config.LOG_LEVEL,
-    // Credentials never reach the logs.
-    redact: {
-      paths: ['req.headers.authorization', 'req.headers["x-api-key"]', 'req.headers["x-prismeai-api-key"]', 'req.headers.cookie'],
-      censor: '[redacted]'
-    }
-  }
 }
 
 export async function buildApp (config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
@@ -55,6 +50,17 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   })
   app.decorate('config', config)
   app.decorate('draining', false)
+  // Shutdown (close-with-grace calls app.close()): readiness fails at once, streaming exports
+  // stop within a page (their clients see a cut transfer, never a short file that looks whole),
+  // and the database closes only once every handler has finished, since an export writes its
+  // audit event after its socket is gone.
+  const shutdown = new AbortController()
+  app.decorate('shutdownSignal', shutdown.signal)
+  app.decorate('handlersInFlight', new Set<Promise<unknown>>())
+  app.addHook('preClose', async () => {
+    app.draining = true
+    shutdown.abort()
+  })
   // The route table, so a test can hold it against the spec.
   const routeList: string[] = []
   app.decorate('routeList', routeList)
@@ -69,5 +75,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(rateLimits, { config })
   await app.register(docs)
   await app.register(routes)
+  // Registered after the db plugin, so it runs before the database closes (onClose is LIFO).
+  app.addHook('onClose', async () => { await Promise.allSettled([...app.handlersInFlight]) })
   return app
 }

@@ -23,6 +23,7 @@ export interface Config {
   INVITE_TTL_HOURS: number
   DB_POOL_MAX: number
   STATEMENT_TIMEOUT_MS: number
+  DB_ACQUIRE_TIMEOUT_MS: number
   SEED_DEMO: boolean
 }
 
@@ -51,6 +52,7 @@ export const configSchema = {
     INVITE_TTL_HOURS: { type: 'integer', minimum: 1, default: 168 },
     DB_POOL_MAX: { type: 'integer', minimum: 2, maximum: 500, default: 10 },
     STATEMENT_TIMEOUT_MS: { type: 'integer', minimum: 100, default: 30000 },
+    DB_ACQUIRE_TIMEOUT_MS: { type: 'integer', minimum: 50, default: 5000 },
     SEED_DEMO: { type: 'boolean', default: true }
   }
 } as const

@@ -26,6 +26,8 @@ export interface ConnectOptions {
   statementTimeoutMs: number
   /** Connections reserved for streaming exports (postgres only); default 4. */
   exportPoolMax?: number
+  /** How long a query waits for a free pool connection before failing (503); default 5000. */
+  acquireTimeoutMs?: number
 }
 
 const TIMESTAMPTZ = 1184
@@ -38,12 +40,13 @@ export function pgTimestampToIso (text: string): string {
 }
 
 /** A `pg` pool reading timestamps as ISO strings and int8 as numbers. */
-function pgPool (url: string, max: number, statementTimeoutMs: number, applicationName: string): pg.Pool {
+function pgPool (url: string, max: number, statementTimeoutMs: number, applicationName: string, acquireTimeoutMs: number): pg.Pool {
   const pool = new pg.Pool({
     connectionString: url,
     application_name: applicationName,
     max,
-    connectionTimeoutMillis: 5000,
+    // Also the pool's acquire timeout: a saturated pool fails fast (503) instead of queueing forever.
+    connectionTimeoutMillis: acquireTimeoutMs,
     idleTimeoutMillis: 30000,
     statement_timeout: statementTimeoutMs,
     idle_in_transaction_session_timeout: Math.max(statementTimeoutMs * 2, 60000),
@@ -63,10 +66,11 @@ function pgPool (url: string, max: number, statementTimeoutMs: number, applicati
 
 export async function connectDatabase (options: ConnectOptions): Promise<DatabaseHandle> {
   if (options.databaseUrl) {
-    const pool = pgPool(options.databaseUrl, options.poolMax, options.statementTimeoutMs, 'orgroster')
+    const acquire = options.acquireTimeoutMs ?? 5000
+    const pool = pgPool(options.databaseUrl, options.poolMax, options.statementTimeoutMs, 'orgroster', acquire)
     // Exports hold a connection for the whole download: they get their own small pool, so they
     // can never take the connections ordinary requests need (src/db/export-session.ts).
-    const exportPool = pgPool(options.databaseUrl, options.exportPoolMax ?? 4, options.statementTimeoutMs, 'orgroster-export')
+    const exportPool = pgPool(options.databaseUrl, options.exportPoolMax ?? 4, options.statementTimeoutMs, 'orgroster-export', acquire)
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) })
     return {
       db,

@@ -49,7 +49,8 @@ export interface StreamExportOptions<Row> {
   envelope?: () => Record<string, unknown>
 }
 
-export type ExportOutcome = 'complete' | 'aborted' | 'stalled' | 'failed'
+/** `shutdown`: the instance started closing (app.shutdownSignal) and cut the transfer. */
+export type ExportOutcome = 'complete' | 'aborted' | 'stalled' | 'failed' | 'shutdown'
 
 export interface ExportResult {
   /** Rows written to the socket. */
@@ -92,6 +93,7 @@ export async function streamExport<Row> (request: FastifyRequest, reply: Fastify
   let gone = false
   const onClose = (): void => { if (!res.writableEnded) gone = true }
   res.on('close', onClose)
+  const shutdown = request.server.shutdownSignal
   const names = columns.map((c) => c.name)
   let rows = 0
   let outcome: ExportOutcome = 'complete'
@@ -104,12 +106,13 @@ export async function streamExport<Row> (request: FastifyRequest, reply: Fastify
       ahead.catch(() => {})
       chunk += json ? jsonRows(page, columns, rows) : csvRows(page, columns)
       rows += page.length
-      if (!res.write(chunk) && !(await drained(res, options.stallMs, () => gone))) {
-        outcome = gone ? 'aborted' : 'stalled'
+      if (!res.write(chunk) && !(await drained(res, options.stallMs, () => gone, shutdown))) {
+        outcome = gone ? 'aborted' : shutdown.aborted ? 'shutdown' : 'stalled'
         break
       }
       chunk = ''
       if (gone) { outcome = 'aborted'; break }
+      if (shutdown.aborted) { outcome = 'shutdown'; break }
       current = await ahead
     }
     if (outcome === 'complete') {
@@ -155,14 +158,15 @@ function jsonRows<Row> (page: readonly Row[], columns: ReadonlyArray<ExportColum
   return out
 }
 
-/** Resolves true on `drain`; false when the client goes away or stops reading for `stallMs`. */
-async function drained (res: NodeJS.WritableStream, stallMs: number, isGone: () => boolean): Promise<boolean> {
-  if (isGone()) return false
+/** Resolves true on `drain`; false when the client goes away, stops reading for `stallMs`, or the instance shuts down. */
+async function drained (res: NodeJS.WritableStream, stallMs: number, isGone: () => boolean, shutdown: AbortSignal): Promise<boolean> {
+  if (isGone() || shutdown.aborted) return false
   return await new Promise<boolean>((resolve) => {
     const done = (ok: boolean): void => {
       clearTimeout(timer)
       res.removeListener('drain', onDrain)
       res.removeListener('close', onGone)
+      shutdown.removeEventListener('abort', onGone)
       resolve(ok)
     }
     const onDrain = (): void => done(true)
@@ -170,5 +174,6 @@ async function drained (res: NodeJS.WritableStream, stallMs: number, isGone: () 
     const timer = setTimeout(() => done(false), stallMs)
     res.on('drain', onDrain)
     res.on('close', onGone)
+    shutdown.addEventListener('abort', onGone)
   })
 }

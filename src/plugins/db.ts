@@ -20,7 +20,8 @@ export default fp(async function db (app, opts: { config: Config }) {
     dataDir: config.DATA_DIR,
     poolMax: config.DB_POOL_MAX,
     statementTimeoutMs: config.STATEMENT_TIMEOUT_MS,
-    exportPoolMax: config.EXPORT_POOL_MAX
+    exportPoolMax: config.EXPORT_POOL_MAX,
+    acquireTimeoutMs: config.DB_ACQUIRE_TIMEOUT_MS
   })
   try {
     await migrateToLatest(handle.db)

@@ -44,6 +44,16 @@ function checkStorable (request: FastifyRequest): void {
   if (field !== null) throw new ValidationError(`${field} contains a NUL byte or an unpaired surrogate`, [{ field, message: 'contains a NUL byte or an unpaired surrogate' }])
 }
 
+/** The handler, with its promise kept in app.handlersInFlight until it settles (see app.ts). */
+function tracked (app: FastifyInstance, handler: RouteHandlerMethod): RouteHandlerMethod {
+  return function (this: FastifyInstance, request, reply) {
+    const work = Promise.resolve(handler.call(this, request, reply))
+    app.handlersInFlight.add(work)
+    work.then(() => app.handlersInFlight.delete(work), () => app.handlersInFlight.delete(work))
+    return work
+  }
+}
+
 /** Registers the given operations in this (encapsulated) context. */
 export function registerOperations (app: FastifyInstance, handlers: Partial<Handlers>): void {
   for (const id of Object.keys(handlers) as OperationId[]) {
@@ -66,7 +76,7 @@ export function registerOperations (app: FastifyInstance, handlers: Partial<Hand
         }
         checkStorable(request)
       },
-      handler: handlers[id] as unknown as RouteHandlerMethod
+      handler: tracked(app, handlers[id] as unknown as RouteHandlerMethod)
     })
   }
 }
