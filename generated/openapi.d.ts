@@ -449,6 +449,31 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v2/orgs/{orgSlug}/members/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The organization's slug. */
+                orgSlug: components["parameters"]["OrgSlug"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Import Org Members from CSV
+         * @description Adds members from a `text/csv` body in the export's own format (up to 50 MiB, read as a stream and applied in batches of up to 1,000 rows, each batch one transaction). Needs `orgs:members:manage`.
+         *
+         *     The header names the columns: any subset of the export's that has `userId` or `email`; unknown columns are ignored. On every cell one leading `'` (the export's formula guard) is removed. A row's user is found by `userId`, else by `email` (an unknown email becomes a pending user, named from `firstName`/`lastName`/`fullName`, with an invitation). `roleSlug` defaults to the org's default role; `status` (`active`, `invited`, `suspended`) is kept, defaulting to `invited` for users who never signed in and `active` otherwise; `groups` (slugs joined with `;`) are created when missing. Members already in the org are skipped, never changed (`skipExisting`). A bad line (malformed CSV, wrong number of fields, unknown role or user, the same user twice) fails alone and is reported with its line number; the rest is applied. Export of org X, import into org Y, export of Y gives the same (userId, email, roleSlug, status, groups). Writes an audit event `members.imported` with the counts.
+         */
+        post: operations["importOrgMembers"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v2/orgs/{orgSlug}/roles": {
         parameters: {
             query?: never;
@@ -750,6 +775,38 @@ export interface components {
          * @enum {string}
          */
         MemberExportStatus: "active" | "invited" | "suspended";
+        /**
+         * @description The outcome of a member import.
+         * @example {
+         *       "created": 2,
+         *       "skipped": 1,
+         *       "failed": [
+         *         {
+         *           "line": 4,
+         *           "message": "role owner2 does not exist in this organization"
+         *         }
+         *       ],
+         *       "failedCount": 1,
+         *       "dryRun": false
+         *     }
+         */
+        MemberImportResult: {
+            /** @description Memberships created (or that would be, for a dry run). */
+            created: number;
+            /** @description True when nothing was written. */
+            dryRun: boolean;
+            /** @description Lines that were not applied, in line order (the first 1,000). */
+            failed: {
+                /** @description The line of the file the record starts on (the header is line 1). */
+                line: number;
+                /** @description Why the line was not applied. */
+                message: string;
+            }[];
+            /** @description How many lines failed in all. */
+            failedCount: number;
+            /** @description Rows whose user was already a member. */
+            skipped: number;
+        };
         /**
          * @example {
          *       "id": "9b2e7c1a-4d5f-4e6a-8b7c-1d2e3f4a5b6c",
@@ -1141,6 +1198,18 @@ export interface components {
          * @example 2026-01-15T10:30:00.123456Z
          */
         Timestamp: string;
+        /** @description The body's media type is not accepted here. */
+        UnsupportedMediaTypeError: {
+            /**
+             * @description Error kind.
+             * @constant
+             */
+            error: "UnsupportedMediaTypeError";
+            /** @description The accepted media types. */
+            message: string;
+            /** @description The request id. */
+            requestId?: string;
+        };
         /**
          * @example {
          *       "name": "Acme Corporation",
@@ -2423,6 +2492,54 @@ export interface operations {
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+        };
+    };
+    importOrgMembers: {
+        parameters: {
+            query?: {
+                /** @description Validate and report what would happen without writing anything. */
+                dryRun?: boolean;
+                /** @description Skip rows whose user is already a member (default); false reports them as failed lines. */
+                skipExisting?: boolean;
+            };
+            header?: never;
+            path: {
+                /** @description The organization's slug. */
+                orgSlug: components["parameters"]["OrgSlug"];
+            };
+            cookie?: never;
+        };
+        /** @description The CSV file (RFC 4180, UTF-8, optional BOM, CRLF or LF line ends). */
+        requestBody: {
+            content: {
+                "text/csv": string;
+            };
+        };
+        responses: {
+            /** @description What the import did (or would do, for a dry run). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MemberImportResult"];
+                };
+            };
+            400: components["responses"]["BadParameters"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            /** @description The body is not `text/csv`. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UnsupportedMediaTypeError"];
+                };
+            };
             429: components["responses"]["TooManyRequests"];
         };
     };

@@ -4022,6 +4022,280 @@ export const routes = {
       }
     }
   },
+  "importOrgMembers": {
+    "method": "POST",
+    "url": "/v2/orgs/:orgSlug/members/import",
+    "security": [
+      "ApiKeyAuth",
+      "BearerAuth",
+      "OrgApiKeyAuth"
+    ],
+    "bodyTypes": [
+      "text/csv"
+    ],
+    "schema": {
+      "params": {
+        "type": "object",
+        "properties": {
+          "orgSlug": {
+            "type": "string",
+            "description": "The organization's slug.",
+            "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
+          }
+        },
+        "required": [
+          "orgSlug"
+        ],
+        "additionalProperties": false
+      },
+      "querystring": {
+        "type": "object",
+        "properties": {
+          "dryRun": {
+            "type": "boolean",
+            "default": false,
+            "description": "Validate and report what would happen without writing anything."
+          },
+          "skipExisting": {
+            "type": "boolean",
+            "default": true,
+            "description": "Skip rows whose user is already a member (default); false reports them as failed lines."
+          }
+        },
+        "required": [],
+        "additionalProperties": false
+      },
+      "response": {
+        "200": {
+          "type": "object",
+          "required": [
+            "created",
+            "skipped",
+            "failed",
+            "failedCount",
+            "dryRun"
+          ],
+          "description": "The outcome of a member import.",
+          "properties": {
+            "created": {
+              "type": "integer",
+              "description": "Memberships created (or that would be, for a dry run)."
+            },
+            "skipped": {
+              "type": "integer",
+              "description": "Rows whose user was already a member."
+            },
+            "failed": {
+              "type": "array",
+              "description": "Lines that were not applied, in line order (the first 1,000).",
+              "items": {
+                "type": "object",
+                "required": [
+                  "line",
+                  "message"
+                ],
+                "properties": {
+                  "line": {
+                    "type": "integer",
+                    "description": "The line of the file the record starts on (the header is line 1)."
+                  },
+                  "message": {
+                    "type": "string",
+                    "description": "Why the line was not applied."
+                  }
+                }
+              }
+            },
+            "failedCount": {
+              "type": "integer",
+              "description": "How many lines failed in all."
+            },
+            "dryRun": {
+              "type": "boolean",
+              "description": "True when nothing was written."
+            }
+          }
+        },
+        "400": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ValidationError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "description": "What is wrong, naming the field."
+            },
+            "details": {
+              "type": "array",
+              "description": "One entry per problem.",
+              "items": {
+                "type": "object",
+                "properties": {
+                  "field": {
+                    "type": "string",
+                    "description": "Where the problem is (e.g. `body/users/3/email`)."
+                  },
+                  "message": {
+                    "type": "string",
+                    "description": "What is wrong there."
+                  }
+                }
+              }
+            },
+            "requestId": {
+              "type": "string",
+              "description": "The request id, also in the `x-request-id` header."
+            }
+          }
+        },
+        "401": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "AuthenticationError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "description": "Why the credential was refused."
+            },
+            "requestId": {
+              "type": "string",
+              "description": "The request id."
+            }
+          }
+        },
+        "403": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ForbiddenError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "description": "The missing permission."
+            },
+            "requestId": {
+              "type": "string",
+              "description": "The request id."
+            }
+          }
+        },
+        "404": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "NotFoundError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "description": "What was not found."
+            },
+            "requestId": {
+              "type": "string",
+              "description": "The request id."
+            }
+          }
+        },
+        "413": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "PayloadTooLargeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "description": "The limit."
+            },
+            "requestId": {
+              "type": "string",
+              "description": "The request id."
+            }
+          }
+        },
+        "415": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "The body's media type is not accepted here.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "UnsupportedMediaTypeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "description": "The accepted media types."
+            },
+            "requestId": {
+              "type": "string",
+              "description": "The request id."
+            }
+          }
+        },
+        "429": {
+          "type": "object",
+          "required": [
+            "error",
+            "message",
+            "retryAfterMs"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "RateLimitError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "description": "Which limit."
+            },
+            "retryAfterMs": {
+              "type": "number",
+              "description": "Milliseconds until the limit resets."
+            },
+            "requestId": {
+              "type": "string",
+              "description": "The request id."
+            }
+          }
+        }
+      }
+    }
+  },
   "listOrgApiKeys": {
     "method": "GET",
     "url": "/v2/orgs/:orgSlug/api-keys",

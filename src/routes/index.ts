@@ -10,6 +10,7 @@ import { memberHandlers } from './v2/members.ts'
 import { roleGroupHandlers } from './v2/roles-groups.ts'
 import { apiKeyHandlers } from './v2/api-keys.ts'
 import { publicHandlers } from './public/members.ts'
+import { memberImportHandlers, memberImportRoutes } from './v2/member-import.ts'
 
 export const handlers = {
   ...healthHandlers,
@@ -19,9 +20,13 @@ export const handlers = {
   ...memberHandlers,
   ...roleGroupHandlers,
   ...apiKeyHandlers,
-  ...publicHandlers
+  ...publicHandlers,
+  ...memberImportHandlers
 } satisfies Handlers
 
 export default async function allRoutes (app: FastifyInstance): Promise<void> {
-  registerOperations(app, handlers)
+  // The CSV import takes its text/csv body as a stream, in a context of its own.
+  const { importOrgMembers: _csvBody, ...jsonBodies } = handlers
+  registerOperations(app, jsonBodies)
+  await app.register(memberImportRoutes)
 }
