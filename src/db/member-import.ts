@@ -5,10 +5,14 @@
 // suspended or invited member comes back suspended or invited), so export → import → export
 // round-trips (userId, email, roleSlug, status, groups).
 //
-// The JSON bulk add (POST /members) has its own transaction and no per-row status; when it can
-// take a transaction and a status this batch can call it instead of inserting itself.
+// Groups go through the bulk add's addToGroups. The membership insert is the import's own:
+// addMembers (POST /members) opens its own transaction (a dry run must roll back the batch),
+// throws on the first bad entry (the import fails lines, not batches), has no per-row status
+// and lowercases new emails. A core of addMembers taking a transaction and a status would let
+// this batch call it.
 import { sql, type Kysely } from 'kysely'
 import type { Database, MembershipStatus, Organization } from './schema.ts'
+import { addToGroups } from './member-writes.ts'
 
 export interface ImportRow {
   line: number
@@ -41,9 +45,6 @@ export interface ImportOutcome {
 interface UserRef { id: string, sub: string | null, email: string | null }
 
 class DryRun extends Error { constructor (readonly outcome: ImportOutcome) { super('dry run') } }
-
-// Group memberships per INSERT: 4 parameters each, well under PostgreSQL's 65,535.
-const CHUNK = 5000
 
 async function resolveUsers (trx: Kysely<Database>, rows: ImportRow[], failed: ImportOutcome['failed']): Promise<Map<ImportRow, UserRef>> {
   const byId = new Map<string, UserRef>()
@@ -95,19 +96,6 @@ function membershipValues (orgId: string, r: ImportRow, user: UserRef, options: 
   }
 }
 
-async function addGroups (trx: Kysely<Database>, orgId: string, pairs: Array<{ userId: string, slug: string }>, by: string | null): Promise<void> {
-  if (pairs.length === 0) return
-  const slugs = [...new Set(pairs.map((p) => p.slug))].sort()
-  await trx.insertInto('org_groups').values(slugs.map((slug) => ({ org_id: orgId, slug, name: slug, created_by: by })))
-    .onConflict((oc) => oc.columns(['org_id', 'slug']).doNothing()).execute()
-  const ids = new Map((await trx.selectFrom('org_groups').select(['id', 'slug']).where('org_id', '=', orgId).where('slug', 'in', slugs).execute()).map((g) => [g.slug, g.id]))
-  const rows = pairs.map((p) => ({ group_id: ids.get(p.slug)!, org_id: orgId, user_id: p.userId, created_by: by }))
-  for (let i = 0; i < rows.length; i += CHUNK) {
-    await trx.insertInto('org_group_members').values(rows.slice(i, i + CHUNK))
-      .onConflict((oc) => oc.columns(['group_id', 'user_id']).doNothing()).execute()
-  }
-}
-
 /** Applies the rows in one transaction (rolled back for a dry run); returns what happened. */
 export async function importMemberBatch (db: Kysely<Database>, org: Organization, rows: ImportRow[], options: ImportOptions): Promise<ImportOutcome> {
   if (rows.length === 0) return { created: 0, skipped: 0, failed: [] }
@@ -139,7 +127,7 @@ export async function importMemberBatch (db: Kysely<Database>, org: Organization
           .onConflict((oc) => oc.columns(['org_id', 'user_id']).doNothing()).returning('user_id').execute()
       const created = new Set(inserted.map((r) => r.user_id))
       skipped += toAdd.length - created.size // added concurrently since our check
-      await addGroups(trx, org.id, toAdd.filter((c) => created.has(c.user.id)).flatMap((c) => c.row.groups.map((slug) => ({ userId: c.user.id, slug }))), options.by)
+      await addToGroups(trx, org.id, toAdd.filter((c) => created.has(c.user.id)).flatMap((c) => c.row.groups.map((group) => ({ userId: c.user.id, group }))), options.by)
       const outcome = { created: created.size, skipped, failed: failed.sort((a, b) => a.line - b.line) }
       if (options.dryRun) throw new DryRun(outcome)
       return outcome
