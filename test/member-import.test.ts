@@ -107,16 +107,18 @@ t.test('bad lines fail alone, reported with their line numbers', async (t) => {
     `${dup},,member,active,F`, // 10 same user as line 2
     `,not-a-uuid,member,active,G`, // 11
     `,,member,active,H`, // 12 neither
-    `${e()},,,,'''I` // 13 ok, default role; the name keeps two of its three quotes
+    `${e()},,,,'''I`, // 13 ok, default role; the name keeps two of its three quotes
+    `${e()},,member,active,nul\u0000byte` // 14
   ]
   const res = await importCsv(ctx, owner.slug, owner.token, lines.join('\r\n'))
   t.equal(res.statusCode, 200)
   const body = res.json()
   t.equal(body.created, 3)
-  t.same(body.failed.map((f: { line: number }) => f.line), [3, 6, 7, 8, 9, 10, 11, 12])
+  t.same(body.failed.map((f: { line: number }) => f.line), [3, 6, 7, 8, 9, 10, 11, 12, 14])
   t.match(body.failed, [
     { message: /role ghost/ }, { message: /not valid CSV/ }, { message: /expected 5 fields, found 3/ }, { message: /not a known user/ },
-    { message: /status/ }, { message: /same user as line 2/ }, { message: /not a UUID/ }, { message: /userId or an email/ }
+    { message: /status/ }, { message: /same user as line 2/ }, { message: /not a UUID/ }, { message: /userId or an email/ },
+    { message: /NUL/ }
   ])
   const names = parseCsv(await exportCsv(ctx, owner.slug, owner.token)).map((r) => unprefixCell(r.firstName!))
   t.ok(names.includes('multi\r\nline') || names.includes('multi\nline'))

@@ -38,9 +38,16 @@ function checkContentType (request: FastifyRequest, accepted: readonly string[])
   if (!accepted.includes(essence)) throw new UnsupportedMediaTypeError(`Content-Type must be ${accepted.join(' or ')}`)
 }
 
+/** A JSON body (plain object or array); a streamed body (the CSV import) is checked by its reader. */
+function isParsedJson (body: unknown): boolean {
+  if (body === null || typeof body !== 'object') return false
+  const proto = Object.getPrototypeOf(body)
+  return Array.isArray(body) || proto === Object.prototype || proto === null
+}
+
 function checkStorable (request: FastifyRequest): void {
   const field = findUnstorable(request.params, 'params') ?? findUnstorable(request.query, 'querystring') ??
-    (typeof request.body === 'object' ? findUnstorable(request.body, 'body') : null)
+    (isParsedJson(request.body) ? findUnstorable(request.body, 'body') : null)
   if (field !== null) throw new ValidationError(`${field} contains a NUL byte or an unpaired surrogate`, [{ field, message: 'contains a NUL byte or an unpaired surrogate' }])
 }
 

@@ -49,6 +49,8 @@ function toRow (record: CsvRecord, header: string[], roles: Set<string>, default
   const line = record.line
   if (record.fields === undefined) return { line, message: `not valid CSV: ${record.error}` }
   if (record.fields.length !== header.length) return { line, message: `expected ${header.length} fields, found ${record.fields.length}` }
+  // PostgreSQL text cannot hold NUL; refused here, it would fail the whole batch.
+  if (record.fields.some((f) => f.includes('\u0000'))) return { line, message: 'contains a NUL byte' }
   const cell = (name: string): string | undefined => {
     const i = header.indexOf(name)
     const v = i < 0 ? undefined : unprefixCell(record.fields![i]!)
