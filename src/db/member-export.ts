@@ -38,7 +38,8 @@ function iso (column: string): RawBuilder<string | null> {
   return sql<string | null>`to_char(${sql.ref(column)} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`
 }
 
-function pageQuery (db: Kysely<Database>, orgId: string, f: MemberExportFilters, limit: number, after: KeysetPosition | null) {
+/** One keyset page of the export (bench/export.ts runs it unbounded as the COPY reference). */
+export function memberExportQuery (db: Kysely<Database>, orgId: string, f: MemberExportFilters, limit: number, after: KeysetPosition | null) {
   return db.selectFrom('org_memberships as m')
     .innerJoin('users as u', 'u.id', 'm.user_id')
     .select([
@@ -85,7 +86,7 @@ export async function * memberExportPages (
     do {
       const page: { rows: Array<{ createdAt: string, id: string, cells: unknown[] }>, next: KeysetPosition | null } =
         await keysetPage(options.pageSize, after, async (limit, position) => {
-          const rows = await session.rows(pageQuery(session.db, orgId, filters, limit, position).compile())
+          const rows = await session.rows(memberExportQuery(session.db, orgId, filters, limit, position).compile())
           return rows.map((cells) => ({ createdAt: cells[CREATED_AT] as string, id: cells[0] as string, cells }))
         })
       yield page.rows.map((r) => r.cells)

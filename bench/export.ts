@@ -1,0 +1,128 @@
+// npm run bench:export: the member export over HTTP on loopback against PostgreSQL's own COPY of
+// the same rows, for orgs of 100,000 and 1,000,000 members (seeded once by `npm run seed`).
+// For each round the server runs as a fresh child process (`node src/server.ts`), so its peak
+// RSS (VmHWM from /proc) belongs to that one export. Prints rows/s, time to first byte, total
+// seconds, server peak RSS, the `psql \copy` time and the ratio orgroster/COPY (throughput).
+//   BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/orgroster_bench; created if
+//   missing, kept between runs), BENCH_ROUNDS (3), BENCH_SIZES (100000,1000000),
+//   BENCH_PROFILE=1 (the server writes a CPU profile of the last export under bench/profiles/)
+import { spawnSync } from 'node:child_process'
+import http from 'node:http'
+import { performance } from 'node:perf_hooks'
+import pg from 'pg'
+import { Kysely, PostgresDialect } from 'kysely'
+import { memberExportQuery } from '../src/db/member-export.ts'
+import { loadConfig } from '../src/config.ts'
+import { resolveJwtKeys } from '../src/lib/jwt-keys.ts'
+import { mintToken, DEV_ADMIN } from '../src/lib/dev-token.ts'
+import { serverPeakRss, startServer, type Server } from './server-process.ts'
+
+const url = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/orgroster_bench'
+const rounds = Number(process.env.BENCH_ROUNDS ?? 3)
+const sizes = (process.env.BENCH_SIZES ?? '100000,1000000').split(',').map(Number)
+const SECRET = 'bench-secret-that-is-long-enough-for-hs256-0123456789'
+
+async function ensureDatabase (): Promise<void> {
+  const admin = new URL(url); admin.pathname = '/postgres'
+  const c = new pg.Client({ connectionString: admin.toString() })
+  await c.connect()
+  const name = new URL(url).pathname.slice(1)
+  if ((await c.query('select 1 from pg_database where datname = $1', [name])).rowCount === 0) await c.query(`create database "${name}"`)
+  await c.end()
+}
+
+/** The org of `size` members, seeded by the tool on first use. */
+async function ensureOrg (client: pg.Client, size: number): Promise<{ id: string, slug: string }> {
+  const name = `bench-export-${size}`
+  const count = async () => (await client.query<{ id: string, n: number }>(
+    'select o.id, count(m.*)::int as n from organizations o left join org_memberships m on m.org_id = o.id where o.slug = $1 group by o.id', [name])).rows[0]
+  let row = await count()
+  if (row === undefined || row.n < size) {
+    const missing = size + 1 - (row?.n ?? 0) // the owner is the +1
+    console.log(`seeding ${name} with ${missing.toLocaleString('en')} members (npm run seed) ...`)
+    const seeded = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/seed.ts', '--org', name, '--members', String(missing)],
+      { env: { ...process.env, DATABASE_URL: url }, stdio: 'inherit' })
+    if (seeded.status !== 0) throw new Error('seeding failed')
+    row = await count()
+  }
+  return { id: row!.id, slug: name }
+}
+
+interface HttpRun { seconds: number, ttfbMs: number, bytes: number, lines: number }
+
+async function exportOverHttp (server: Server, slug: string, token: string): Promise<HttpRun> {
+  const started = performance.now()
+  return await new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port: server.port, method: 'POST', path: `/v2/orgs/${slug}/members/export`, headers: { authorization: `Bearer ${token}` } }, (res) => {
+      if (res.statusCode !== 200) { reject(new Error(`export answered ${res.statusCode}`)); return }
+      let ttfbMs = -1
+      let bytes = 0
+      let lines = 0
+      res.on('data', (chunk: Buffer) => {
+        if (ttfbMs < 0) ttfbMs = performance.now() - started
+        bytes += chunk.length
+        for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) lines++
+      })
+      res.on('end', () => resolve({ seconds: (performance.now() - started) / 1000, ttfbMs, bytes, lines }))
+      res.on('error', reject)
+    })
+    req.on('error', reject)
+    req.end()
+  })
+}
+
+/** The same rows through psql's \copy, which is PostgreSQL's COPY streamed to the client. */
+function copyReference (orgId: string): { seconds: number, bytes: number } {
+  const db = new Kysely<any>({ dialect: new PostgresDialect({ pool: new pg.Pool({ max: 1 }) }) })
+  const { sql: text, parameters } = memberExportQuery(db, orgId, {}, 2147483647, null).compile()
+  const inlined = text.replace(/\$(\d+)/g, (_m, n: string) => {
+    const v = parameters[Number(n) - 1]
+    return typeof v === 'number' ? String(v) : `'${String(v).replace(/'/g, "''")}'`
+  }).replace(/\s+/g, ' ')
+  const started = performance.now()
+  const out = spawnSync('psql', [url, '-X', '-q', '-c', 'set max_parallel_workers_per_gather = 0', '-c', `\\copy (${inlined}) TO STDOUT WITH CSV HEADER`], { maxBuffer: 2 ** 31 - 1 })
+  if (out.status !== 0) throw new Error(`psql failed: ${out.stderr.toString()}`)
+  return { seconds: (performance.now() - started) / 1000, bytes: out.stdout.length }
+}
+
+const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]! }
+
+await ensureDatabase()
+const client = new pg.Client({ connectionString: url })
+await client.connect()
+const config = loadConfig({ JWT_SECRET: SECRET, NODE_ENV: 'test' })
+const token = mintToken(resolveJwtKeys(config), config, { ...DEV_ADMIN })
+const results: string[] = []
+try {
+  for (const size of sizes) {
+    const org = await ensureOrg(client, size)
+    const runs: Array<HttpRun & { rssMb: number, idleMb: number }> = []
+    const copies: number[] = []
+    for (let round = 0; round < rounds; round++) {
+      const profile = process.env.BENCH_PROFILE === '1' && round === rounds - 1 && size === sizes[sizes.length - 1]
+      const server = await startServer({ DATABASE_URL: url, JWT_SECRET: SECRET }, profile)
+      try {
+        const idleMb = await serverPeakRss(server)
+        const run = await exportOverHttp(server, org.slug, token)
+        runs.push({ ...run, rssMb: await serverPeakRss(server), idleMb })
+      } finally {
+        await server.stop()
+      }
+      copies.push(copyReference(org.id).seconds)
+      const last = runs[runs.length - 1]!
+      console.log(`${size.toLocaleString('en')} members, round ${round + 1}: export ${last.seconds.toFixed(2)} s (TTFB ${last.ttfbMs.toFixed(0)} ms, ` +
+        `${(last.bytes / 1e6).toFixed(0)} MB, ${last.lines - 1} rows, server peak RSS ${last.rssMb.toFixed(0)} MB, ${last.idleMb.toFixed(0)} MB before the export); \\copy ${copies[copies.length - 1]!.toFixed(2)} s`)
+    }
+    const seconds = median(runs.map((r) => r.seconds))
+    const copy = median(copies)
+    const rows = runs[0]!.lines - 1
+    results.push(`| ${size.toLocaleString('en')} | ${Math.round(rows / seconds).toLocaleString('en')} | ${median(runs.map((r) => r.ttfbMs)).toFixed(0)} | ` +
+      `${seconds.toFixed(2)} | ${Math.max(...runs.map((r) => r.rssMb)).toFixed(0)} | ${Math.max(...runs.map((r) => r.idleMb)).toFixed(0)} | ${copy.toFixed(2)} | ${(copy / seconds).toFixed(2)} |`)
+  }
+} finally {
+  await client.end()
+}
+console.log(`\nmember export over HTTP on loopback vs psql \\copy of the same rows (median of ${rounds} rounds; RSS: max)\n`)
+console.log('| members | rows/s | TTFB ms | total s | server peak RSS MB | same server before the export MB | \\copy s | ratio (copy s / export s) |')
+console.log('|---|---|---|---|---|---|---|---|')
+for (const line of results) console.log(line)
