@@ -9,6 +9,7 @@ import { buildApp } from '../src/app.ts'
 import { loadConfig, type Config } from '../src/config.ts'
 import { resolveJwtKeys } from '../src/lib/jwt-keys.ts'
 import { mintToken, type TokenClaims } from '../src/lib/dev-token.ts'
+import { checkContract } from './contract.ts'
 
 export const JWT_SECRET = 'test-secret-that-is-long-enough-for-hs256-0123456789'
 export const onPostgres = Boolean(process.env.TEST_DATABASE_URL)
@@ -71,6 +72,7 @@ export async function buildTestApp (t: Teardown, env: Record<string, string> = {
   }
   const config = testConfig({ ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}), ...env })
   const app = await buildApp(config)
+  checkContract(app)
   t.teardown(() => app.close())
   await app.ready()
   const keys = resolveJwtKeys(config)
