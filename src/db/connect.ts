@@ -59,8 +59,11 @@ function pgPool (url: string, max: number, statementTimeoutMs: number, applicati
       }) as typeof pg.types.getTypeParser
     }
   })
-  // An idle client that loses its server must not crash the process.
+  // A client that loses its server must not crash the process: idle ones report to the pool,
+  // and checked-out ones (which pg leaves without an 'error' listener) fail their query
+  // instead; the pool drops them on release since they are no longer queryable.
   pool.on('error', () => {})
+  pool.on('connect', (client) => { client.on('error', () => {}) })
   return pool
 }
 
