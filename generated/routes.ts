@@ -613,6 +613,890 @@ export const routes = {
       }
     }
   },
+  "createApplication": {
+    "method": "POST",
+    "url": "/api/admin/applications",
+    "security": [
+      "BearerAuth"
+    ],
+    "bodyTypes": [
+      "application/json"
+    ],
+    "schema": {
+      "body": {
+        "type": "object",
+        "additionalProperties": false,
+        "required": [
+          "slug",
+          "name"
+        ],
+        "properties": {
+          "slug": {
+            "type": "string",
+            "description": "Lowercase letters, digits and dashes; starts with a letter or digit.",
+            "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
+          },
+          "name": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 200,
+            "description": "Display name."
+          },
+          "description": {
+            "type": "string",
+            "maxLength": 2000,
+            "description": "Free text."
+          }
+        }
+      },
+      "response": {
+        "201": {
+          "type": "object",
+          "description": "An application, the owner of roles and OAuth clients.",
+          "required": [
+            "id",
+            "slug",
+            "name",
+            "description",
+            "createdBy",
+            "createdAt",
+            "updatedAt"
+          ],
+          "properties": {
+            "id": {
+              "type": "string",
+              "format": "uuid",
+              "description": "A UUID."
+            },
+            "slug": {
+              "type": "string",
+              "description": "Lowercase letters, digits and dashes; starts with a letter or digit.",
+              "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
+            },
+            "name": {
+              "type": "string",
+              "description": "Display name."
+            },
+            "description": {
+              "type": [
+                "string",
+                "null"
+              ],
+              "description": "Free text."
+            },
+            "createdBy": {
+              "type": [
+                "string",
+                "null"
+              ],
+              "description": "User id of the creator."
+            },
+            "createdAt": {
+              "type": "string",
+              "format": "date-time",
+              "description": "ISO 8601 in UTC, microsecond precision."
+            },
+            "updatedAt": {
+              "type": "string",
+              "format": "date-time",
+              "description": "ISO 8601 in UTC, microsecond precision."
+            }
+          }
+        },
+        "400": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ValidationError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "description": "What is wrong, naming the field."
+            },
+            "details": {
+              "type": "array",
+              "description": "One entry per problem.",
+              "items": {
+                "type": "object",
+                "properties": {
+                  "field": {
+                    "type": "string",
+                    "description": "Where the problem is (e.g. `body/users/3/email`)."
+                  },
+                  "message": {
+                    "type": "string",
+                    "description": "What is wrong there."
+                  }
+                }
+              }
+            },
+            "requestId": {
+              "type": "string",
+              "description": "The request id, also in the `x-request-id` header."
+            }
+          }
+        },
+        "401": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "AuthenticationError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "description": "Why the credential was refused."
+            },
+            "requestId": {
+              "type": "string",
+              "description": "The request id."
+            }
+          }
+        },
+        "403": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ForbiddenError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "description": "The missing permission."
+            },
+            "requestId": {
+              "type": "string",
+              "description": "The request id."
+            }
+          }
+        },
+        "409": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ConflictError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "description": "What conflicts."
+            },
+            "conflicts": {
+              "type": "array",
+              "description": "The conflicting users, where users conflict.",
+              "items": {
+                "type": "object",
+                "properties": {
+                  "index": {
+                    "type": "integer",
+                    "description": "Position of the entry in the request."
+                  },
+                  "userId": {
+                    "type": "string",
+                    "description": "The existing member's user id."
+                  },
+                  "email": {
+                    "type": "string",
+                    "description": "The existing member's email."
+                  }
+                }
+              }
+            },
+            "requestId": {
+              "type": "string",
+              "description": "The request id."
+            }
+          }
+        },
+        "429": {
+          "type": "object",
+          "required": [
+            "error",
+            "message",
+            "retryAfterMs"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "RateLimitError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "description": "Which limit."
+            },
+            "retryAfterMs": {
+              "type": "number",
+              "description": "Milliseconds until the limit resets."
+            },
+            "requestId": {
+              "type": "string",
+              "description": "The request id."
+            }
+          }
+        }
+      }
+    }
+  },
+  "createApplicationRole": {
+    "method": "POST",
+    "url": "/api/admin/applications/:applicationId/roles",
+    "security": [
+      "BearerAuth"
+    ],
+    "bodyTypes": [
+      "application/json"
+    ],
+    "schema": {
+      "params": {
+        "type": "object",
+        "properties": {
+          "applicationId": {
+            "type": "string",
+            "format": "uuid",
+            "description": "The application's id."
+          }
+        },
+        "required": [
+          "applicationId"
+        ],
+        "additionalProperties": false
+      },
+      "body": {
+        "type": "object",
+        "additionalProperties": false,
+        "required": [
+          "slug",
+          "name"
+        ],
+        "properties": {
+          "slug": {
+            "type": "string",
+            "description": "Lowercase letters, digits and dashes; starts with a letter or digit.",
+            "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
+          },
+          "name": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 200,
+            "description": "Display name."
+          },
+          "description": {
+            "type": "string",
+            "maxLength": 2000,
+            "description": "Free text."
+          },
+          "permissions": {
+            "type": "array",
+            "maxItems": 200,
+            "description": "Permission strings such as `{product}:{resource}:{action}`; a trailing `*` is a wildcard.",
+            "items": {
+              "type": "string",
+              "minLength": 1,
+              "maxLength": 200,
+              "pattern": "^[A-Za-z0-9_.:*-]+$",
+              "description": "One permission."
+            }
+          }
+        }
+      },
+      "response": {
+        "201": {
+          "type": "object",
+          "description": "A named permission set of an application.",
+          "required": [
+            "id",
+            "applicationId",
+            "slug",
+            "name",
+            "description",
+            "permissions",
+            "createdBy",
+            "createdAt",
+            "updatedAt"
+          ],
+          "properties": {
+            "id": {
+              "type": "string",
+              "format": "uuid",
+              "description": "A UUID."
+            },
+            "applicationId": {
+              "type": "string",
+              "format": "uuid",
+              "description": "A UUID."
+            },
+            "slug": {
+              "type": "string",
+              "description": "Lowercase letters, digits and dashes; starts with a letter or digit.",
+              "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
+            },
+            "name": {
+              "type": "string",
+              "description": "Display name."
+            },
+            "description": {
+              "type": [
+                "string",
+                "null"
+              ],
+              "description": "Free text."
+            },
+            "permissions": {
+              "type": "array",
+              "maxItems": 200,
+              "description": "Permission strings such as `{product}:{resource}:{action}`; a trailing `*` is a wildcard.",
+              "items": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 200,
+                "pattern": "^[A-Za-z0-9_.:*-]+$",
+                "description": "One permission."
+              }
+            },
+            "createdBy": {
+              "type": [
+                "string",
+                "null"
+              ],
+              "description": "User id of the creator."
+            },
+            "createdAt": {
+              "type": "string",
+              "format": "date-time",
+              "description": "ISO 8601 in UTC, microsecond precision."
+            },
+            "updatedAt": {
+              "type": "string",
+              "format": "date-time",
+              "description": "ISO 8601 in UTC, microsecond precision."
+            }
+          }
+        },
+        "400": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ValidationError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "description": "What is wrong, naming the field."
+            },
+            "details": {
+              "type": "array",
+              "description": "One entry per problem.",
+              "items": {
+                "type": "object",
+                "properties": {
+                  "field": {
+                    "type": "string",
+                    "description": "Where the problem is (e.g. `body/users/3/email`)."
+                  },
+                  "message": {
+                    "type": "string",
+                    "description": "What is wrong there."
+                  }
+                }
+              }
+            },
+            "requestId": {
+              "type": "string",
+              "description": "The request id, also in the `x-request-id` header."
+            }
+          }
+        },
+        "401": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "AuthenticationError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "description": "Why the credential was refused."
+            },
+            "requestId": {
+              "type": "string",
+              "description": "The request id."
+            }
+          }
+        },
+        "403": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ForbiddenError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "description": "The missing permission."
+            },
+            "requestId": {
+              "type": "string",
+              "description": "The request id."
+            }
+          }
+        },
+        "404": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "NotFoundError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "description": "What was not found."
+            },
+            "requestId": {
+              "type": "string",
+              "description": "The request id."
+            }
+          }
+        },
+        "409": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ConflictError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "description": "What conflicts."
+            },
+            "conflicts": {
+              "type": "array",
+              "description": "The conflicting users, where users conflict.",
+              "items": {
+                "type": "object",
+                "properties": {
+                  "index": {
+                    "type": "integer",
+                    "description": "Position of the entry in the request."
+                  },
+                  "userId": {
+                    "type": "string",
+                    "description": "The existing member's user id."
+                  },
+                  "email": {
+                    "type": "string",
+                    "description": "The existing member's email."
+                  }
+                }
+              }
+            },
+            "requestId": {
+              "type": "string",
+              "description": "The request id."
+            }
+          }
+        },
+        "429": {
+          "type": "object",
+          "required": [
+            "error",
+            "message",
+            "retryAfterMs"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "RateLimitError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "description": "Which limit."
+            },
+            "retryAfterMs": {
+              "type": "number",
+              "description": "Milliseconds until the limit resets."
+            },
+            "requestId": {
+              "type": "string",
+              "description": "The request id."
+            }
+          }
+        }
+      }
+    }
+  },
+  "createClient": {
+    "method": "POST",
+    "url": "/api/admin/clients",
+    "security": [
+      "BearerAuth"
+    ],
+    "bodyTypes": [
+      "application/json"
+    ],
+    "schema": {
+      "body": {
+        "type": "object",
+        "additionalProperties": false,
+        "required": [
+          "organizationId",
+          "name"
+        ],
+        "properties": {
+          "organizationId": {
+            "type": "string",
+            "format": "uuid",
+            "description": "A UUID."
+          },
+          "applicationId": {
+            "type": "string",
+            "format": "uuid",
+            "description": "A UUID."
+          },
+          "name": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 200,
+            "description": "Display name."
+          },
+          "redirectUris": {
+            "type": "array",
+            "maxItems": 50,
+            "default": [],
+            "description": "Absolute URLs (a scheme, and a host for http and https), without a fragment.",
+            "items": {
+              "type": "string",
+              "minLength": 1,
+              "maxLength": 2000,
+              "description": "One redirect URI."
+            }
+          },
+          "grantTypes": {
+            "type": "array",
+            "maxItems": 4,
+            "uniqueItems": true,
+            "default": [
+              "authorization_code",
+              "refresh_token"
+            ],
+            "description": "Grant types the client may use.",
+            "items": {
+              "type": "string",
+              "enum": [
+                "authorization_code",
+                "client_credentials",
+                "refresh_token",
+                "urn:ietf:params:oauth:grant-type:device_code"
+              ],
+              "description": "An OAuth 2 grant type the client may use."
+            }
+          },
+          "scopes": {
+            "type": "array",
+            "maxItems": 100,
+            "default": [],
+            "description": "Scopes the client may request.",
+            "items": {
+              "type": "string",
+              "minLength": 1,
+              "maxLength": 200,
+              "pattern": "^[\\x21\\x23-\\x5B\\x5D-\\x7E]+$",
+              "description": "One scope (RFC 6749 scope-token characters)."
+            }
+          }
+        }
+      },
+      "response": {
+        "201": {
+          "allOf": [
+            {
+              "type": "object",
+              "description": "An OAuth client of an organization (never with its secret).",
+              "required": [
+                "id",
+                "organizationId",
+                "applicationId",
+                "clientId",
+                "name",
+                "redirectUris",
+                "grantTypes",
+                "scopes",
+                "createdBy",
+                "createdAt",
+                "updatedAt"
+              ],
+              "properties": {
+                "id": {
+                  "type": "string",
+                  "format": "uuid",
+                  "description": "A UUID."
+                },
+                "organizationId": {
+                  "type": "string",
+                  "format": "uuid",
+                  "description": "A UUID."
+                },
+                "applicationId": {
+                  "type": [
+                    "string",
+                    "null"
+                  ],
+                  "format": "uuid",
+                  "description": "The application this client belongs to, if any."
+                },
+                "clientId": {
+                  "type": "string",
+                  "description": "The public client identifier (`oc_` and 32 hex digits)."
+                },
+                "name": {
+                  "type": "string",
+                  "description": "Display name."
+                },
+                "redirectUris": {
+                  "type": "array",
+                  "description": "Absolute redirect URIs.",
+                  "items": {
+                    "type": "string",
+                    "description": "One redirect URI."
+                  }
+                },
+                "grantTypes": {
+                  "type": "array",
+                  "description": "Grant types the client may use.",
+                  "items": {
+                    "type": "string",
+                    "enum": [
+                      "authorization_code",
+                      "client_credentials",
+                      "refresh_token",
+                      "urn:ietf:params:oauth:grant-type:device_code"
+                    ],
+                    "description": "An OAuth 2 grant type the client may use."
+                  }
+                },
+                "scopes": {
+                  "type": "array",
+                  "description": "Scopes the client may request.",
+                  "items": {
+                    "type": "string",
+                    "description": "One scope."
+                  }
+                },
+                "createdBy": {
+                  "type": [
+                    "string",
+                    "null"
+                  ],
+                  "description": "User id of the creator."
+                },
+                "createdAt": {
+                  "type": "string",
+                  "format": "date-time",
+                  "description": "ISO 8601 in UTC, microsecond precision."
+                },
+                "updatedAt": {
+                  "type": "string",
+                  "format": "date-time",
+                  "description": "ISO 8601 in UTC, microsecond precision."
+                }
+              }
+            },
+            {
+              "type": "object",
+              "required": [
+                "clientSecret"
+              ],
+              "properties": {
+                "clientSecret": {
+                  "type": "string",
+                  "description": "The client secret (`ocs_` and 64 hex digits). Shown in this response only; the service keeps a SHA-256 hash of it."
+                }
+              }
+            }
+          ]
+        },
+        "400": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ValidationError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "description": "What is wrong, naming the field."
+            },
+            "details": {
+              "type": "array",
+              "description": "One entry per problem.",
+              "items": {
+                "type": "object",
+                "properties": {
+                  "field": {
+                    "type": "string",
+                    "description": "Where the problem is (e.g. `body/users/3/email`)."
+                  },
+                  "message": {
+                    "type": "string",
+                    "description": "What is wrong there."
+                  }
+                }
+              }
+            },
+            "requestId": {
+              "type": "string",
+              "description": "The request id, also in the `x-request-id` header."
+            }
+          }
+        },
+        "401": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "AuthenticationError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "description": "Why the credential was refused."
+            },
+            "requestId": {
+              "type": "string",
+              "description": "The request id."
+            }
+          }
+        },
+        "403": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ForbiddenError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "description": "The missing permission."
+            },
+            "requestId": {
+              "type": "string",
+              "description": "The request id."
+            }
+          }
+        },
+        "404": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "NotFoundError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "description": "What was not found."
+            },
+            "requestId": {
+              "type": "string",
+              "description": "The request id."
+            }
+          }
+        },
+        "429": {
+          "type": "object",
+          "required": [
+            "error",
+            "message",
+            "retryAfterMs"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "RateLimitError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "description": "Which limit."
+            },
+            "retryAfterMs": {
+              "type": "number",
+              "description": "Milliseconds until the limit resets."
+            },
+            "requestId": {
+              "type": "string",
+              "description": "The request id."
+            }
+          }
+        }
+      }
+    }
+  },
   "createOrgApiKey": {
     "method": "POST",
     "url": "/v2/orgs/:orgSlug/api-keys",
@@ -2459,6 +3343,622 @@ export const routes = {
       }
     }
   },
+  "exportAudit": {
+    "method": "GET",
+    "url": "/api/admin/export/audit",
+    "security": [
+      "BearerAuth"
+    ],
+    "bodyTypes": [],
+    "schema": {
+      "querystring": {
+        "type": "object",
+        "properties": {
+          "format": {
+            "type": "string",
+            "enum": [
+              "json",
+              "csv"
+            ],
+            "default": "json",
+            "description": "`json` (default) or `csv`; anything else is 400."
+          },
+          "organizationId": {
+            "type": "string",
+            "format": "uuid",
+            "description": "The organization's id (UUID). Unknown organizations are 404."
+          },
+          "startDate": {
+            "description": "Earliest event time, inclusive (ISO 8601 date-time, or a date `YYYY-MM-DD`).",
+            "anyOf": [
+              {
+                "type": "string",
+                "format": "date-time"
+              },
+              {
+                "type": "string",
+                "format": "date"
+              }
+            ]
+          },
+          "endDate": {
+            "description": "Latest event time, inclusive (ISO 8601 date-time, or a date `YYYY-MM-DD` for that whole day). Before `startDate` is 400.",
+            "anyOf": [
+              {
+                "type": "string",
+                "format": "date-time"
+              },
+              {
+                "type": "string",
+                "format": "date"
+              }
+            ]
+          }
+        },
+        "required": [
+          "organizationId"
+        ],
+        "additionalProperties": false
+      },
+      "response": {
+        "200": {
+          "description": "The audit export as JSON; `truncated` is true when the 10,000-row cap cut it.",
+          "allOf": [
+            {
+              "type": "object",
+              "required": [
+                "data",
+                "exportedAt",
+                "total"
+              ],
+              "properties": {
+                "data": {
+                  "type": "array",
+                  "description": "The exported rows.",
+                  "items": {
+                    "type": "object",
+                    "description": "One row."
+                  }
+                },
+                "exportedAt": {
+                  "type": "string",
+                  "format": "date-time",
+                  "description": "ISO 8601 in UTC, microsecond precision."
+                },
+                "total": {
+                  "type": "integer",
+                  "description": "How many rows `data` holds."
+                },
+                "truncated": {
+                  "type": "boolean",
+                  "description": "Audit exports only (always present there); true when more than 10,000 events matched and only the newest 10,000 were written."
+                }
+              }
+            },
+            {
+              "type": "object",
+              "properties": {
+                "data": {
+                  "type": "array",
+                  "description": "Audit events.",
+                  "items": {
+                    "type": "object",
+                    "description": "One audit event. `metadata` is JSON text in CSV.",
+                    "required": [
+                      "id",
+                      "org_id",
+                      "actor_id",
+                      "actor_kind",
+                      "action",
+                      "target_type",
+                      "target_id",
+                      "request_id",
+                      "metadata",
+                      "created_at"
+                    ],
+                    "properties": {
+                      "id": {
+                        "type": "string",
+                        "format": "uuid",
+                        "description": "Event UUID."
+                      },
+                      "org_id": {
+                        "type": [
+                          "string",
+                          "null"
+                        ],
+                        "description": "Organization UUID."
+                      },
+                      "actor_id": {
+                        "type": [
+                          "string",
+                          "null"
+                        ],
+                        "description": "User id or API key id of the actor."
+                      },
+                      "actor_kind": {
+                        "type": "string",
+                        "enum": [
+                          "user",
+                          "apiKey",
+                          "system"
+                        ],
+                        "description": "Credential kind of the actor."
+                      },
+                      "action": {
+                        "type": "string",
+                        "description": "What happened, e.g. `org.created`, `export.audit`."
+                      },
+                      "target_type": {
+                        "type": [
+                          "string",
+                          "null"
+                        ],
+                        "description": "Kind of the thing acted on."
+                      },
+                      "target_id": {
+                        "type": [
+                          "string",
+                          "null"
+                        ],
+                        "description": "Id of the thing acted on."
+                      },
+                      "request_id": {
+                        "type": [
+                          "string",
+                          "null"
+                        ],
+                        "description": "The request id (`x-request-id`)."
+                      },
+                      "metadata": {
+                        "type": "object",
+                        "additionalProperties": true,
+                        "description": "Small details of the action; never secrets."
+                      },
+                      "created_at": {
+                        "type": "string",
+                        "format": "date-time",
+                        "description": "ISO 8601 in UTC."
+                      }
+                    }
+                  }
+                }
+              }
+            }
+          ]
+        },
+        "400": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ValidationError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "description": "What is wrong, naming the field."
+            },
+            "details": {
+              "type": "array",
+              "description": "One entry per problem.",
+              "items": {
+                "type": "object",
+                "properties": {
+                  "field": {
+                    "type": "string",
+                    "description": "Where the problem is (e.g. `body/users/3/email`)."
+                  },
+                  "message": {
+                    "type": "string",
+                    "description": "What is wrong there."
+                  }
+                }
+              }
+            },
+            "requestId": {
+              "type": "string",
+              "description": "The request id, also in the `x-request-id` header."
+            }
+          }
+        },
+        "401": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "AuthenticationError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "description": "Why the credential was refused."
+            },
+            "requestId": {
+              "type": "string",
+              "description": "The request id."
+            }
+          }
+        },
+        "403": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ForbiddenError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "description": "The missing permission."
+            },
+            "requestId": {
+              "type": "string",
+              "description": "The request id."
+            }
+          }
+        },
+        "404": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "NotFoundError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "description": "What was not found."
+            },
+            "requestId": {
+              "type": "string",
+              "description": "The request id."
+            }
+          }
+        },
+        "429": {
+          "type": "object",
+          "required": [
+            "error",
+            "message",
+            "retryAfterMs"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "RateLimitError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "description": "Which limit."
+            },
+            "retryAfterMs": {
+              "type": "number",
+              "description": "Milliseconds until the limit resets."
+            },
+            "requestId": {
+              "type": "string",
+              "description": "The request id."
+            }
+          }
+        }
+      }
+    }
+  },
+  "exportClients": {
+    "method": "GET",
+    "url": "/api/admin/export/clients",
+    "security": [
+      "BearerAuth"
+    ],
+    "bodyTypes": [],
+    "schema": {
+      "querystring": {
+        "type": "object",
+        "properties": {
+          "format": {
+            "type": "string",
+            "enum": [
+              "json",
+              "csv"
+            ],
+            "default": "json",
+            "description": "`json` (default) or `csv`; anything else is 400."
+          },
+          "organizationId": {
+            "type": "string",
+            "format": "uuid",
+            "description": "The organization's id (UUID). Unknown organizations are 404."
+          }
+        },
+        "required": [
+          "organizationId"
+        ],
+        "additionalProperties": false
+      },
+      "response": {
+        "200": {
+          "description": "The clients export as JSON.",
+          "allOf": [
+            {
+              "type": "object",
+              "required": [
+                "data",
+                "exportedAt",
+                "total"
+              ],
+              "properties": {
+                "data": {
+                  "type": "array",
+                  "description": "The exported rows.",
+                  "items": {
+                    "type": "object",
+                    "description": "One row."
+                  }
+                },
+                "exportedAt": {
+                  "type": "string",
+                  "format": "date-time",
+                  "description": "ISO 8601 in UTC, microsecond precision."
+                },
+                "total": {
+                  "type": "integer",
+                  "description": "How many rows `data` holds."
+                },
+                "truncated": {
+                  "type": "boolean",
+                  "description": "Audit exports only (always present there); true when more than 10,000 events matched and only the newest 10,000 were written."
+                }
+              }
+            },
+            {
+              "type": "object",
+              "properties": {
+                "data": {
+                  "type": "array",
+                  "description": "Clients.",
+                  "items": {
+                    "type": "object",
+                    "description": "One OAuth client, without its secret. Arrays are JSON text in CSV.",
+                    "required": [
+                      "id",
+                      "org_id",
+                      "application_id",
+                      "client_id",
+                      "name",
+                      "redirect_uris",
+                      "grant_types",
+                      "scopes",
+                      "created_by",
+                      "created_at",
+                      "updated_at"
+                    ],
+                    "properties": {
+                      "id": {
+                        "type": "string",
+                        "format": "uuid",
+                        "description": "Client row UUID."
+                      },
+                      "org_id": {
+                        "type": "string",
+                        "format": "uuid",
+                        "description": "Organization UUID."
+                      },
+                      "application_id": {
+                        "type": [
+                          "string",
+                          "null"
+                        ],
+                        "description": "Application UUID."
+                      },
+                      "client_id": {
+                        "type": "string",
+                        "description": "Public client identifier."
+                      },
+                      "name": {
+                        "type": "string",
+                        "description": "Display name."
+                      },
+                      "redirect_uris": {
+                        "type": "array",
+                        "items": {
+                          "type": "string",
+                          "description": "A redirect URI."
+                        },
+                        "description": "Redirect URIs."
+                      },
+                      "grant_types": {
+                        "type": "array",
+                        "items": {
+                          "type": "string",
+                          "description": "A grant type."
+                        },
+                        "description": "Grant types."
+                      },
+                      "scopes": {
+                        "type": "array",
+                        "items": {
+                          "type": "string",
+                          "description": "A scope."
+                        },
+                        "description": "Scopes."
+                      },
+                      "created_by": {
+                        "type": [
+                          "string",
+                          "null"
+                        ],
+                        "description": "User id of the creator."
+                      },
+                      "created_at": {
+                        "type": "string",
+                        "format": "date-time",
+                        "description": "ISO 8601 in UTC."
+                      },
+                      "updated_at": {
+                        "type": "string",
+                        "format": "date-time",
+                        "description": "ISO 8601 in UTC."
+                      }
+                    }
+                  }
+                }
+              }
+            }
+          ]
+        },
+        "400": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ValidationError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "description": "What is wrong, naming the field."
+            },
+            "details": {
+              "type": "array",
+              "description": "One entry per problem.",
+              "items": {
+                "type": "object",
+                "properties": {
+                  "field": {
+                    "type": "string",
+                    "description": "Where the problem is (e.g. `body/users/3/email`)."
+                  },
+                  "message": {
+                    "type": "string",
+                    "description": "What is wrong there."
+                  }
+                }
+              }
+            },
+            "requestId": {
+              "type": "string",
+              "description": "The request id, also in the `x-request-id` header."
+            }
+          }
+        },
+        "401": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "AuthenticationError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "description": "Why the credential was refused."
+            },
+            "requestId": {
+              "type": "string",
+              "description": "The request id."
+            }
+          }
+        },
+        "403": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ForbiddenError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "description": "The missing permission."
+            },
+            "requestId": {
+              "type": "string",
+              "description": "The request id."
+            }
+          }
+        },
+        "404": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "NotFoundError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "description": "What was not found."
+            },
+            "requestId": {
+              "type": "string",
+              "description": "The request id."
+            }
+          }
+        },
+        "429": {
+          "type": "object",
+          "required": [
+            "error",
+            "message",
+            "retryAfterMs"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "RateLimitError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "description": "Which limit."
+            },
+            "retryAfterMs": {
+              "type": "number",
+              "description": "Milliseconds until the limit resets."
+            },
+            "requestId": {
+              "type": "string",
+              "description": "The request id."
+            }
+          }
+        }
+      }
+    }
+  },
   "exportOrgMembers": {
     "method": "POST",
     "url": "/v2/orgs/:orgSlug/members/export",
@@ -2614,6 +4114,849 @@ export const routes = {
         }
       },
       "response": {
+        "400": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ValidationError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "description": "What is wrong, naming the field."
+            },
+            "details": {
+              "type": "array",
+              "description": "One entry per problem.",
+              "items": {
+                "type": "object",
+                "properties": {
+                  "field": {
+                    "type": "string",
+                    "description": "Where the problem is (e.g. `body/users/3/email`)."
+                  },
+                  "message": {
+                    "type": "string",
+                    "description": "What is wrong there."
+                  }
+                }
+              }
+            },
+            "requestId": {
+              "type": "string",
+              "description": "The request id, also in the `x-request-id` header."
+            }
+          }
+        },
+        "401": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "AuthenticationError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "description": "Why the credential was refused."
+            },
+            "requestId": {
+              "type": "string",
+              "description": "The request id."
+            }
+          }
+        },
+        "403": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ForbiddenError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "description": "The missing permission."
+            },
+            "requestId": {
+              "type": "string",
+              "description": "The request id."
+            }
+          }
+        },
+        "404": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "NotFoundError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "description": "What was not found."
+            },
+            "requestId": {
+              "type": "string",
+              "description": "The request id."
+            }
+          }
+        },
+        "429": {
+          "type": "object",
+          "required": [
+            "error",
+            "message",
+            "retryAfterMs"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "RateLimitError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "description": "Which limit."
+            },
+            "retryAfterMs": {
+              "type": "number",
+              "description": "Milliseconds until the limit resets."
+            },
+            "requestId": {
+              "type": "string",
+              "description": "The request id."
+            }
+          }
+        }
+      }
+    }
+  },
+  "exportOrganizations": {
+    "method": "GET",
+    "url": "/api/admin/export/organizations",
+    "security": [
+      "BearerAuth"
+    ],
+    "bodyTypes": [],
+    "schema": {
+      "querystring": {
+        "type": "object",
+        "properties": {
+          "format": {
+            "type": "string",
+            "enum": [
+              "json",
+              "csv"
+            ],
+            "default": "json",
+            "description": "`json` (default) or `csv`; anything else is 400."
+          }
+        },
+        "required": [],
+        "additionalProperties": false
+      },
+      "response": {
+        "200": {
+          "description": "The organizations export as JSON.",
+          "allOf": [
+            {
+              "type": "object",
+              "required": [
+                "data",
+                "exportedAt",
+                "total"
+              ],
+              "properties": {
+                "data": {
+                  "type": "array",
+                  "description": "The exported rows.",
+                  "items": {
+                    "type": "object",
+                    "description": "One row."
+                  }
+                },
+                "exportedAt": {
+                  "type": "string",
+                  "format": "date-time",
+                  "description": "ISO 8601 in UTC, microsecond precision."
+                },
+                "total": {
+                  "type": "integer",
+                  "description": "How many rows `data` holds."
+                },
+                "truncated": {
+                  "type": "boolean",
+                  "description": "Audit exports only (always present there); true when more than 10,000 events matched and only the newest 10,000 were written."
+                }
+              }
+            },
+            {
+              "type": "object",
+              "properties": {
+                "data": {
+                  "type": "array",
+                  "description": "Organizations.",
+                  "items": {
+                    "type": "object",
+                    "description": "One organization.",
+                    "required": [
+                      "id",
+                      "slug",
+                      "name",
+                      "description",
+                      "status",
+                      "default_role",
+                      "created_by",
+                      "created_at",
+                      "updated_at"
+                    ],
+                    "properties": {
+                      "id": {
+                        "type": "string",
+                        "format": "uuid",
+                        "description": "Organization UUID."
+                      },
+                      "slug": {
+                        "type": "string",
+                        "description": "Slug."
+                      },
+                      "name": {
+                        "type": "string",
+                        "description": "Display name."
+                      },
+                      "description": {
+                        "type": [
+                          "string",
+                          "null"
+                        ],
+                        "description": "Free text."
+                      },
+                      "status": {
+                        "type": "string",
+                        "enum": [
+                          "active",
+                          "suspended"
+                        ],
+                        "description": "Organization status."
+                      },
+                      "default_role": {
+                        "type": "string",
+                        "description": "Role slug given to members added without one."
+                      },
+                      "created_by": {
+                        "type": [
+                          "string",
+                          "null"
+                        ],
+                        "description": "User id of the creator."
+                      },
+                      "created_at": {
+                        "type": "string",
+                        "format": "date-time",
+                        "description": "ISO 8601 in UTC."
+                      },
+                      "updated_at": {
+                        "type": "string",
+                        "format": "date-time",
+                        "description": "ISO 8601 in UTC."
+                      }
+                    }
+                  }
+                }
+              }
+            }
+          ]
+        },
+        "400": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ValidationError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "description": "What is wrong, naming the field."
+            },
+            "details": {
+              "type": "array",
+              "description": "One entry per problem.",
+              "items": {
+                "type": "object",
+                "properties": {
+                  "field": {
+                    "type": "string",
+                    "description": "Where the problem is (e.g. `body/users/3/email`)."
+                  },
+                  "message": {
+                    "type": "string",
+                    "description": "What is wrong there."
+                  }
+                }
+              }
+            },
+            "requestId": {
+              "type": "string",
+              "description": "The request id, also in the `x-request-id` header."
+            }
+          }
+        },
+        "401": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "AuthenticationError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "description": "Why the credential was refused."
+            },
+            "requestId": {
+              "type": "string",
+              "description": "The request id."
+            }
+          }
+        },
+        "403": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ForbiddenError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "description": "The missing permission."
+            },
+            "requestId": {
+              "type": "string",
+              "description": "The request id."
+            }
+          }
+        },
+        "429": {
+          "type": "object",
+          "required": [
+            "error",
+            "message",
+            "retryAfterMs"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "RateLimitError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "description": "Which limit."
+            },
+            "retryAfterMs": {
+              "type": "number",
+              "description": "Milliseconds until the limit resets."
+            },
+            "requestId": {
+              "type": "string",
+              "description": "The request id."
+            }
+          }
+        }
+      }
+    }
+  },
+  "exportRoles": {
+    "method": "GET",
+    "url": "/api/admin/export/roles",
+    "security": [
+      "BearerAuth"
+    ],
+    "bodyTypes": [],
+    "schema": {
+      "querystring": {
+        "type": "object",
+        "properties": {
+          "format": {
+            "type": "string",
+            "enum": [
+              "json",
+              "csv"
+            ],
+            "default": "json",
+            "description": "`json` (default) or `csv`; anything else is 400."
+          },
+          "applicationId": {
+            "type": "string",
+            "format": "uuid",
+            "description": "The application's id (UUID). Unknown applications are 404."
+          }
+        },
+        "required": [
+          "applicationId"
+        ],
+        "additionalProperties": false
+      },
+      "response": {
+        "200": {
+          "description": "The roles export as JSON.",
+          "allOf": [
+            {
+              "type": "object",
+              "required": [
+                "data",
+                "exportedAt",
+                "total"
+              ],
+              "properties": {
+                "data": {
+                  "type": "array",
+                  "description": "The exported rows.",
+                  "items": {
+                    "type": "object",
+                    "description": "One row."
+                  }
+                },
+                "exportedAt": {
+                  "type": "string",
+                  "format": "date-time",
+                  "description": "ISO 8601 in UTC, microsecond precision."
+                },
+                "total": {
+                  "type": "integer",
+                  "description": "How many rows `data` holds."
+                },
+                "truncated": {
+                  "type": "boolean",
+                  "description": "Audit exports only (always present there); true when more than 10,000 events matched and only the newest 10,000 were written."
+                }
+              }
+            },
+            {
+              "type": "object",
+              "properties": {
+                "data": {
+                  "type": "array",
+                  "description": "Roles.",
+                  "items": {
+                    "type": "object",
+                    "description": "One application role. `permissions` is JSON text in CSV.",
+                    "required": [
+                      "id",
+                      "application_id",
+                      "slug",
+                      "name",
+                      "description",
+                      "permissions",
+                      "created_by",
+                      "created_at",
+                      "updated_at"
+                    ],
+                    "properties": {
+                      "id": {
+                        "type": "string",
+                        "format": "uuid",
+                        "description": "Role UUID."
+                      },
+                      "application_id": {
+                        "type": "string",
+                        "format": "uuid",
+                        "description": "Application UUID."
+                      },
+                      "slug": {
+                        "type": "string",
+                        "description": "Slug."
+                      },
+                      "name": {
+                        "type": "string",
+                        "description": "Display name."
+                      },
+                      "description": {
+                        "type": [
+                          "string",
+                          "null"
+                        ],
+                        "description": "Free text."
+                      },
+                      "permissions": {
+                        "type": "array",
+                        "items": {
+                          "type": "string",
+                          "description": "A permission."
+                        },
+                        "description": "Permissions."
+                      },
+                      "created_by": {
+                        "type": [
+                          "string",
+                          "null"
+                        ],
+                        "description": "User id of the creator."
+                      },
+                      "created_at": {
+                        "type": "string",
+                        "format": "date-time",
+                        "description": "ISO 8601 in UTC."
+                      },
+                      "updated_at": {
+                        "type": "string",
+                        "format": "date-time",
+                        "description": "ISO 8601 in UTC."
+                      }
+                    }
+                  }
+                }
+              }
+            }
+          ]
+        },
+        "400": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ValidationError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "description": "What is wrong, naming the field."
+            },
+            "details": {
+              "type": "array",
+              "description": "One entry per problem.",
+              "items": {
+                "type": "object",
+                "properties": {
+                  "field": {
+                    "type": "string",
+                    "description": "Where the problem is (e.g. `body/users/3/email`)."
+                  },
+                  "message": {
+                    "type": "string",
+                    "description": "What is wrong there."
+                  }
+                }
+              }
+            },
+            "requestId": {
+              "type": "string",
+              "description": "The request id, also in the `x-request-id` header."
+            }
+          }
+        },
+        "401": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "AuthenticationError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "description": "Why the credential was refused."
+            },
+            "requestId": {
+              "type": "string",
+              "description": "The request id."
+            }
+          }
+        },
+        "403": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ForbiddenError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "description": "The missing permission."
+            },
+            "requestId": {
+              "type": "string",
+              "description": "The request id."
+            }
+          }
+        },
+        "404": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "NotFoundError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "description": "What was not found."
+            },
+            "requestId": {
+              "type": "string",
+              "description": "The request id."
+            }
+          }
+        },
+        "429": {
+          "type": "object",
+          "required": [
+            "error",
+            "message",
+            "retryAfterMs"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "RateLimitError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "description": "Which limit."
+            },
+            "retryAfterMs": {
+              "type": "number",
+              "description": "Milliseconds until the limit resets."
+            },
+            "requestId": {
+              "type": "string",
+              "description": "The request id."
+            }
+          }
+        }
+      }
+    }
+  },
+  "exportUsers": {
+    "method": "GET",
+    "url": "/api/admin/export/users",
+    "security": [
+      "BearerAuth"
+    ],
+    "bodyTypes": [],
+    "schema": {
+      "querystring": {
+        "type": "object",
+        "properties": {
+          "format": {
+            "type": "string",
+            "enum": [
+              "json",
+              "csv"
+            ],
+            "default": "json",
+            "description": "`json` (default) or `csv`; anything else is 400."
+          },
+          "organizationId": {
+            "type": "string",
+            "format": "uuid",
+            "description": "The organization's id (UUID). Unknown organizations are 404."
+          }
+        },
+        "required": [
+          "organizationId"
+        ],
+        "additionalProperties": false
+      },
+      "response": {
+        "200": {
+          "description": "The users export as JSON.",
+          "allOf": [
+            {
+              "type": "object",
+              "required": [
+                "data",
+                "exportedAt",
+                "total"
+              ],
+              "properties": {
+                "data": {
+                  "type": "array",
+                  "description": "The exported rows.",
+                  "items": {
+                    "type": "object",
+                    "description": "One row."
+                  }
+                },
+                "exportedAt": {
+                  "type": "string",
+                  "format": "date-time",
+                  "description": "ISO 8601 in UTC, microsecond precision."
+                },
+                "total": {
+                  "type": "integer",
+                  "description": "How many rows `data` holds."
+                },
+                "truncated": {
+                  "type": "boolean",
+                  "description": "Audit exports only (always present there); true when more than 10,000 events matched and only the newest 10,000 were written."
+                }
+              }
+            },
+            {
+              "type": "object",
+              "properties": {
+                "data": {
+                  "type": "array",
+                  "description": "Users.",
+                  "items": {
+                    "type": "object",
+                    "description": "One user, with exactly the seed's fields in its order.",
+                    "required": [
+                      "id",
+                      "email",
+                      "status",
+                      "given_name",
+                      "family_name",
+                      "nickname",
+                      "locale",
+                      "email_verified",
+                      "phone_number",
+                      "created_at",
+                      "updated_at",
+                      "last_login_at",
+                      "login_count"
+                    ],
+                    "properties": {
+                      "id": {
+                        "type": "string",
+                        "format": "uuid",
+                        "description": "User UUID."
+                      },
+                      "email": {
+                        "type": [
+                          "string",
+                          "null"
+                        ],
+                        "description": "Email address."
+                      },
+                      "status": {
+                        "type": "string",
+                        "enum": [
+                          "active",
+                          "pending",
+                          "disabled"
+                        ],
+                        "description": "Account status."
+                      },
+                      "given_name": {
+                        "type": [
+                          "string",
+                          "null"
+                        ],
+                        "description": "First name."
+                      },
+                      "family_name": {
+                        "type": [
+                          "string",
+                          "null"
+                        ],
+                        "description": "Last name."
+                      },
+                      "nickname": {
+                        "type": [
+                          "string",
+                          "null"
+                        ],
+                        "description": "Nickname."
+                      },
+                      "locale": {
+                        "type": [
+                          "string",
+                          "null"
+                        ],
+                        "description": "Preferred locale."
+                      },
+                      "email_verified": {
+                        "type": "boolean",
+                        "description": "Email verification status."
+                      },
+                      "phone_number": {
+                        "type": [
+                          "string",
+                          "null"
+                        ],
+                        "description": "Phone number."
+                      },
+                      "created_at": {
+                        "type": "string",
+                        "format": "date-time",
+                        "description": "ISO 8601 in UTC."
+                      },
+                      "updated_at": {
+                        "type": "string",
+                        "format": "date-time",
+                        "description": "ISO 8601 in UTC."
+                      },
+                      "last_login_at": {
+                        "type": [
+                          "string",
+                          "null"
+                        ],
+                        "format": "date-time",
+                        "description": "ISO 8601 in UTC, or null."
+                      },
+                      "login_count": {
+                        "type": "integer",
+                        "description": "Total login count."
+                      }
+                    }
+                  }
+                }
+              }
+            }
+          ]
+        },
         "400": {
           "type": "object",
           "required": [
@@ -4259,6 +6602,813 @@ export const routes = {
             "message": {
               "type": "string",
               "description": "The accepted media types."
+            },
+            "requestId": {
+              "type": "string",
+              "description": "The request id."
+            }
+          }
+        },
+        "429": {
+          "type": "object",
+          "required": [
+            "error",
+            "message",
+            "retryAfterMs"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "RateLimitError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "description": "Which limit."
+            },
+            "retryAfterMs": {
+              "type": "number",
+              "description": "Milliseconds until the limit resets."
+            },
+            "requestId": {
+              "type": "string",
+              "description": "The request id."
+            }
+          }
+        }
+      }
+    }
+  },
+  "listApplicationRoles": {
+    "method": "GET",
+    "url": "/api/admin/applications/:applicationId/roles",
+    "security": [
+      "BearerAuth"
+    ],
+    "bodyTypes": [],
+    "schema": {
+      "params": {
+        "type": "object",
+        "properties": {
+          "applicationId": {
+            "type": "string",
+            "format": "uuid",
+            "description": "The application's id."
+          }
+        },
+        "required": [
+          "applicationId"
+        ],
+        "additionalProperties": false
+      },
+      "querystring": {
+        "type": "object",
+        "properties": {
+          "limit": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 100,
+            "default": 50,
+            "description": "Page size (1-100, default 50)."
+          },
+          "cursor": {
+            "type": "string",
+            "maxLength": 512,
+            "description": "`pagination.nextCursor` of the previous page; omit for the first page."
+          }
+        },
+        "required": [],
+        "additionalProperties": false
+      },
+      "response": {
+        "200": {
+          "type": "object",
+          "required": [
+            "data",
+            "pagination"
+          ],
+          "properties": {
+            "data": {
+              "type": "array",
+              "description": "Roles, newest first.",
+              "items": {
+                "type": "object",
+                "description": "A named permission set of an application.",
+                "required": [
+                  "id",
+                  "applicationId",
+                  "slug",
+                  "name",
+                  "description",
+                  "permissions",
+                  "createdBy",
+                  "createdAt",
+                  "updatedAt"
+                ],
+                "properties": {
+                  "id": {
+                    "type": "string",
+                    "format": "uuid",
+                    "description": "A UUID."
+                  },
+                  "applicationId": {
+                    "type": "string",
+                    "format": "uuid",
+                    "description": "A UUID."
+                  },
+                  "slug": {
+                    "type": "string",
+                    "description": "Lowercase letters, digits and dashes; starts with a letter or digit.",
+                    "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
+                  },
+                  "name": {
+                    "type": "string",
+                    "description": "Display name."
+                  },
+                  "description": {
+                    "type": [
+                      "string",
+                      "null"
+                    ],
+                    "description": "Free text."
+                  },
+                  "permissions": {
+                    "type": "array",
+                    "maxItems": 200,
+                    "description": "Permission strings such as `{product}:{resource}:{action}`; a trailing `*` is a wildcard.",
+                    "items": {
+                      "type": "string",
+                      "minLength": 1,
+                      "maxLength": 200,
+                      "pattern": "^[A-Za-z0-9_.:*-]+$",
+                      "description": "One permission."
+                    }
+                  },
+                  "createdBy": {
+                    "type": [
+                      "string",
+                      "null"
+                    ],
+                    "description": "User id of the creator."
+                  },
+                  "createdAt": {
+                    "type": "string",
+                    "format": "date-time",
+                    "description": "ISO 8601 in UTC, microsecond precision."
+                  },
+                  "updatedAt": {
+                    "type": "string",
+                    "format": "date-time",
+                    "description": "ISO 8601 in UTC, microsecond precision."
+                  }
+                }
+              }
+            },
+            "pagination": {
+              "description": "Where the next page starts.",
+              "type": "object",
+              "required": [
+                "nextCursor",
+                "hasMore"
+              ],
+              "properties": {
+                "nextCursor": {
+                  "type": [
+                    "string",
+                    "null"
+                  ],
+                  "description": "Pass as `cursor` to get the next page; null on the last page."
+                },
+                "hasMore": {
+                  "type": "boolean",
+                  "description": "True when another page follows."
+                }
+              }
+            }
+          }
+        },
+        "400": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ValidationError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "description": "What is wrong, naming the field."
+            },
+            "details": {
+              "type": "array",
+              "description": "One entry per problem.",
+              "items": {
+                "type": "object",
+                "properties": {
+                  "field": {
+                    "type": "string",
+                    "description": "Where the problem is (e.g. `body/users/3/email`)."
+                  },
+                  "message": {
+                    "type": "string",
+                    "description": "What is wrong there."
+                  }
+                }
+              }
+            },
+            "requestId": {
+              "type": "string",
+              "description": "The request id, also in the `x-request-id` header."
+            }
+          }
+        },
+        "401": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "AuthenticationError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "description": "Why the credential was refused."
+            },
+            "requestId": {
+              "type": "string",
+              "description": "The request id."
+            }
+          }
+        },
+        "403": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ForbiddenError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "description": "The missing permission."
+            },
+            "requestId": {
+              "type": "string",
+              "description": "The request id."
+            }
+          }
+        },
+        "404": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "NotFoundError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "description": "What was not found."
+            },
+            "requestId": {
+              "type": "string",
+              "description": "The request id."
+            }
+          }
+        },
+        "429": {
+          "type": "object",
+          "required": [
+            "error",
+            "message",
+            "retryAfterMs"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "RateLimitError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "description": "Which limit."
+            },
+            "retryAfterMs": {
+              "type": "number",
+              "description": "Milliseconds until the limit resets."
+            },
+            "requestId": {
+              "type": "string",
+              "description": "The request id."
+            }
+          }
+        }
+      }
+    }
+  },
+  "listApplications": {
+    "method": "GET",
+    "url": "/api/admin/applications",
+    "security": [
+      "BearerAuth"
+    ],
+    "bodyTypes": [],
+    "schema": {
+      "querystring": {
+        "type": "object",
+        "properties": {
+          "limit": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 100,
+            "default": 50,
+            "description": "Page size (1-100, default 50)."
+          },
+          "cursor": {
+            "type": "string",
+            "maxLength": 512,
+            "description": "`pagination.nextCursor` of the previous page; omit for the first page."
+          }
+        },
+        "required": [],
+        "additionalProperties": false
+      },
+      "response": {
+        "200": {
+          "type": "object",
+          "required": [
+            "data",
+            "pagination"
+          ],
+          "properties": {
+            "data": {
+              "type": "array",
+              "description": "Applications, newest first.",
+              "items": {
+                "type": "object",
+                "description": "An application, the owner of roles and OAuth clients.",
+                "required": [
+                  "id",
+                  "slug",
+                  "name",
+                  "description",
+                  "createdBy",
+                  "createdAt",
+                  "updatedAt"
+                ],
+                "properties": {
+                  "id": {
+                    "type": "string",
+                    "format": "uuid",
+                    "description": "A UUID."
+                  },
+                  "slug": {
+                    "type": "string",
+                    "description": "Lowercase letters, digits and dashes; starts with a letter or digit.",
+                    "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
+                  },
+                  "name": {
+                    "type": "string",
+                    "description": "Display name."
+                  },
+                  "description": {
+                    "type": [
+                      "string",
+                      "null"
+                    ],
+                    "description": "Free text."
+                  },
+                  "createdBy": {
+                    "type": [
+                      "string",
+                      "null"
+                    ],
+                    "description": "User id of the creator."
+                  },
+                  "createdAt": {
+                    "type": "string",
+                    "format": "date-time",
+                    "description": "ISO 8601 in UTC, microsecond precision."
+                  },
+                  "updatedAt": {
+                    "type": "string",
+                    "format": "date-time",
+                    "description": "ISO 8601 in UTC, microsecond precision."
+                  }
+                }
+              }
+            },
+            "pagination": {
+              "description": "Where the next page starts.",
+              "type": "object",
+              "required": [
+                "nextCursor",
+                "hasMore"
+              ],
+              "properties": {
+                "nextCursor": {
+                  "type": [
+                    "string",
+                    "null"
+                  ],
+                  "description": "Pass as `cursor` to get the next page; null on the last page."
+                },
+                "hasMore": {
+                  "type": "boolean",
+                  "description": "True when another page follows."
+                }
+              }
+            }
+          }
+        },
+        "400": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ValidationError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "description": "What is wrong, naming the field."
+            },
+            "details": {
+              "type": "array",
+              "description": "One entry per problem.",
+              "items": {
+                "type": "object",
+                "properties": {
+                  "field": {
+                    "type": "string",
+                    "description": "Where the problem is (e.g. `body/users/3/email`)."
+                  },
+                  "message": {
+                    "type": "string",
+                    "description": "What is wrong there."
+                  }
+                }
+              }
+            },
+            "requestId": {
+              "type": "string",
+              "description": "The request id, also in the `x-request-id` header."
+            }
+          }
+        },
+        "401": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "AuthenticationError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "description": "Why the credential was refused."
+            },
+            "requestId": {
+              "type": "string",
+              "description": "The request id."
+            }
+          }
+        },
+        "403": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ForbiddenError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "description": "The missing permission."
+            },
+            "requestId": {
+              "type": "string",
+              "description": "The request id."
+            }
+          }
+        },
+        "429": {
+          "type": "object",
+          "required": [
+            "error",
+            "message",
+            "retryAfterMs"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "RateLimitError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "description": "Which limit."
+            },
+            "retryAfterMs": {
+              "type": "number",
+              "description": "Milliseconds until the limit resets."
+            },
+            "requestId": {
+              "type": "string",
+              "description": "The request id."
+            }
+          }
+        }
+      }
+    }
+  },
+  "listClients": {
+    "method": "GET",
+    "url": "/api/admin/clients",
+    "security": [
+      "BearerAuth"
+    ],
+    "bodyTypes": [],
+    "schema": {
+      "querystring": {
+        "type": "object",
+        "properties": {
+          "organizationId": {
+            "type": "string",
+            "format": "uuid",
+            "description": "The organization's id (UUID). Unknown organizations are 404."
+          },
+          "limit": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 100,
+            "default": 50,
+            "description": "Page size (1-100, default 50)."
+          },
+          "cursor": {
+            "type": "string",
+            "maxLength": 512,
+            "description": "`pagination.nextCursor` of the previous page; omit for the first page."
+          }
+        },
+        "required": [
+          "organizationId"
+        ],
+        "additionalProperties": false
+      },
+      "response": {
+        "200": {
+          "type": "object",
+          "required": [
+            "data",
+            "pagination"
+          ],
+          "properties": {
+            "data": {
+              "type": "array",
+              "description": "Clients, newest first.",
+              "items": {
+                "type": "object",
+                "description": "An OAuth client of an organization (never with its secret).",
+                "required": [
+                  "id",
+                  "organizationId",
+                  "applicationId",
+                  "clientId",
+                  "name",
+                  "redirectUris",
+                  "grantTypes",
+                  "scopes",
+                  "createdBy",
+                  "createdAt",
+                  "updatedAt"
+                ],
+                "properties": {
+                  "id": {
+                    "type": "string",
+                    "format": "uuid",
+                    "description": "A UUID."
+                  },
+                  "organizationId": {
+                    "type": "string",
+                    "format": "uuid",
+                    "description": "A UUID."
+                  },
+                  "applicationId": {
+                    "type": [
+                      "string",
+                      "null"
+                    ],
+                    "format": "uuid",
+                    "description": "The application this client belongs to, if any."
+                  },
+                  "clientId": {
+                    "type": "string",
+                    "description": "The public client identifier (`oc_` and 32 hex digits)."
+                  },
+                  "name": {
+                    "type": "string",
+                    "description": "Display name."
+                  },
+                  "redirectUris": {
+                    "type": "array",
+                    "description": "Absolute redirect URIs.",
+                    "items": {
+                      "type": "string",
+                      "description": "One redirect URI."
+                    }
+                  },
+                  "grantTypes": {
+                    "type": "array",
+                    "description": "Grant types the client may use.",
+                    "items": {
+                      "type": "string",
+                      "enum": [
+                        "authorization_code",
+                        "client_credentials",
+                        "refresh_token",
+                        "urn:ietf:params:oauth:grant-type:device_code"
+                      ],
+                      "description": "An OAuth 2 grant type the client may use."
+                    }
+                  },
+                  "scopes": {
+                    "type": "array",
+                    "description": "Scopes the client may request.",
+                    "items": {
+                      "type": "string",
+                      "description": "One scope."
+                    }
+                  },
+                  "createdBy": {
+                    "type": [
+                      "string",
+                      "null"
+                    ],
+                    "description": "User id of the creator."
+                  },
+                  "createdAt": {
+                    "type": "string",
+                    "format": "date-time",
+                    "description": "ISO 8601 in UTC, microsecond precision."
+                  },
+                  "updatedAt": {
+                    "type": "string",
+                    "format": "date-time",
+                    "description": "ISO 8601 in UTC, microsecond precision."
+                  }
+                }
+              }
+            },
+            "pagination": {
+              "description": "Where the next page starts.",
+              "type": "object",
+              "required": [
+                "nextCursor",
+                "hasMore"
+              ],
+              "properties": {
+                "nextCursor": {
+                  "type": [
+                    "string",
+                    "null"
+                  ],
+                  "description": "Pass as `cursor` to get the next page; null on the last page."
+                },
+                "hasMore": {
+                  "type": "boolean",
+                  "description": "True when another page follows."
+                }
+              }
+            }
+          }
+        },
+        "400": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ValidationError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "description": "What is wrong, naming the field."
+            },
+            "details": {
+              "type": "array",
+              "description": "One entry per problem.",
+              "items": {
+                "type": "object",
+                "properties": {
+                  "field": {
+                    "type": "string",
+                    "description": "Where the problem is (e.g. `body/users/3/email`)."
+                  },
+                  "message": {
+                    "type": "string",
+                    "description": "What is wrong there."
+                  }
+                }
+              }
+            },
+            "requestId": {
+              "type": "string",
+              "description": "The request id, also in the `x-request-id` header."
+            }
+          }
+        },
+        "401": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "AuthenticationError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "description": "Why the credential was refused."
+            },
+            "requestId": {
+              "type": "string",
+              "description": "The request id."
+            }
+          }
+        },
+        "403": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ForbiddenError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "description": "The missing permission."
+            },
+            "requestId": {
+              "type": "string",
+              "description": "The request id."
+            }
+          }
+        },
+        "404": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "NotFoundError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "description": "What was not found."
             },
             "requestId": {
               "type": "string",

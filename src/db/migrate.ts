@@ -2,9 +2,11 @@
 import { Migrator, type MigrationProvider, type Migration } from 'kysely/migration'
 import type { Kysely } from 'kysely'
 import * as initial from './migrations/2026-11-23-0001-initial.ts'
+import * as adminIndexes from './migrations/2026-11-23-0301-admin-indexes.ts'
 
 const migrations: Record<string, Migration> = {
-  '2026-11-23-0001-initial': initial
+  '2026-11-23-0001-initial': initial,
+  '2026-11-23-0301-admin-indexes': adminIndexes
 }
 
 const provider: MigrationProvider = { getMigrations: async () => migrations }

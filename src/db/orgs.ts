@@ -42,6 +42,11 @@ export async function slugTaken (db: Kysely<Database>, slug: string): Promise<bo
   return (await db.selectFrom('organizations').select('id').where('slug', '=', slug).executeTakeFirst()) !== undefined
 }
 
+/** True when an organization has this id (platform admin routes look orgs up by id). */
+export async function organizationExists (db: Kysely<Database>, id: string): Promise<boolean> {
+  return (await db.selectFrom('organizations').select('id').where('id', '=', id).executeTakeFirst()) !== undefined
+}
+
 export interface NewOrganization { slug: string, name: string, description?: string | null }
 
 /** Creates the org, its built-in roles and the creator's owner membership, in one transaction. */

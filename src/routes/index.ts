@@ -11,6 +11,8 @@ import { roleGroupHandlers } from './v2/roles-groups.ts'
 import { apiKeyHandlers } from './v2/api-keys.ts'
 import { publicHandlers } from './public/members.ts'
 import { memberImportHandlers, memberImportRoutes } from './v2/member-import.ts'
+import { applicationHandlers } from './admin/applications.ts'
+import { adminExportHandlers } from './admin/exports.ts'
 
 export const handlers = {
   ...healthHandlers,
@@ -21,7 +23,9 @@ export const handlers = {
   ...roleGroupHandlers,
   ...apiKeyHandlers,
   ...publicHandlers,
-  ...memberImportHandlers
+  ...memberImportHandlers,
+  ...applicationHandlers,
+  ...adminExportHandlers
 } satisfies Handlers
 
 export default async function allRoutes (app: FastifyInstance): Promise<void> {

@@ -1,0 +1,162 @@
+// The rows of the admin exports (DESIGN.md section 7): one explicit column list per entity
+// (never SELECT *, never a hash or secret column), keyset pages newest first through an export
+// session (src/db/export-session.ts). Rows are arrays: the exported columns in order, then, for
+// users only, the membership's keyset position. Timestamps are ISO 8601 text made by SQL.
+import { sql, type Kysely, type RawBuilder } from 'kysely'
+import type { Database } from './schema.ts'
+import type { DatabaseHandle } from './connect.ts'
+import { keysetAfter, keysetPage, type KeysetPosition } from './keyset.ts'
+import { openExportSession } from './export-session.ts'
+
+export type AdminExportEntity = 'users' | 'organizations' | 'clients' | 'roles' | 'audit'
+
+export const ADMIN_EXPORT_COLUMNS = {
+  // The seed's 13 fields, in its order.
+  users: ['id', 'email', 'status', 'given_name', 'family_name', 'nickname', 'locale', 'email_verified',
+    'phone_number', 'created_at', 'updated_at', 'last_login_at', 'login_count'],
+  organizations: ['id', 'slug', 'name', 'description', 'status', 'default_role', 'created_by', 'created_at', 'updated_at'],
+  clients: ['id', 'org_id', 'application_id', 'client_id', 'name', 'redirect_uris', 'grant_types', 'scopes',
+    'created_by', 'created_at', 'updated_at'],
+  roles: ['id', 'application_id', 'slug', 'name', 'description', 'permissions', 'created_by', 'created_at', 'updated_at'],
+  audit: ['id', 'org_id', 'actor_id', 'actor_kind', 'action', 'target_type', 'target_id', 'request_id', 'metadata', 'created_at']
+} as const satisfies Record<AdminExportEntity, readonly string[]>
+
+export type AdminExportRow = unknown[]
+
+/** What an export covers. Audit bounds: `from` inclusive, `to` inclusive or `toBefore` exclusive. */
+export interface AdminExportScope {
+  orgId?: string
+  applicationId?: string
+  from?: string
+  to?: string
+  toBefore?: string
+}
+
+function iso (column: string): RawBuilder<string | null> {
+  return sql<string | null>`to_char(${sql.ref(column)} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`
+}
+
+interface Source {
+  /** Where the keyset position sits in a row: [created_at, id]. */
+  key: readonly [number, number]
+  page: (db: Kysely<Database>, scope: AdminExportScope, limit: number, after: KeysetPosition | null) => Compilable
+  /** How many rows match, counting no further than `upTo` (for a capped export). */
+  count?: (db: Kysely<Database>, scope: AdminExportScope, upTo: number) => Compilable
+}
+
+interface Compilable { compile: () => { sql: string, parameters: readonly unknown[] } }
+
+function auditFiltered (db: Kysely<Database>, scope: AdminExportScope) {
+  return db.selectFrom('audit_events')
+    .where('org_id', '=', scope.orgId!)
+    .$if(scope.from !== undefined, (qb) => qb.where('created_at', '>=', scope.from!))
+    .$if(scope.to !== undefined, (qb) => qb.where('created_at', '<=', scope.to!))
+    .$if(scope.toBefore !== undefined, (qb) => qb.where('created_at', '<', scope.toBefore!))
+}
+
+const SOURCES: Record<AdminExportEntity, Source> = {
+  users: {
+    // Walks the org's memberships by their (org_id, created_at, id) index and joins each user.
+    key: [13, 14],
+    page: (db, scope, limit, after) => db.selectFrom('org_memberships as m')
+      .innerJoin('users as u', 'u.id', 'm.user_id')
+      .select([
+        'u.id', 'u.email', 'u.status', 'u.given_name', 'u.family_name', 'u.nickname', 'u.locale', 'u.email_verified',
+        'u.phone_number', iso('u.created_at').as('created_at'), iso('u.updated_at').as('updated_at'),
+        iso('u.last_login_at').as('last_login_at'), 'u.login_count', iso('m.created_at').as('key_created_at'), 'm.id as key_id'
+      ])
+      .where('m.org_id', '=', scope.orgId!)
+      .$if(after !== null, (qb) => qb.where(keysetAfter('m.created_at', 'm.id', after!)))
+      .orderBy('m.created_at', 'desc').orderBy('m.id', 'desc').limit(limit)
+  },
+  organizations: {
+    key: [7, 0],
+    page: (db, _scope, limit, after) => db.selectFrom('organizations')
+      .select(['id', 'slug', 'name', 'description', 'status', 'default_role', 'created_by',
+        iso('created_at').as('created_at'), iso('updated_at').as('updated_at')])
+      .$if(after !== null, (qb) => qb.where(keysetAfter('created_at', 'id', after!)))
+      .orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit)
+  },
+  clients: {
+    key: [9, 0],
+    page: (db, scope, limit, after) => db.selectFrom('oauth_clients')
+      .select(['id', 'org_id', 'application_id', 'client_id', 'name', 'redirect_uris', 'grant_types', 'scopes', 'created_by',
+        iso('created_at').as('created_at'), iso('updated_at').as('updated_at')])
+      .where('org_id', '=', scope.orgId!)
+      .$if(after !== null, (qb) => qb.where(keysetAfter('created_at', 'id', after!)))
+      .orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit)
+  },
+  roles: {
+    key: [7, 0],
+    page: (db, scope, limit, after) => db.selectFrom('application_roles')
+      .select(['id', 'application_id', 'slug', 'name', 'description', 'permissions', 'created_by',
+        iso('created_at').as('created_at'), iso('updated_at').as('updated_at')])
+      .where('application_id', '=', scope.applicationId!)
+      .$if(after !== null, (qb) => qb.where(keysetAfter('created_at', 'id', after!)))
+      .orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit)
+  },
+  audit: {
+    key: [9, 0],
+    page: (db, scope, limit, after) => auditFiltered(db, scope)
+      .select(['id', 'org_id', 'actor_id', 'actor_kind', 'action', 'target_type', 'target_id', 'request_id', 'metadata',
+        iso('created_at').as('created_at')])
+      .$if(after !== null, (qb) => qb.where(keysetAfter('created_at', 'id', after!)))
+      .orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit),
+    count: (db, scope, upTo) => db.selectFrom(auditFiltered(db, scope).select('id').limit(upTo).as('s'))
+      .select((eb) => eb.fn.countAll().as('n'))
+  }
+}
+
+export interface AdminExportOptions {
+  pageSize: number
+  maxSeconds: number
+  stallMs: number
+  /** Concurrent exports of one entity and scope. */
+  slots: number
+  /** At most this many rows, newest first; `onMatched` hears how many match, up to cap + 1. */
+  cap?: { rows: number, onMatched: (matched: number) => void }
+}
+
+/**
+ * The entity's rows page by page. The session (on PostgreSQL one connection and one snapshot)
+ * opens at the first next() and closes when the generator ends or is returned early. With a
+ * cap, the matching rows are counted (up to cap + 1) in that snapshot before the first page,
+ * so the response can say it was truncated before its headers go out.
+ */
+export async function * adminExportPages (
+  handle: DatabaseHandle, entity: AdminExportEntity, scope: AdminExportScope, options: AdminExportOptions
+): AsyncGenerator<AdminExportRow[]> {
+  const source = SOURCES[entity]
+  const session = await openExportSession(handle, {
+    lock: { key: `admin-export:${entity}:${scope.orgId ?? scope.applicationId ?? 'all'}`, slots: options.slots },
+    maxSeconds: options.maxSeconds,
+    stallMs: options.stallMs
+  })
+  try {
+    let remaining = Number.POSITIVE_INFINITY
+    if (options.cap !== undefined) {
+      if (source.count === undefined) throw new Error(`the ${entity} export has no row cap`)
+      const [[matched]] = await session.rows(source.count(session.db, scope, options.cap.rows + 1).compile()) as [[unknown]]
+      options.cap.onMatched(Number(matched))
+      remaining = options.cap.rows
+    }
+    let after: KeysetPosition | null = null
+    do {
+      const page: { rows: Array<{ createdAt: string, id: string, cells: unknown[] }>, next: KeysetPosition | null } =
+        await keysetPage(Math.min(options.pageSize, remaining), after, async (limit, position) => {
+          const rows = await session.rows(source.page(session.db, scope, limit, position).compile())
+          return rows.map((cells) => ({ createdAt: cells[source.key[0]] as string, id: cells[source.key[1]] as string, cells }))
+        })
+      yield page.rows.map((r) => r.cells)
+      remaining -= page.rows.length
+      after = remaining > 0 ? page.next : null
+    } while (after !== null)
+  } finally {
+    await session.close()
+  }
+}
+
+/** The first page's query as one statement (the benchmark's `\copy` reference runs it). */
+export function adminExportQuery (db: Kysely<Database>, entity: AdminExportEntity, scope: AdminExportScope, limit: number): Compilable {
+  return SOURCES[entity].page(db, scope, limit, null)
+}

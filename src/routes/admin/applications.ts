@@ -1,0 +1,114 @@
+// /api/admin/applications, /api/admin/applications/{applicationId}/roles and /api/admin/clients.
+// Platform permissions only (JWT `permissions` claim): `admin:write` to create, the read
+// permission of the entity to list.
+import {
+  applicationRoleSlugTaken, applicationSlugTaken, createApplication, createApplicationRole, findApplication,
+  listApplicationRolesPage, listApplicationsPage, type Application, type ApplicationRole
+} from '../../db/applications.ts'
+import { createClient, listClientsPage, type OauthClientRow } from '../../db/clients.ts'
+import { decodeCursor, encodeCursor, type KeysetPage } from '../../db/keyset.ts'
+import { organizationExists } from '../../db/orgs.ts'
+import { ConflictError, NotFoundError, ValidationError } from '../../lib/errors.ts'
+import { redirectUriProblem } from '../../lib/redirect-uri.ts'
+import { auditActor, requirePlatformPermission } from '../access.ts'
+import type { Handlers } from '../operations.ts'
+import type { components } from '../../../generated/openapi.js'
+
+function toApplication (a: Application) {
+  return { id: a.id, slug: a.slug, name: a.name, description: a.description, createdBy: a.created_by, createdAt: a.created_at, updatedAt: a.updated_at }
+}
+
+function toRole (r: ApplicationRole) {
+  return {
+    id: r.id, applicationId: r.application_id, slug: r.slug, name: r.name, description: r.description,
+    permissions: r.permissions, createdBy: r.created_by, createdAt: r.created_at, updatedAt: r.updated_at
+  }
+}
+
+// The database holds only values the request schema's GrantType enum accepted.
+type GrantType = components['schemas']['GrantType']
+
+function toClient (c: OauthClientRow) {
+  return {
+    id: c.id, organizationId: c.org_id, applicationId: c.application_id, clientId: c.client_id, name: c.name,
+    redirectUris: c.redirect_uris, grantTypes: c.grant_types as GrantType[], scopes: c.scopes,
+    createdBy: c.created_by, createdAt: c.created_at, updatedAt: c.updated_at
+  }
+}
+
+function pageOf<Row, Out> (scope: string, page: KeysetPage<Row>, map: (row: Row) => Out) {
+  return {
+    data: page.rows.map(map),
+    pagination: { nextCursor: page.next ? encodeCursor(scope, page.next) : null, hasMore: page.next !== null }
+  }
+}
+
+async function existingApplication (db: Parameters<typeof findApplication>[0], id: string): Promise<Application> {
+  const app = await findApplication(db, id)
+  if (!app) throw new NotFoundError(`Application ${id} not found`)
+  return app
+}
+
+export const applicationHandlers = {
+  async createApplication (request, reply) {
+    const user = requirePlatformPermission(request, 'admin:write')
+    const { slug, name, description } = request.body
+    if (await applicationSlugTaken(this.db, slug)) throw new ConflictError(`Application slug ${slug} is taken`)
+    const app = await createApplication(this.db, { slug, name, description }, user.userId, auditActor(request))
+    reply.code(201)
+    return toApplication(app)
+  },
+
+  async listApplications (request) {
+    requirePlatformPermission(request, 'role:read')
+    const { limit = 50, cursor } = request.query
+    const scope = 'applications'
+    const page = await listApplicationsPage(this.db, cursor ? decodeCursor(scope, cursor) : null, limit)
+    return pageOf(scope, page, toApplication)
+  },
+
+  async createApplicationRole (request, reply) {
+    const user = requirePlatformPermission(request, 'admin:write')
+    const app = await existingApplication(this.db, request.params.applicationId)
+    const { slug, name, description, permissions } = request.body
+    if (await applicationRoleSlugTaken(this.db, app.id, slug)) throw new ConflictError(`Role slug ${slug} is taken in application ${app.slug}`)
+    const role = await createApplicationRole(this.db, app.id, { slug, name, description, permissions }, user.userId, auditActor(request))
+    reply.code(201)
+    return toRole(role)
+  },
+
+  async listApplicationRoles (request) {
+    requirePlatformPermission(request, 'role:read')
+    const app = await existingApplication(this.db, request.params.applicationId)
+    const { limit = 50, cursor } = request.query
+    const scope = `roles:${app.id}`
+    const page = await listApplicationRolesPage(this.db, app.id, cursor ? decodeCursor(scope, cursor) : null, limit)
+    return pageOf(scope, page, toRole)
+  },
+
+  async createClient (request, reply) {
+    const user = requirePlatformPermission(request, 'admin:write')
+    const { organizationId, applicationId, name, redirectUris = [], grantTypes = ['authorization_code', 'refresh_token'], scopes = [] } = request.body
+    const problems = redirectUris.flatMap((uri, i) => {
+      const problem = redirectUriProblem(uri)
+      return problem === null ? [] : [{ field: `body/redirectUris/${i}`, message: problem }]
+    })
+    if (problems.length > 0) throw new ValidationError(`${problems[0]!.field} ${problems[0]!.message}`, problems)
+    if (!(await organizationExists(this.db, organizationId))) throw new NotFoundError(`Organization ${organizationId} not found`)
+    if (applicationId !== undefined) await existingApplication(this.db, applicationId)
+    const { client, secret } = await createClient(this.db,
+      { orgId: organizationId, applicationId: applicationId ?? null, name, redirectUris, grantTypes, scopes },
+      user.userId, auditActor(request))
+    reply.code(201)
+    return { ...toClient(client), clientSecret: secret }
+  },
+
+  async listClients (request) {
+    requirePlatformPermission(request, 'client:read')
+    const { organizationId, limit = 50, cursor } = request.query
+    if (!(await organizationExists(this.db, organizationId))) throw new NotFoundError(`Organization ${organizationId} not found`)
+    const scope = `clients:${organizationId}`
+    const page = await listClientsPage(this.db, organizationId, cursor ? decodeCursor(scope, cursor) : null, limit)
+    return pageOf(scope, page, toClient)
+  }
+} satisfies Partial<Handlers>
