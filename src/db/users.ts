@@ -1,6 +1,9 @@
-// Users: just-in-time creation from JWT claims, and linking of users invited by email.
+// Users: just-in-time creation from JWT claims, and linking of users invited by email. Each
+// change is audited in its transaction, with the user as the actor (user.created,
+// user.updated, user.linked, and member.joined in every org whose invitation it activates).
 import { sql, type Kysely } from 'kysely'
 import type { Database, User } from './schema.ts'
+import { recordAudit, type AuditActor } from './audit.ts'
 
 export interface IdentityClaims {
   sub: string
@@ -30,8 +33,9 @@ function profileDiffers (user: User, profile: ReturnType<typeof profileFrom>): b
  * A pending user invited by that email (and not yet signed in) becomes this user, and its
  * invitations become active memberships.
  */
-export async function upsertUserFromClaims (db: Kysely<Database>, claims: IdentityClaims): Promise<User> {
+export async function upsertUserFromClaims (db: Kysely<Database>, claims: IdentityClaims, requestId: string | null = null): Promise<User> {
   const profile = profileFrom(claims)
+  const self = (userId: string): AuditActor => ({ actorId: userId, actorKind: 'user', requestId })
   const existing = await db.selectFrom('users').selectAll().where('sub', '=', claims.sub).executeTakeFirst()
   if (existing) {
     if (!profileDiffers(existing, profile)) return existing
@@ -39,9 +43,15 @@ export async function upsertUserFromClaims (db: Kysely<Database>, claims: Identi
     const email = profile.email !== null && profile.email !== existing.email && !(await emailTaken(db, profile.email))
       ? profile.email
       : existing.email
-    return await db.updateTable('users')
-      .set({ ...profile, email, updated_at: sql<string>`now()` as any })
-      .where('id', '=', existing.id).returningAll().executeTakeFirstOrThrow()
+    const changed = { ...profile, email }
+    const fields = (Object.keys(changed) as Array<keyof typeof changed>).filter((k) => changed[k] !== existing[k])
+    return await db.transaction().execute(async (trx) => {
+      const user = await trx.updateTable('users')
+        .set({ ...changed, updated_at: sql<string>`now()` as any })
+        .where('id', '=', existing.id).returningAll().executeTakeFirstOrThrow()
+      await recordAudit(trx, self(user.id), { orgId: null, action: 'user.updated', targetType: 'user', targetId: user.id, metadata: { fields, via: 'jwt' } })
+      return user
+    })
   }
   return await db.transaction().execute(async (trx) => {
     const pending = profile.email !== null && claims.email_verified !== false
@@ -53,11 +63,15 @@ export async function upsertUserFromClaims (db: Kysely<Database>, claims: Identi
       const user = await trx.updateTable('users')
         .set({ ...profile, sub: claims.sub, status: 'active', last_login_at: sql<string>`now()` as any, login_count: 1, updated_at: sql<string>`now()` as any })
         .where('id', '=', pending.id).returningAll().executeTakeFirstOrThrow()
-      await trx.updateTable('org_memberships')
+      const joined = await trx.updateTable('org_memberships')
         .set({ status: 'active', joined_at: sql<string>`now()` as any, joined_via: 'invite-email', invite_token_hash: null, updated_at: sql<string>`now()` as any })
         .where('user_id', '=', user.id).where('status', '=', 'invited')
         .where((eb) => eb.or([eb('invite_expires_at', 'is', null), eb('invite_expires_at', '>', sql<string>`now()` as any)]))
-        .execute()
+        .returning(['org_id', 'role_slug']).execute()
+      await recordAudit(trx, self(user.id), { orgId: null, action: 'user.linked', targetType: 'user', targetId: user.id, metadata: { via: 'invite-email', orgs: joined.length } })
+      for (const m of joined) {
+        await recordAudit(trx, self(user.id), { orgId: m.org_id, action: 'member.joined', targetType: 'user', targetId: user.id, metadata: { via: 'invite-email', roleSlug: m.role_slug } })
+      }
       return user
     }
     // A concurrent first request of the same sub may win; then read its row.
@@ -65,7 +79,11 @@ export async function upsertUserFromClaims (db: Kysely<Database>, claims: Identi
       .values({ sub: claims.sub, ...(profile.email !== null && await emailTaken(trx, profile.email) ? { ...profile, email: null } : profile), status: 'active', last_login_at: sql<string>`now()` as any, login_count: 1 })
       .onConflict((oc) => oc.column('sub').doNothing())
       .returningAll().executeTakeFirst()
-    return inserted ?? await trx.selectFrom('users').selectAll().where('sub', '=', claims.sub).executeTakeFirstOrThrow()
+    if (inserted) {
+      await recordAudit(trx, self(inserted.id), { orgId: null, action: 'user.created', targetType: 'user', targetId: inserted.id, metadata: { via: 'jwt' } })
+      return inserted
+    }
+    return await trx.selectFrom('users').selectAll().where('sub', '=', claims.sub).executeTakeFirstOrThrow()
   })
 }
 

@@ -69,7 +69,7 @@ export default fp(async function auth (app, opts: { config: Config, jwtKeys: Jwt
       given_name: str(claims.given_name),
       family_name: str(claims.family_name),
       email_verified: typeof claims.email_verified === 'boolean' ? claims.email_verified : null
-    })
+    }, request.id)
     if (user.status === 'disabled') throw new AuthenticationError('User is disabled')
     const permissions = Array.isArray(claims.permissions) ? claims.permissions.filter((p): p is string => typeof p === 'string') : []
     return { kind: 'user', userId: user.id, sub: claims.sub, email: user.email, permissions }
