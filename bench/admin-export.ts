@@ -3,7 +3,7 @@
 // the server's peak RSS at 100,000 and 1,000,000 rows.
 //
 //   BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres npx tsx bench/admin-export.ts
-//   options: --sizes 100000,1000000  --rounds 3  --formats csv,json
+//   options: --sizes 100000,1000000  --rounds 3  --formats csv,json  --entities users,audit
 //
 // It keeps its database (orgroster_bench_admin) between runs, so seeding happens once.
 // The audit export is capped at 10,000 rows whatever matches: its reference is the same capped
@@ -22,7 +22,8 @@ const { values: args } = parseArgs({
   options: {
     sizes: { type: 'string', default: '100000,1000000' },
     rounds: { type: 'string', default: '3' },
-    formats: { type: 'string', default: 'csv,json' }
+    formats: { type: 'string', default: 'csv,json' },
+    entities: { type: 'string', default: 'users,audit' }
   }
 })
 const sizes = args.sizes.split(',').map(Number)
@@ -54,9 +55,12 @@ async function seededOrg (size: number): Promise<string> {
 const orgs = new Map<number, string>()
 for (const size of sizes) orgs.set(size, await seededOrg(size))
 
-interface Row { entity: string, size: number, rows: number, format: string, exportS: number, ttfbS: number, mb: number, copyS: number, ratio: number, rssMb: number }
+interface Row {
+  entity: string, size: number, rows: number, format: string, exportS: number, ttfbS: number, mb: number,
+  copyS: number, ratio: number, idleMb: number, peakMb: number
+}
 const results: Row[] = []
-for (const entity of ['users', 'audit'] as AdminExportEntity[]) {
+for (const entity of args.entities.split(',') as AdminExportEntity[]) {
   for (const size of sizes) {
     const orgId = orgs.get(size)!
     const limit = entity === 'audit' ? AUDIT_EXPORT_MAX_ROWS : 1_000_000_000
@@ -65,31 +69,37 @@ for (const entity of ['users', 'audit'] as AdminExportEntity[]) {
     for (let i = 0; i < rounds; i++) copyTimes.push((await psqlCopy(url, copySql)).seconds)
     const copyS = median(copyTimes)
     for (const format of formats) {
+      // A fresh server per measurement, so one export's heap does not count against the next.
       const server = await startServer(url, { permissions: ['user:read', 'audit:read'] })
       const runs = []
-      let rssMb = 0
+      let idleMb = 0
+      let peakMb = 0
       try {
+        await curlDownload(`${server.address}/api/admin/export/organizations?format=${format}`, server.token).catch(() => {})
+        idleMb = server.rssMb()
         for (let i = 0; i < rounds; i++) {
+          const stopWatching = server.watchRss()
           runs.push(await curlDownload(`${server.address}/api/admin/export/${entity}?organizationId=${orgId}&format=${format}`, server.token))
+          peakMb = Math.max(peakMb, stopWatching())
         }
       } finally {
-        rssMb = await server.stop()
+        await server.stop()
       }
       const exportS = median(runs.map((r) => r.seconds))
-      results.push({
+      const row: Row = {
         entity, size, rows: Math.min(size, limit), format, exportS, ttfbS: median(runs.map((r) => r.ttfb)),
-        mb: runs[0]!.bytes / 1e6, copyS, ratio: copyS / exportS, rssMb
-      })
-      const last = results.at(-1)!
-      console.error(`${entity} ${size} ${format}: ${last.exportS.toFixed(2)} s vs \\copy ${copyS.toFixed(2)} s, ratio ${last.ratio.toFixed(2)}, RSS ${rssMb.toFixed(0)} MB`)
+        mb: runs[0]!.bytes / 1e6, copyS, ratio: copyS / exportS, idleMb, peakMb
+      }
+      results.push(row)
+      console.error(`${entity} ${size} ${format}: ${exportS.toFixed(2)} s vs \\copy ${copyS.toFixed(2)} s, ratio ${row.ratio.toFixed(2)}, RSS ${idleMb.toFixed(0)} -> ${peakMb.toFixed(0)} MB`)
     }
   }
 }
 await handle.close()
 
 console.log(`\nAdmin export over HTTP vs psql \\copy of the same query (median of ${rounds}; EXPORT_PAGE_SIZE default)\n`)
-console.log('| export | rows in org | rows written | format | export s | first byte s | MB | \\copy s | ratio (\\copy ÷ export) | server peak RSS MB |')
-console.log('|---|---|---|---|---|---|---|---|---|---|')
+console.log('| export | rows in org | rows written | format | export s | first byte s | MB | \\copy s | ratio (\\copy ÷ export) | RSS before MB | RSS peak during MB |')
+console.log('|---|---|---|---|---|---|---|---|---|---|---|')
 for (const r of results) {
-  console.log(`| ${r.entity} | ${r.size.toLocaleString('en')} | ${r.rows.toLocaleString('en')} | ${r.format} | ${r.exportS.toFixed(2)} | ${r.ttfbS.toFixed(3)} | ${r.mb.toFixed(1)} | ${r.copyS.toFixed(2)} | ${r.ratio.toFixed(2)} | ${r.rssMb.toFixed(0)} |`)
+  console.log(`| ${r.entity} | ${r.size.toLocaleString('en')} | ${r.rows.toLocaleString('en')} | ${r.format} | ${r.exportS.toFixed(2)} | ${r.ttfbS.toFixed(3)} | ${r.mb.toFixed(1)} | ${r.copyS.toFixed(2)} | ${r.ratio.toFixed(2)} | ${r.idleMb.toFixed(0)} | ${r.peakMb.toFixed(0)} |`)
 }

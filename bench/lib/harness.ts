@@ -1,7 +1,7 @@
 // What the export benchmarks share: a kept benchmark database, the real server in its own
 // process (so its peak RSS is its own), curl as the client, and psql's \copy as the reference.
 import { spawn } from 'node:child_process'
-import { readFile } from 'node:fs/promises'
+import { readFileSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
 import pg from 'pg'
 import { createSigner } from 'fast-jwt'
@@ -67,7 +67,21 @@ export async function curlDownload (url: string, token: string): Promise<Downloa
   return { seconds: total, ttfb, bytes, status }
 }
 
-export interface BenchServer { address: string, token: string, stop: () => Promise<number> }
+export interface BenchServer {
+  address: string
+  token: string
+  /** Current resident set in MB. */
+  rssMb: () => number
+  /** Samples the RSS every 100 ms until the returned function is called; that resolves the peak in MB. */
+  watchRss: () => () => number
+  /** Ends the process; resolves its peak RSS since start in MB (VmHWM). */
+  stop: () => Promise<number>
+}
+
+function statusMb (pid: number, field: 'VmRSS' | 'VmHWM'): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+  return Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0) / 1024
+}
 
 /**
  * The service in its own process (`node --import tsx src/server.ts`) on a free port.
@@ -92,16 +106,22 @@ export async function startServer (databaseUrl: string, claims: { permissions: s
   }
   const sign = createSigner({ key: JWT_SECRET, algorithm: 'HS256', expiresIn: 3_600_000 })
   const token = sign({ sub: 'bench-admin', ...claims })
+  const pid = child.pid!
   return {
     address,
     token,
+    rssMb: () => statusMb(pid, 'VmRSS'),
+    watchRss: () => {
+      let peak = statusMb(pid, 'VmRSS')
+      const timer = setInterval(() => { peak = Math.max(peak, statusMb(pid, 'VmRSS')) }, 100)
+      return () => { clearInterval(timer); return Math.max(peak, statusMb(pid, 'VmRSS')) }
+    },
     stop: async () => {
-      const status = await readFile(`/proc/${child.pid}/status`, 'utf8')
-      const kb = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0)
+      const hwm = statusMb(pid, 'VmHWM')
       const exited = new Promise((resolve) => child.once('exit', resolve))
       child.kill('SIGTERM')
       await exited
-      return kb / 1024
+      return hwm
     }
   }
 }

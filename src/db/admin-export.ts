@@ -1,7 +1,9 @@
 // The rows of the admin exports (DESIGN.md section 7): one explicit column list per entity
 // (never SELECT *, never a hash or secret column), keyset pages newest first through an export
 // session (src/db/export-session.ts). Rows are arrays: the exported columns in order, then, for
-// users only, the membership's keyset position. Timestamps are ISO 8601 text made by SQL.
+// users only, the membership's keyset position. Timestamps are ISO 8601 text made by SQL,
+// under the column's own name: ORDER BY and the keyset name the table's column qualified, or
+// PostgreSQL would sort by the text alias and never use the (created_at, id) index.
 import { sql, type Kysely, type RawBuilder } from 'kysely'
 import type { Database } from './schema.ts'
 import type { DatabaseHandle } from './connect.ts'
@@ -74,8 +76,8 @@ const SOURCES: Record<AdminExportEntity, Source> = {
     page: (db, _scope, limit, after) => db.selectFrom('organizations')
       .select(['id', 'slug', 'name', 'description', 'status', 'default_role', 'created_by',
         iso('created_at').as('created_at'), iso('updated_at').as('updated_at')])
-      .$if(after !== null, (qb) => qb.where(keysetAfter('created_at', 'id', after!)))
-      .orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit)
+      .$if(after !== null, (qb) => qb.where(keysetAfter('organizations.created_at', 'organizations.id', after!)))
+      .orderBy('organizations.created_at', 'desc').orderBy('organizations.id', 'desc').limit(limit)
   },
   clients: {
     key: [9, 0],
@@ -83,8 +85,8 @@ const SOURCES: Record<AdminExportEntity, Source> = {
       .select(['id', 'org_id', 'application_id', 'client_id', 'name', 'redirect_uris', 'grant_types', 'scopes', 'created_by',
         iso('created_at').as('created_at'), iso('updated_at').as('updated_at')])
       .where('org_id', '=', scope.orgId!)
-      .$if(after !== null, (qb) => qb.where(keysetAfter('created_at', 'id', after!)))
-      .orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit)
+      .$if(after !== null, (qb) => qb.where(keysetAfter('oauth_clients.created_at', 'oauth_clients.id', after!)))
+      .orderBy('oauth_clients.created_at', 'desc').orderBy('oauth_clients.id', 'desc').limit(limit)
   },
   roles: {
     key: [7, 0],
@@ -92,16 +94,16 @@ const SOURCES: Record<AdminExportEntity, Source> = {
       .select(['id', 'application_id', 'slug', 'name', 'description', 'permissions', 'created_by',
         iso('created_at').as('created_at'), iso('updated_at').as('updated_at')])
       .where('application_id', '=', scope.applicationId!)
-      .$if(after !== null, (qb) => qb.where(keysetAfter('created_at', 'id', after!)))
-      .orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit)
+      .$if(after !== null, (qb) => qb.where(keysetAfter('application_roles.created_at', 'application_roles.id', after!)))
+      .orderBy('application_roles.created_at', 'desc').orderBy('application_roles.id', 'desc').limit(limit)
   },
   audit: {
     key: [9, 0],
     page: (db, scope, limit, after) => auditFiltered(db, scope)
       .select(['id', 'org_id', 'actor_id', 'actor_kind', 'action', 'target_type', 'target_id', 'request_id', 'metadata',
         iso('created_at').as('created_at')])
-      .$if(after !== null, (qb) => qb.where(keysetAfter('created_at', 'id', after!)))
-      .orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limit),
+      .$if(after !== null, (qb) => qb.where(keysetAfter('audit_events.created_at', 'audit_events.id', after!)))
+      .orderBy('audit_events.created_at', 'desc').orderBy('audit_events.id', 'desc').limit(limit),
     count: (db, scope, upTo) => db.selectFrom(auditFiltered(db, scope).select('id').limit(upTo).as('s'))
       .select((eb) => eb.fn.countAll().as('n'))
   }

@@ -70,7 +70,7 @@ async function runExport (request: ExportRequest, reply: FastifyReply, entity: A
       orgId: scope.orgId ?? null,
       action: `${entity}.exported`,
       ...targetOf(scope),
-      metadata: { format, ...filtersOf(scope), rows: result.rows, outcome: result.outcome, ...(entity === 'audit' ? { truncated } : {}) }
+      metadata: { format, ...datesOf(scope), rows: result.rows, outcome: result.outcome, ...(entity === 'audit' ? { truncated } : {}) }
     })
   } catch (err) {
     request.log.error({ err }, 'recording the export audit event failed')
@@ -78,18 +78,15 @@ async function runExport (request: ExportRequest, reply: FastifyReply, entity: A
   return reply
 }
 
+/** The audit bounds of the scope, as applied (the ids are the event's target already). */
+function datesOf ({ orgId: _o, applicationId: _a, ...dates }: AdminExportScope): Partial<AdminExportScope> {
+  return dates
+}
+
 function targetOf (scope: AdminExportScope): { targetType?: string, targetId?: string } {
   if (scope.applicationId !== undefined) return { targetType: 'application', targetId: scope.applicationId }
   if (scope.orgId !== undefined) return { targetType: 'organization', targetId: scope.orgId }
   return {}
-}
-
-function filtersOf (scope: AdminExportScope): Record<string, string> {
-  const out: Record<string, string> = {}
-  if (scope.from !== undefined) out.from = scope.from
-  if (scope.to !== undefined) out.to = scope.to
-  if (scope.toBefore !== undefined) out.toBefore = scope.toBefore
-  return out
 }
 
 export const adminExportHandlers = {
