@@ -84,7 +84,7 @@ export interface paths {
         };
         /**
          * Export the audit log
-         * @description Streams the organization's audit events, newest first: `id, org_id, actor_id, actor_kind, action, target_type, target_id, request_id, metadata, created_at`. At most 10,000 rows: when more match, the newest 10,000 are written and the response carries `X-Export-Truncated: true` (and `"truncated": true` in JSON); exactly 10,000 is not truncated. Both date bounds are inclusive: a date alone means that whole UTC day, a time without fraction that whole second. The export's own event (`audit.exported`, with format, filters, rows written, outcome and `truncated`) is recorded when it ends, so it is not in its own file. Needs `audit:read`.
+         * @description Streams the organization's audit events, newest first: `id, org_id, actor_id, actor_kind, action, target_type, target_id, request_id, metadata, created_at`. At most 10,000 rows: when more match, the newest 10,000 are written and the response carries `X-Export-Truncated: true` (and `"truncated": true` in JSON); exactly 10,000 is not truncated. Both date bounds are inclusive: a date alone means that whole UTC day, a time without fraction that whole second. The export's own event (`audit.exported`, with format, filters, rows written, outcome and `truncated`) is recorded when it ends, so it is not in its own file. The trail of a deleted organization stays exportable (its id is 404 only when the log never saw it). Needs `audit:read`.
          */
         get: operations["exportAudit"];
         put?: never;

@@ -158,6 +158,11 @@ export async function * adminExportPages (
   }
 }
 
+/** True when the audit log holds events of this org: its trail outlives a deleted org. */
+export async function auditHasOrganization (db: Kysely<Database>, orgId: string): Promise<boolean> {
+  return (await db.selectFrom('audit_events').select('id').where('org_id', '=', orgId).limit(1).executeTakeFirst()) !== undefined
+}
+
 /** The first page's query as one statement (the benchmark's `\copy` reference runs it). */
 export function adminExportQuery (db: Kysely<Database>, entity: AdminExportEntity, scope: AdminExportScope, limit: number): Compilable {
   return SOURCES[entity].page(db, scope, limit, null)

@@ -5,7 +5,7 @@
 import type { FastifyReply } from 'fastify'
 import { findApplication } from '../../db/applications.ts'
 import { recordAudit } from '../../db/audit.ts'
-import { ADMIN_EXPORT_COLUMNS, adminExportPages, type AdminExportEntity, type AdminExportRow, type AdminExportScope } from '../../db/admin-export.ts'
+import { ADMIN_EXPORT_COLUMNS, adminExportPages, auditHasOrganization, type AdminExportEntity, type AdminExportRow, type AdminExportScope } from '../../db/admin-export.ts'
 import { organizationExists } from '../../db/orgs.ts'
 import { NotFoundError } from '../../lib/errors.ts'
 import { filenameTimestamp, streamExport, type ExportColumn } from '../../lib/export-stream.ts'
@@ -117,7 +117,9 @@ export const adminExportHandlers = {
   async exportAudit (request, reply) {
     requirePlatformPermission(request, PERMISSIONS.audit)
     const range = auditDateRange(request.query.startDate, request.query.endDate)
-    await requireOrganization(request, request.query.organizationId)
-    return await runExport(request, reply, 'audit', { orgId: request.query.organizationId, ...range })
+    const orgId = request.query.organizationId
+    // A deleted organization's trail stays exportable; an id the log never saw is a 404.
+    if (!(await auditHasOrganization(this.db, orgId))) await requireOrganization(request, orgId)
+    return await runExport(request, reply, 'audit', { orgId, ...range })
   }
 } satisfies Partial<Handlers>
