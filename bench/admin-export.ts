@@ -16,7 +16,11 @@ import { migrateToLatest } from '../src/db/migrate.ts'
 import { seedMembers } from '../src/db/seed.ts'
 import { adminExportQuery, type AdminExportEntity } from '../src/db/admin-export.ts'
 import { AUDIT_EXPORT_MAX_ROWS } from '../src/routes/admin/exports.ts'
-import { benchDatabase, curlDownload, inlineParameters, median, psqlCopy, startServer } from './lib/harness.ts'
+import { loadConfig } from '../src/config.ts'
+import { resolveJwtKeys } from '../src/lib/jwt-keys.ts'
+import { mintToken } from '../src/lib/dev-token.ts'
+import { benchDatabase, curlDownload, inlineParameters, median, psqlCopy } from './lib/harness.ts'
+import { serverPeakRss, startServer } from './server-process.ts'
 
 const { values: args } = parseArgs({
   options: {
@@ -52,6 +56,10 @@ async function seededOrg (size: number): Promise<string> {
   return org.id
 }
 
+const SECRET = 'bench-secret-that-is-long-enough-for-hs256-0123456789'
+const benchConfig = loadConfig({ JWT_SECRET: SECRET, NODE_ENV: 'test' })
+const token = mintToken(resolveJwtKeys(benchConfig), benchConfig, { sub: 'bench-admin', permissions: ['user:read', 'org:read', 'audit:read'] })
+
 const orgs = new Map<number, string>()
 for (const size of sizes) orgs.set(size, await seededOrg(size))
 
@@ -70,18 +78,19 @@ for (const entity of args.entities.split(',') as AdminExportEntity[]) {
     const copyS = median(copyTimes)
     for (const format of formats) {
       // A fresh server per measurement, so one export's heap does not count against the next.
-      const server = await startServer(url, { permissions: ['user:read', 'audit:read'] })
+      // Peak RSS is VmHWM: "before" after a warm-up request, "peak" after the export rounds.
+      const server = await startServer({ DATABASE_URL: url, JWT_SECRET: SECRET, RATE_LIMIT_MAX: '1000000' })
+      const address = `http://127.0.0.1:${server.port}`
       const runs = []
       let idleMb = 0
       let peakMb = 0
       try {
-        await curlDownload(`${server.address}/api/admin/export/organizations?format=${format}`, server.token).catch(() => {})
-        idleMb = server.rssMb()
+        await curlDownload(`${address}/api/admin/export/organizations?format=${format}`, token)
+        idleMb = await serverPeakRss(server)
         for (let i = 0; i < rounds; i++) {
-          const stopWatching = server.watchRss()
-          runs.push(await curlDownload(`${server.address}/api/admin/export/${entity}?organizationId=${orgId}&format=${format}`, server.token))
-          peakMb = Math.max(peakMb, stopWatching())
+          runs.push(await curlDownload(`${address}/api/admin/export/${entity}?organizationId=${orgId}&format=${format}`, token))
         }
+        peakMb = await serverPeakRss(server)
       } finally {
         await server.stop()
       }
@@ -98,7 +107,7 @@ for (const entity of args.entities.split(',') as AdminExportEntity[]) {
 await handle.close()
 
 console.log(`\nAdmin export over HTTP vs psql \\copy of the same query (median of ${rounds}; EXPORT_PAGE_SIZE default)\n`)
-console.log('| export | rows in org | rows written | format | export s | first byte s | MB | \\copy s | ratio (\\copy ÷ export) | RSS before MB | RSS peak during MB |')
+console.log('| export | rows in org | rows written | format | export s | first byte s | MB | \\copy s | ratio (\\copy ÷ export) | peak RSS before MB | peak RSS after MB |')
 console.log('|---|---|---|---|---|---|---|---|---|---|---|')
 for (const r of results) {
   console.log(`| ${r.entity} | ${r.size.toLocaleString('en')} | ${r.rows.toLocaleString('en')} | ${r.format} | ${r.exportS.toFixed(2)} | ${r.ttfbS.toFixed(3)} | ${r.mb.toFixed(1)} | ${r.copyS.toFixed(2)} | ${r.ratio.toFixed(2)} | ${r.idleMb.toFixed(0)} | ${r.peakMb.toFixed(0)} |`)

@@ -1,12 +1,7 @@
-// What the export benchmarks share: a kept benchmark database, the real server in its own
-// process (so its peak RSS is its own), curl as the client, and psql's \copy as the reference.
+// Helpers of the admin export benchmark: a kept benchmark database, curl as the client, and
+// psql's \copy as the reference (the server process itself: bench/server-process.ts).
 import { spawn } from 'node:child_process'
-import { readFileSync } from 'node:fs'
-import { setTimeout as sleep } from 'node:timers/promises'
 import pg from 'pg'
-import { createSigner } from 'fast-jwt'
-
-const JWT_SECRET = 'bench-secret-that-is-long-enough-for-hs256-0123456789'
 
 export function median (values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b)
@@ -48,10 +43,14 @@ async function run (command: string, args: string[], env: Record<string, string>
   })
 }
 
-/** `\copy (query) TO STDOUT WITH CSV HEADER`, output discarded; wall time in seconds. */
+/**
+ * `\copy (query) TO STDOUT WITH CSV HEADER`, output discarded; wall time in seconds. Parallel
+ * workers are off, as on the export sessions (and in bench/export.ts), so both sides get one
+ * backend.
+ */
 export async function psqlCopy (url: string, query: string): Promise<{ seconds: number }> {
   const oneLine = query.replace(/\s+/g, ' ')
-  const { seconds } = await run('sh', ['-c', `psql "$BENCH_URL" -X -q -v ON_ERROR_STOP=1 -c "$BENCH_COPY" > /dev/null`],
+  const { seconds } = await run('sh', ['-c', `psql "$BENCH_URL" -X -q -v ON_ERROR_STOP=1 -c 'set max_parallel_workers_per_gather = 0' -c "$BENCH_COPY" > /dev/null`],
     { BENCH_URL: url, BENCH_COPY: `\\copy (${oneLine}) TO STDOUT WITH CSV HEADER` })
   return { seconds }
 }
@@ -65,63 +64,4 @@ export async function curlDownload (url: string, token: string): Promise<Downloa
   const [status, total, ttfb, bytes] = stdout.trim().split(' ').map(Number) as [number, number, number, number]
   if (status !== 200) throw new Error(`${url} answered ${status}`)
   return { seconds: total, ttfb, bytes, status }
-}
-
-export interface BenchServer {
-  address: string
-  token: string
-  /** Current resident set in MB. */
-  rssMb: () => number
-  /** Samples the RSS every 100 ms until the returned function is called; that resolves the peak in MB. */
-  watchRss: () => () => number
-  /** Ends the process; resolves its peak RSS since start in MB (VmHWM). */
-  stop: () => Promise<number>
-}
-
-function statusMb (pid: number, field: 'VmRSS' | 'VmHWM'): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
-  return Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0) / 1024
-}
-
-/**
- * The service in its own process (`node --import tsx src/server.ts`) on a free port.
- * stop() ends it and resolves its peak RSS in MB (VmHWM, read just before the end).
- */
-export async function startServer (databaseUrl: string, claims: { permissions: string[] }, env: Record<string, string> = {}): Promise<BenchServer> {
-  const port = 3900 + Math.floor(Math.random() * 500)
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
-    env: {
-      ...process.env, DATABASE_URL: databaseUrl, PORT: String(port), HOST: '127.0.0.1', JWT_SECRET,
-      NODE_ENV: 'production', LOG_LEVEL: 'warn', SEED_DEMO: 'false', RATE_LIMIT_MAX: '1000000', ...env
-    },
-    stdio: ['ignore', 'ignore', 'inherit']
-  })
-  const address = `http://127.0.0.1:${port}`
-  for (let i = 0; ; i++) {
-    try {
-      if ((await fetch(`${address}/readyz`)).ok) break
-    } catch {}
-    if (i > 300 || child.exitCode !== null) throw new Error('the server did not start')
-    await sleep(100)
-  }
-  const sign = createSigner({ key: JWT_SECRET, algorithm: 'HS256', expiresIn: 3_600_000 })
-  const token = sign({ sub: 'bench-admin', ...claims })
-  const pid = child.pid!
-  return {
-    address,
-    token,
-    rssMb: () => statusMb(pid, 'VmRSS'),
-    watchRss: () => {
-      let peak = statusMb(pid, 'VmRSS')
-      const timer = setInterval(() => { peak = Math.max(peak, statusMb(pid, 'VmRSS')) }, 100)
-      return () => { clearInterval(timer); return Math.max(peak, statusMb(pid, 'VmRSS')) }
-    },
-    stop: async () => {
-      const hwm = statusMb(pid, 'VmHWM')
-      const exited = new Promise((resolve) => child.once('exit', resolve))
-      child.kill('SIGTERM')
-      await exited
-      return hwm
-    }
-  }
 }
