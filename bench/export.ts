@@ -1,7 +1,9 @@
 // npm run bench:export: the member export over HTTP on loopback against PostgreSQL's own COPY of
 // the same rows, for orgs of 100,000 and 1,000,000 members (seeded once by `npm run seed`).
-// For each round the server runs as a fresh child process (`node src/server.ts`), so its peak
-// RSS (VmHWM from /proc) belongs to that one export. Prints rows/s, time to first byte, total
+// For each round the server runs as a fresh child process, so its peak RSS (VmHWM from /proc,
+// the kernel's high-water mark, rather than sampling) belongs to that one export; two servers:
+// `npm start` as is (tsx), and an esbuild bundle with V8's old space capped at 64 MB, which
+// shows what the export itself holds once the heap is not left to grow lazily. Prints rows/s, time to first byte, total
 // seconds, server peak RSS, the `psql \copy` time and the ratio orgroster/COPY (throughput).
 //   BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/orgroster_bench; created if
 //   missing, kept between runs), BENCH_ROUNDS (3), BENCH_SIZES (100000,1000000),
@@ -92,37 +94,45 @@ const client = new pg.Client({ connectionString: url })
 await client.connect()
 const config = loadConfig({ JWT_SECRET: SECRET, NODE_ENV: 'test' })
 const token = mintToken(resolveJwtKeys(config), config, { ...DEV_ADMIN })
+const variants = [
+  { name: '`npm start` (tsx), default heap', bundled: false, nodeOptions: '' },
+  { name: 'bundled (esbuild), --max-old-space-size=64', bundled: true, nodeOptions: '--max-old-space-size=64' }
+]
+const copies = new Map<number, number[]>()
 const results: string[] = []
 try {
-  for (const size of sizes) {
-    const org = await ensureOrg(client, size)
-    const runs: Array<HttpRun & { rssMb: number, idleMb: number }> = []
-    const copies: number[] = []
-    for (let round = 0; round < rounds; round++) {
-      const profile = process.env.BENCH_PROFILE === '1' && round === rounds - 1 && size === sizes[sizes.length - 1]
-      const server = await startServer({ DATABASE_URL: url, JWT_SECRET: SECRET }, profile)
-      try {
-        const idleMb = await serverPeakRss(server)
-        const run = await exportOverHttp(server, org.slug, token)
-        runs.push({ ...run, rssMb: await serverPeakRss(server), idleMb })
-      } finally {
-        await server.stop()
+  for (const variant of variants) {
+    for (const size of sizes) {
+      const org = await ensureOrg(client, size)
+      const runs: Array<HttpRun & { rssMb: number, idleMb: number }> = []
+      for (let round = 0; round < rounds; round++) {
+        const profile = process.env.BENCH_PROFILE === '1' && round === rounds - 1 && size === sizes[sizes.length - 1] && !variant.bundled
+        const server = await startServer({ DATABASE_URL: url, JWT_SECRET: SECRET, NODE_OPTIONS: variant.nodeOptions }, profile, variant.bundled)
+        try {
+          const idleMb = await serverPeakRss(server)
+          const run = await exportOverHttp(server, org.slug, token)
+          runs.push({ ...run, rssMb: await serverPeakRss(server), idleMb })
+        } finally {
+          await server.stop()
+        }
+        // The reference, measured in the same run (once per round of the first variant).
+        if (variant === variants[0]) copies.set(size, [...(copies.get(size) ?? []), copyReference(org.id).seconds])
+        const last = runs[runs.length - 1]!
+        console.log(`${variant.name}, ${size.toLocaleString('en')} members, round ${round + 1}: export ${last.seconds.toFixed(2)} s (TTFB ${last.ttfbMs.toFixed(0)} ms, ` +
+          `${(last.bytes / 1e6).toFixed(0)} MB, ${last.lines - 1} rows, server peak RSS ${last.rssMb.toFixed(0)} MB, ${last.idleMb.toFixed(0)} MB before the export)` +
+          (variant === variants[0] ? `; \\copy ${copies.get(size)!.at(-1)!.toFixed(2)} s` : ''))
       }
-      copies.push(copyReference(org.id).seconds)
-      const last = runs[runs.length - 1]!
-      console.log(`${size.toLocaleString('en')} members, round ${round + 1}: export ${last.seconds.toFixed(2)} s (TTFB ${last.ttfbMs.toFixed(0)} ms, ` +
-        `${(last.bytes / 1e6).toFixed(0)} MB, ${last.lines - 1} rows, server peak RSS ${last.rssMb.toFixed(0)} MB, ${last.idleMb.toFixed(0)} MB before the export); \\copy ${copies[copies.length - 1]!.toFixed(2)} s`)
+      const seconds = median(runs.map((r) => r.seconds))
+      const copy = median(copies.get(size)!)
+      const rows = runs[0]!.lines - 1
+      results.push(`| ${variant.name} | ${size.toLocaleString('en')} | ${Math.round(rows / seconds).toLocaleString('en')} | ${median(runs.map((r) => r.ttfbMs)).toFixed(0)} | ` +
+        `${seconds.toFixed(2)} | ${Math.max(...runs.map((r) => r.rssMb)).toFixed(0)} | ${Math.max(...runs.map((r) => r.idleMb)).toFixed(0)} | ${copy.toFixed(2)} | ${(copy / seconds).toFixed(2)} |`)
     }
-    const seconds = median(runs.map((r) => r.seconds))
-    const copy = median(copies)
-    const rows = runs[0]!.lines - 1
-    results.push(`| ${size.toLocaleString('en')} | ${Math.round(rows / seconds).toLocaleString('en')} | ${median(runs.map((r) => r.ttfbMs)).toFixed(0)} | ` +
-      `${seconds.toFixed(2)} | ${Math.max(...runs.map((r) => r.rssMb)).toFixed(0)} | ${Math.max(...runs.map((r) => r.idleMb)).toFixed(0)} | ${copy.toFixed(2)} | ${(copy / seconds).toFixed(2)} |`)
   }
 } finally {
   await client.end()
 }
 console.log(`\nmember export over HTTP on loopback vs psql \\copy of the same rows (median of ${rounds} rounds; RSS: max)\n`)
-console.log('| members | rows/s | TTFB ms | total s | server peak RSS MB | same server before the export MB | \\copy s | ratio (copy s / export s) |')
-console.log('|---|---|---|---|---|---|---|---|')
+console.log('| server | members | rows/s | TTFB ms | total s | server peak RSS MB | same server before the export MB | \\copy s | ratio (copy s / export s) |')
+console.log('|---|---|---|---|---|---|---|---|---|')
 for (const line of results) console.log(line)

@@ -7,6 +7,17 @@ import net from 'node:net'
 
 export interface Server { port: number, child: ChildProcess, stop: () => Promise<void> }
 
+let bundlePath: string | undefined
+
+async function bundle (): Promise<string> {
+  if (bundlePath !== undefined) return bundlePath
+  // esbuild comes with tsx; the bundle is rebuilt once per benchmark run.
+  const { build } = await import('esbuild')
+  await build({ entryPoints: ['src/server.ts'], bundle: true, platform: 'node', format: 'esm', packages: 'external', target: 'node20', outfile: 'bench/.build/server.mjs', logLevel: 'warning' })
+  bundlePath = 'bench/.build/server.mjs'
+  return bundlePath
+}
+
 async function freePort (): Promise<number> {
   return await new Promise((resolve) => {
     const s = net.createServer().listen(0, '127.0.0.1', () => {
@@ -16,10 +27,15 @@ async function freePort (): Promise<number> {
   })
 }
 
-export async function startServer (env: Record<string, string>, profile = false): Promise<Server> {
+/**
+ * `bundled`: run an esbuild bundle of src/server.ts with plain node (dependencies stay external),
+ * i.e. the server without tsx's loader thread, as a build step would ship it.
+ */
+export async function startServer (env: Record<string, string>, profile = false, bundled = false): Promise<Server> {
   const port = await freePort()
   if (profile) await mkdir('bench/profiles', { recursive: true })
-  const child = spawn(process.execPath, [...(profile ? ['--cpu-prof', '--cpu-prof-dir=bench/profiles'] : []), '--import', 'tsx', 'src/server.ts'], {
+  const entry = bundled ? [await bundle()] : ['--import', 'tsx', 'src/server.ts']
+  const child = spawn(process.execPath, [...(profile ? ['--cpu-prof', '--cpu-prof-dir=bench/profiles'] : []), ...entry], {
     env: { ...process.env, NODE_ENV: 'production', LOG_LEVEL: 'warn', SEED_DEMO: 'false', PORT: String(port), HOST: '127.0.0.1', ...env },
     stdio: ['ignore', 'inherit', 'inherit']
   })

@@ -116,8 +116,9 @@ async function openPostgresSession (
     client.release(broken ?? false)
   }
   try {
-    await client.query('begin isolation level repeatable read read only')
-    await client.query(`set local max_parallel_workers_per_gather = 0;
+    // One round trip for the transaction and its settings (time to first byte counts them).
+    await client.query(`begin isolation level repeatable read read only;
+      set local max_parallel_workers_per_gather = 0;
       set local statement_timeout = ${Math.ceil(options.maxSeconds * 1000)};
       set local idle_in_transaction_session_timeout = ${Math.ceil(options.stallMs + 30000)}`)
     if (options.lock !== undefined && !(await takeSlot(client, options.lock.key, options.lock.slots))) {
@@ -140,13 +141,15 @@ async function openPostgresSession (
   }
 }
 
-/** Takes the first free slot of `key`; the lock lasts as long as the transaction. */
+/**
+ * Takes the first free slot of `key` in one statement: CASE evaluates its branches in order and
+ * stops at the first lock taken, so at most one slot is held. The lock lasts as long as the
+ * transaction.
+ */
 async function takeSlot (client: pg.PoolClient, key: string, slots: number): Promise<boolean> {
-  for (let slot = 0; slot < slots; slot++) {
-    const { rows } = await client.query<{ ok: boolean }>('select pg_try_advisory_xact_lock(hashtext($1), $2) as ok', [key, slot])
-    if (rows[0]?.ok === true) return true
-  }
-  return false
+  const branches = Array.from({ length: slots }, (_, slot) => `when pg_try_advisory_xact_lock(hashtext($1), ${slot}) then true`).join(' ')
+  const { rows } = await client.query<{ ok: boolean | null }>(`select case ${branches} else false end as ok`, [key])
+  return rows[0]?.ok === true
 }
 
 /** A pool-shaped wrapper so Kysely runs every query on the session's one connection. */
