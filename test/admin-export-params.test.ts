@@ -31,8 +31,8 @@ t.test('permission matrix: each export needs its own platform permission; API ke
     t.equal(without.status, 403, `${path} without ${needs}`)
     t.same(without.json, { error: 'ForbiddenError', message: `Missing permission ${needs}`, requestId: without.headers['x-request-id'] })
     t.equal((await exportJson(ctx, path, bearer(owner.token))).status, 403, `${path}: org owner has no platform permission`)
-    for (const header of ['x-api-key', 'x-prismeai-api-key']) {
-      const keyed = await exportJson(ctx, path, { [header]: key })
+    for (const [header, value] of [['x-api-key', key], ['x-prismeai-api-key', key], ['authorization', `Bearer ${key}`]]) {
+      const keyed = await exportJson(ctx, path, { [header!]: value! })
       t.equal(keyed.status, 401, `${path} with ${header}`)
       t.match(keyed.json, { error: 'AuthenticationError', message: 'API keys are not accepted on this route; use a Bearer token' })
     }
