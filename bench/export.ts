@@ -98,41 +98,40 @@ const variants = [
   { name: '`npm start` (tsx), default heap', bundled: false, nodeOptions: '' },
   { name: 'bundled (esbuild), --max-old-space-size=64', bundled: true, nodeOptions: '--max-old-space-size=64' }
 ]
-const copies = new Map<number, number[]>()
 const results: string[] = []
 try {
   for (const variant of variants) {
     for (const size of sizes) {
       const org = await ensureOrg(client, size)
-      const runs: Array<HttpRun & { rssMb: number, idleMb: number }> = []
+      const runs: Array<HttpRun & { rssMb: number, idleMb: number, copy: number }> = []
       for (let round = 0; round < rounds; round++) {
         const profile = process.env.BENCH_PROFILE === '1' && round === rounds - 1 && size === sizes[sizes.length - 1] && !variant.bundled
         const server = await startServer({ DATABASE_URL: url, JWT_SECRET: SECRET, NODE_OPTIONS: variant.nodeOptions }, profile, variant.bundled)
         try {
           const idleMb = await serverPeakRss(server)
           const run = await exportOverHttp(server, org.slug, token)
-          runs.push({ ...run, rssMb: await serverPeakRss(server), idleMb })
+          const rssMb = await serverPeakRss(server)
+          // The reference right after, in the same conditions: each round is a pair.
+          runs.push({ ...run, rssMb, idleMb, copy: copyReference(org.id).seconds })
         } finally {
           await server.stop()
         }
-        // The reference, measured in the same run (once per round of the first variant).
-        if (variant === variants[0]) copies.set(size, [...(copies.get(size) ?? []), copyReference(org.id).seconds])
         const last = runs[runs.length - 1]!
         console.log(`${variant.name}, ${size.toLocaleString('en')} members, round ${round + 1}: export ${last.seconds.toFixed(2)} s (TTFB ${last.ttfbMs.toFixed(0)} ms, ` +
-          `${(last.bytes / 1e6).toFixed(0)} MB, ${last.lines - 1} rows, server peak RSS ${last.rssMb.toFixed(0)} MB, ${last.idleMb.toFixed(0)} MB before the export)` +
-          (variant === variants[0] ? `; \\copy ${copies.get(size)!.at(-1)!.toFixed(2)} s` : ''))
+          `${(last.bytes / 1e6).toFixed(0)} MB, ${last.lines - 1} rows, server peak RSS ${last.rssMb.toFixed(0)} MB, ${last.idleMb.toFixed(0)} MB before the export); \\copy ${last.copy.toFixed(2)} s`)
       }
       const seconds = median(runs.map((r) => r.seconds))
-      const copy = median(copies.get(size)!)
+      const copy = median(runs.map((r) => r.copy))
+      const ratio = median(runs.map((r) => r.copy / r.seconds))
       const rows = runs[0]!.lines - 1
       results.push(`| ${variant.name} | ${size.toLocaleString('en')} | ${Math.round(rows / seconds).toLocaleString('en')} | ${median(runs.map((r) => r.ttfbMs)).toFixed(0)} | ` +
-        `${seconds.toFixed(2)} | ${Math.max(...runs.map((r) => r.rssMb)).toFixed(0)} | ${Math.max(...runs.map((r) => r.idleMb)).toFixed(0)} | ${copy.toFixed(2)} | ${(copy / seconds).toFixed(2)} |`)
+        `${seconds.toFixed(2)} | ${Math.max(...runs.map((r) => r.rssMb)).toFixed(0)} | ${Math.max(...runs.map((r) => r.idleMb)).toFixed(0)} | ${copy.toFixed(2)} | ${ratio.toFixed(2)} |`)
     }
   }
 } finally {
   await client.end()
 }
-console.log(`\nmember export over HTTP on loopback vs psql \\copy of the same rows (median of ${rounds} rounds; RSS: max)\n`)
+console.log(`\nmember export over HTTP on loopback vs psql \\copy of the same rows (median of ${rounds} rounds, each an export and a \\copy back to back; ratio: median of the rounds' ratios; RSS: max)\n`)
 console.log('| server | members | rows/s | TTFB ms | total s | server peak RSS MB | same server before the export MB | \\copy s | ratio (copy s / export s) |')
 console.log('|---|---|---|---|---|---|---|---|---|')
 for (const line of results) console.log(line)
