@@ -1,11 +1,13 @@
 // Errors as values carrying the documented bodies. openapi-fetch already returns
 // `{ data } | { error }` typed per operation; `unwrap` turns that into a thrown OrgrosterError
 // for code that prefers exceptions, and the SDK's helpers throw the same class.
-import type { components } from '../../generated/openapi.js'
+import type { operations } from '../../generated/openapi.js'
 
-type Schemas = components['schemas']
-/** Every error body the spec documents (each schema whose name ends in `Error`). */
-export type ApiErrorBody = { [K in keyof Schemas]: K extends `${string}Error` ? Schemas[K] : never }[keyof Schemas]
+type JsonBodies<R> = { [S in keyof R]: `${S & (string | number)}` extends `4${string}` | `5${string}`
+  ? R[S] extends { content: { 'application/json': infer B } } ? B : never
+  : never }[keyof R]
+/** Every error body the spec documents: the union of all operations' 4xx/5xx JSON bodies. */
+export type ApiErrorBody = { [K in keyof operations]: JsonBodies<operations[K]['responses']> }[keyof operations]
 
 /** A non-2xx answer: the HTTP status, the documented body, and the request id to quote. */
 export class OrgrosterError<Body = ApiErrorBody> extends Error {

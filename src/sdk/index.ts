@@ -3,16 +3,34 @@
 // `.js` so the declarations tsc emits to dist/ resolve in any consumer project.
 import type { components, operations, paths } from '../../generated/openapi.js'
 import { createClientFor, type OrgrosterClient, type OrgrosterOptions } from './client.js'
+import { downloadMemberExport, type DownloadOptions, type DownloadResult } from './files.js'
+import { iterateMembers, iteratePublicMembers, type MemberFilters, type OrgMembership, type PublicMember } from './members.js'
 
 export { OrgrosterError, isOrgrosterError, unwrap, type ApiErrorBody, type DataOf, type ErrorOf, type Result } from './errors.js'
+export { dispositionFilename, type DownloadOptions, type DownloadResult, type ExportProgress, type MemberExportFilters, type MemberExportQuery } from './files.js'
+export type { MemberFilters, OrgMembership, PublicMember } from './members.js'
 export type { OrgrosterClient, OrgrosterOptions } from './client.js'
 export type { components, operations, paths }
 /** Every schema of the spec by name, e.g. `Schemas['Organization']`. */
 export type Schemas = components['schemas']
 
-export type Orgroster = OrgrosterClient
+/** openapi-fetch's typed `GET`, `POST`... plus the helpers. Helpers throw OrgrosterError. */
+export interface Orgroster extends OrgrosterClient {
+  /** Every membership of an org (members and invitations), newest first, across all pages. */
+  iterateMembers: (orgSlug: string, filters?: MemberFilters) => AsyncGenerator<OrgMembership>
+  /** Every member of the public list of an org (by id), newest first, across all pages. */
+  iteratePublicMembers: (orgId: string, options?: { limit?: number }) => AsyncGenerator<PublicMember>
+  /** Streams the org's member export (CSV) to a file path (written whole or not at all) or a stream. */
+  downloadMemberExport: (orgSlug: string, destination: string | NodeJS.WritableStream, options?: DownloadOptions) => Promise<DownloadResult>
+}
 
-/** A client for one service and one credential. `GET`, `POST`... are openapi-fetch's, typed by path. */
+/** A client for one service and one credential. */
 export function createOrgroster (options: OrgrosterOptions): Orgroster {
-  return createClientFor(options)
+  const client = createClientFor(options)
+  return Object.assign(client, {
+    iterateMembers: (orgSlug: string, filters?: MemberFilters) => iterateMembers(client, orgSlug, filters),
+    iteratePublicMembers: (orgId: string, opts?: { limit?: number }) => iteratePublicMembers(client, orgId, opts),
+    downloadMemberExport: (orgSlug: string, destination: string | NodeJS.WritableStream, opts?: DownloadOptions) =>
+      downloadMemberExport(client, orgSlug, destination, opts)
+  })
 }
