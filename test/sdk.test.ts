@@ -172,3 +172,36 @@ t.test('a download cut short leaves no file behind and rejects', async (t) => {
   t.notOk(existsSync(file), 'no short file that looks whole')
   t.notOk(existsSync(`${file}.part`), 'no partial file left')
 })
+
+t.test('importMembersCsv streams a file (or text) to the import; export then import round-trips', async (t) => {
+  const ctx = await listenTestApp(t)
+  const source = await ownerWithOrg(ctx)
+  await seedMembers(ctx.app.db, source.orgId, 80)
+  const api = createOrgroster({ baseUrl: ctx.baseUrl, token: source.token })
+  const target = await unwrap(api.POST('/v2/orgs', { body: { name: 'Import target' } }))
+  const file = join(scratchDir(t), 'source.csv')
+  await api.downloadMemberExport(source.slug, file)
+
+  const dry = await api.importMembersCsv(target.slug, file, { query: { dryRun: true } })
+  t.match(dry, { dryRun: true, failedCount: 0 })
+  const result = await api.importMembersCsv(target.slug, file)
+  t.match(result, { dryRun: false, created: dry.created, failedCount: 0 })
+  t.ok(result.created + result.skipped === 81, 'every row applied or skipped (the importing owner is already a member)')
+
+  const key = (r: Record<string, string>) => [r.userId, r.email, r.roleSlug, r.status, r.groups].join('|')
+  const sink = new PassThrough()
+  const chunks: Buffer[] = []
+  sink.on('data', (c: Buffer) => chunks.push(c))
+  await api.downloadMemberExport(target.slug, sink, { query: { columns: 'userId,email,roleSlug,status,groups' } })
+  const before = parseCsv(readFileSync(file, 'utf8')).filter((r) => r.roleSlug !== 'owner').map(key).sort()
+  const after = parseCsv(Buffer.concat(chunks).toString('utf8')).filter((r) => r.roleSlug !== 'owner').map(key).sort()
+  t.same(after, before, 'the imported org exports the same members')
+
+  const text = await api.importMembersCsv(target.slug, { text: 'email,roleSlug\r\nnew-person@example.com,member\r\nbad@example.com,no-such-role\r\n' })
+  t.match(text, { created: 1, failedCount: 1, failed: [{ line: 3, message: /role/ }] })
+
+  let refused: unknown
+  try { await createOrgroster({ baseUrl: ctx.baseUrl, token: ctx.token() }).importMembersCsv(target.slug, file) } catch (err) { refused = err }
+  t.ok(isOrgrosterError(refused, 404))
+  t.match((refused as OrgrosterError).body, { error: 'NotFoundError' })
+})

@@ -3,11 +3,14 @@
 // `.js` so the declarations tsc emits to dist/ resolve in any consumer project.
 import type { components, operations, paths } from '../../generated/openapi.js'
 import { createClientFor, type OrgrosterClient, type OrgrosterOptions } from './client.js'
-import { downloadMemberExport, type DownloadOptions, type DownloadResult } from './files.js'
+import { downloadMemberExport, importMembersCsv, type CsvSource, type DownloadOptions, type DownloadResult, type ImportOptions, type MemberImportResult } from './files.js'
 import { iterateMembers, iteratePublicMembers, type MemberFilters, type OrgMembership, type PublicMember } from './members.js'
 
 export { OrgrosterError, isOrgrosterError, unwrap, type ApiErrorBody, type DataOf, type ErrorOf, type Result } from './errors.js'
-export { dispositionFilename, type DownloadOptions, type DownloadResult, type ExportProgress, type MemberExportFilters, type MemberExportQuery } from './files.js'
+export {
+  dispositionFilename, type CsvSource, type DownloadOptions, type DownloadResult, type ExportProgress, type ImportOptions,
+  type MemberExportFilters, type MemberExportQuery, type MemberImportQuery, type MemberImportResult
+} from './files.js'
 export type { MemberFilters, OrgMembership, PublicMember } from './members.js'
 export type { OrgrosterClient, OrgrosterOptions } from './client.js'
 export type { components, operations, paths }
@@ -22,6 +25,8 @@ export interface Orgroster extends OrgrosterClient {
   iteratePublicMembers: (orgId: string, options?: { limit?: number }) => AsyncGenerator<PublicMember>
   /** Streams the org's member export (CSV) to a file path (written whole or not at all) or a stream. */
   downloadMemberExport: (orgSlug: string, destination: string | NodeJS.WritableStream, options?: DownloadOptions) => Promise<DownloadResult>
+  /** Imports members from CSV (a file path, a stream, bytes or `{ text }`), streamed to the server. */
+  importMembersCsv: (orgSlug: string, source: CsvSource, options?: ImportOptions) => Promise<MemberImportResult>
 }
 
 /** A client for one service and one credential. */
@@ -31,6 +36,7 @@ export function createOrgroster (options: OrgrosterOptions): Orgroster {
     iterateMembers: (orgSlug: string, filters?: MemberFilters) => iterateMembers(client, orgSlug, filters),
     iteratePublicMembers: (orgId: string, opts?: { limit?: number }) => iteratePublicMembers(client, orgId, opts),
     downloadMemberExport: (orgSlug: string, destination: string | NodeJS.WritableStream, opts?: DownloadOptions) =>
-      downloadMemberExport(client, orgSlug, destination, opts)
+      downloadMemberExport(client, orgSlug, destination, opts),
+    importMembersCsv: (orgSlug: string, source: CsvSource, opts?: ImportOptions) => importMembersCsv(client, orgSlug, source, opts)
   })
 }
