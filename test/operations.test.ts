@@ -1,6 +1,8 @@
 // Operating the service: structured logs without secrets, shutdown that drains and cuts
 // running exports cleanly, database timeouts in effect, probes never rate limited.
 import { randomUUID } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
 import { Writable } from 'node:stream'
 import pg from 'pg'
 import { sql } from 'kysely'
@@ -132,3 +134,9 @@ t.test('PostgreSQL sessions run with statement and idle-in-transaction timeouts 
     t.equal(res.headers['retry-after'], '1')
     t.equal((await ctx.app.inject({ method: 'GET', url: '/v2/orgs', headers: bearer(owner) })).statusCode, 200, 'served again once connections are free')
   })
+
+t.test('Fastify is at least 5.11.1 (earlier 5.x destroys in-flight connections on close)', async (t) => {
+  const { version } = JSON.parse(readFileSync(fileURLToPath(import.meta.resolve('fastify/package.json')), 'utf8')) as { version: string }
+  const [major, minor, patch] = version.split('.').map(Number) as [number, number, number]
+  t.ok(major > 5 || (major === 5 && (minor > 11 || (minor === 11 && patch >= 1))), `fastify ${version}`)
+})
