@@ -14,6 +14,8 @@ import { performance } from 'node:perf_hooks'
 import pg from 'pg'
 import { Kysely, PostgresDialect } from 'kysely'
 import { memberExportQuery } from '../src/db/member-export.ts'
+import { connectDatabase } from '../src/db/connect.ts'
+import { migrateToLatest } from '../src/db/migrate.ts'
 import { loadConfig } from '../src/config.ts'
 import { resolveJwtKeys } from '../src/lib/jwt-keys.ts'
 import { mintToken, DEV_ADMIN } from '../src/lib/dev-token.ts'
@@ -31,6 +33,10 @@ async function ensureDatabase (): Promise<void> {
   const name = new URL(url).pathname.slice(1)
   if ((await c.query('select 1 from pg_database where datname = $1', [name])).rowCount === 0) await c.query(`create database "${name}"`)
   await c.end()
+  // A new database has no tables yet: the org lookup below runs before any seeding would migrate.
+  const handle = await connectDatabase({ databaseUrl: url, dataDir: '', poolMax: 1, statementTimeoutMs: 600_000 })
+  await migrateToLatest(handle.db)
+  await handle.close()
 }
 
 /** The org of `size` members, seeded by the tool on first use. */

@@ -10,19 +10,17 @@ import { createOrganization } from '../src/db/orgs.ts'
 import { seedMembers } from '../src/db/seed.ts'
 import { upsertUserFromClaims } from '../src/db/users.ts'
 import { listMembersAfter, membersOffsetPage } from '../src/db/members.ts'
+import { scratchDatabase } from './lib/harness.ts'
 
 const base = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
 const members = Number(process.env.BENCH_MEMBERS ?? 1_000_000)
 const LIMIT = 50
 const ROUNDS = 15
-const depths = [0, 10_000, Math.floor(members / 2), members - LIMIT].filter((d, i, all) => d >= 0 && all.indexOf(d) === i)
+const depths = [0, 10_000, Math.floor(members / 2), members - LIMIT].filter((d, i, all) => d >= 0 && d < members && all.indexOf(d) === i)
 
-const admin = new pg.Client({ connectionString: base })
-await admin.connect()
-await admin.query('drop database if exists orgroster_bench_list with (force)')
-await admin.query('create database orgroster_bench_list')
-const url = new URL(base); url.pathname = '/orgroster_bench_list'
-const handle = await connectDatabase({ databaseUrl: url.toString(), dataDir: '', poolMax: 4, statementTimeoutMs: 600_000 })
+const scratch = await scratchDatabase(base, 'orgroster_bench_list')
+const url = scratch.url
+const handle = await connectDatabase({ databaseUrl: url, dataDir: '', poolMax: 4, statementTimeoutMs: 600_000 })
 const { db } = handle
 try {
   await migrateToLatest(db)
@@ -30,8 +28,7 @@ try {
   const org = await createOrganization(db, owner.id, { slug: 'bench', name: 'Bench' }, { actorId: null, actorKind: 'system', requestId: null })
   let t0 = performance.now()
   await seedMembers(db, org.id, members - 1)
-  await admin.query(`vacuum analyze`).catch(() => {})
-  const pool = new pg.Client({ connectionString: url.toString() }); await pool.connect(); await pool.query('vacuum analyze'); await pool.end()
+  const pool = new pg.Client({ connectionString: url }); await pool.connect(); await pool.query('vacuum analyze'); await pool.end()
   console.log(`seeded ${members.toLocaleString()} members in ${((performance.now() - t0) / 1000).toFixed(1)} s`)
 
   const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)] as number }
@@ -61,6 +58,5 @@ try {
   }
 } finally {
   await handle.close()
-  await admin.query('drop database if exists orgroster_bench_list with (force)')
-  await admin.end()
+  await scratch.drop()
 }

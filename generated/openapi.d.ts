@@ -640,7 +640,7 @@ export interface paths {
          * Import Org Members from CSV
          * @description Adds members from a `text/csv` body in the export's own format (up to 50 MiB, read as a stream and applied in batches of up to 1,000 rows, each batch one transaction). Needs `orgs:members:manage`.
          *
-         *     The header names the columns: any subset of the export's that has `userId` or `email`; unknown columns are ignored. On every cell one leading `'` (the export's formula guard) is removed. A row's user is found by `userId`, else by `email` (an unknown email becomes a pending user, named from `firstName`/`lastName`/`fullName`, with an invitation). `roleSlug` defaults to the org's default role; `status` (`active`, `invited`, `suspended`) is kept, defaulting to `invited` for users who never signed in and `active` otherwise; `groups` (slugs joined with `;`) are created when missing. Members already in the org are skipped, never changed (`skipExisting`). A bad line (malformed CSV, wrong number of fields, unknown role or user, the same user twice) fails alone and is reported with its line number; the rest is applied. Export of org X, import into org Y, export of Y gives the same (userId, email, roleSlug, status, groups). Writes an audit event `members.imported` with the counts.
+         *     The header names the columns: any subset of the export's that has `userId` or `email`; unknown columns are ignored. On every cell one leading `'` (the export's formula guard) is removed. A row's user is found by `userId`, else by `email` (an unknown email becomes a pending user, named from `firstName`/`lastName`/`fullName`, with an invitation). `roleSlug` defaults to the org's default role; `status` (`active`, `invited`, `suspended`) is kept, defaulting to `invited` for users who never signed in and `active` otherwise; `groups` (slugs joined with `;`) are created when missing. Members already in the org are skipped, never changed (`skipExisting`). A bad line (malformed CSV, wrong number of fields, unknown role or user, the same user twice, an email over 320 characters, a name over 200, more than 50 groups or a group over 63) fails alone and is reported with its line number; the rest is applied. Export of org X, import into org Y, export of Y gives the same (userId, email, roleSlug, status, groups). Writes an audit event `members.imported` with the counts.
          */
         post: operations["importOrgMembers"];
         delete?: never;
@@ -778,7 +778,10 @@ export interface components {
          */
         Application: {
             createdAt: components["schemas"]["Timestamp"];
-            /** @description User id of the creator. */
+            /**
+             * Format: uuid
+             * @description User id of the creator.
+             */
             createdBy: string | null;
             /** @description Free text. */
             description: string | null;
@@ -808,7 +811,10 @@ export interface components {
         ApplicationRole: {
             applicationId: components["schemas"]["Uuid"];
             createdAt: components["schemas"]["Timestamp"];
-            /** @description User id of the creator. */
+            /**
+             * Format: uuid
+             * @description User id of the creator.
+             */
             createdBy: string | null;
             /** @description Free text. */
             description: string | null;
@@ -851,7 +857,10 @@ export interface components {
         AuditExportRow: {
             /** @description What happened, e.g. `org.created`, `export.audit`. */
             action: string;
-            /** @description User id or API key id of the actor. */
+            /**
+             * Format: uuid
+             * @description User id or API key id of the actor.
+             */
             actor_id: string | null;
             /**
              * @description Credential kind of the actor.
@@ -868,7 +877,10 @@ export interface components {
             metadata: {
                 [key: string]: unknown;
             };
-            /** @description Organization UUID. */
+            /**
+             * Format: uuid
+             * @description Organization UUID.
+             */
             org_id: string | null;
             /** @description The request id (`x-request-id`). */
             request_id: string | null;
@@ -900,15 +912,21 @@ export interface components {
         };
         /** @description One OAuth client, without its secret. Arrays are JSON text in CSV. */
         ClientExportRow: {
-            /** @description Application UUID. */
+            /**
+             * Format: uuid
+             * @description Application UUID.
+             */
             application_id: string | null;
             /** @description Public client identifier. */
             client_id: string;
             created_at: components["schemas"]["ExportTimestamp"];
-            /** @description User id of the creator. */
+            /**
+             * Format: uuid
+             * @description User id of the creator.
+             */
             created_by: string | null;
             /** @description Grant types. */
-            grant_types: string[];
+            grant_types: ("authorization_code" | "client_credentials" | "refresh_token" | "urn:ietf:params:oauth:grant-type:device_code")[];
             /**
              * Format: uuid
              * @description Client row UUID.
@@ -972,9 +990,15 @@ export interface components {
             conflicts?: {
                 /** @description The existing member's email. */
                 email?: string;
-                /** @description Position of the entry in the request. */
+                /**
+                 * Format: int32
+                 * @description Position of the entry in the request.
+                 */
                 index?: number;
-                /** @description The existing member's user id. */
+                /**
+                 * Format: uuid
+                 * @description The existing member's user id.
+                 */
                 userId?: string;
             }[];
             /**
@@ -1097,7 +1121,10 @@ export interface components {
             /** @description The exported rows. */
             data: Record<string, never>[];
             exportedAt: components["schemas"]["Timestamp"];
-            /** @description How many rows `data` holds. */
+            /**
+             * Format: int64
+             * @description How many rows `data` holds.
+             */
             total: number;
             /** @description Audit exports only (always present there); true when more than 10,000 events matched and only the newest 10,000 were written. */
             truncated?: boolean;
@@ -1161,13 +1188,38 @@ export interface components {
          *     }
          */
         Health: {
-            /** @description Why the instance is not ready. */
-            reason?: string;
+            /**
+             * @description Why the instance is not ready.
+             * @enum {string}
+             */
+            reason?: "shutting down" | "migrations pending" | "database unreachable";
             /**
              * @description `ok` when healthy.
              * @enum {string}
              */
             status: "ok" | "unavailable" | "draining";
+        };
+        /**
+         * @description Never a stack trace, SQL or other detail of the failure.
+         * @example {
+         *       "error": "InternalError",
+         *       "message": "Something went wrong",
+         *       "requestId": "3f1d2c4b-8a9e-4f6a-b7c1-2d3e4f5a6b7c"
+         *     }
+         */
+        InternalError: {
+            /**
+             * @description Error kind.
+             * @constant
+             */
+            error: "InternalError";
+            /**
+             * @description Always the same text.
+             * @constant
+             */
+            message: "Something went wrong";
+            /** @description The request id. */
+            requestId?: string;
         };
         /**
          * @description A column of the member export.
@@ -1228,20 +1280,32 @@ export interface components {
          *     }
          */
         MemberImportResult: {
-            /** @description Memberships created (or that would be, for a dry run). */
+            /**
+             * Format: int64
+             * @description Memberships created (or that would be, for a dry run).
+             */
             created: number;
             /** @description True when nothing was written. */
             dryRun: boolean;
             /** @description Lines that were not applied, in line order (the first 1,000). */
             failed: {
-                /** @description The line of the file the record starts on (the header is line 1). */
+                /**
+                 * Format: int64
+                 * @description The line of the file the record starts on (the header is line 1).
+                 */
                 line: number;
                 /** @description Why the line was not applied. */
                 message: string;
             }[];
-            /** @description How many lines failed in all. */
+            /**
+             * Format: int64
+             * @description How many lines failed in all.
+             */
             failedCount: number;
-            /** @description Rows whose user was already a member. */
+            /**
+             * Format: int64
+             * @description Rows whose user was already a member.
+             */
             skipped: number;
         };
         /**
@@ -1275,14 +1339,23 @@ export interface components {
              * @description When the member was deactivated, if applicable
              */
             deactivatedAt: string | null;
-            /** @description Member ID */
+            /**
+             * Format: uuid
+             * @description Member ID
+             */
             id: string;
-            /** @description ID of the organization */
+            /**
+             * Format: uuid
+             * @description ID of the organization
+             */
             organizationId: string;
             /** @description Role of the member in the organization */
             role: "MEMBER" | "ADMIN";
             user: components["schemas"]["UserResponse"];
-            /** @description ID of the associated user */
+            /**
+             * Format: uuid
+             * @description ID of the associated user
+             */
             userId: string;
         };
         /**
@@ -1341,7 +1414,10 @@ export interface components {
             /** @description The public client identifier (`oc_` and 32 hex digits). */
             clientId: string;
             createdAt: components["schemas"]["Timestamp"];
-            /** @description User id of the creator. */
+            /**
+             * Format: uuid
+             * @description User id of the creator.
+             */
             createdBy: string | null;
             /** @description Grant types the client may use. */
             grantTypes: components["schemas"]["GrantType"][];
@@ -1374,7 +1450,10 @@ export interface components {
          */
         Organization: {
             createdAt: components["schemas"]["Timestamp"];
-            /** @description User id of the creator. */
+            /**
+             * Format: uuid
+             * @description User id of the creator.
+             */
             createdBy?: string | null;
             /** @description Role slug given to members added without one. */
             defaultRole: string;
@@ -1390,7 +1469,10 @@ export interface components {
         /** @description One organization. */
         OrganizationExportRow: {
             created_at: components["schemas"]["ExportTimestamp"];
-            /** @description User id of the creator. */
+            /**
+             * Format: uuid
+             * @description User id of the creator.
+             */
             created_by: string | null;
             /** @description Role slug given to members added without one. */
             default_role: string;
@@ -1457,9 +1539,15 @@ export interface components {
          *     }
          */
         OrgApiKey: {
-            /** @description Creation time (ISO 8601). */
+            /**
+             * Format: date-time
+             * @description Creation time (ISO 8601).
+             */
             createdAt: string;
-            /** @description User id of the creator. */
+            /**
+             * Format: uuid
+             * @description User id of the creator.
+             */
             createdBy?: string;
             /** @description True once revoked. */
             disabled: boolean;
@@ -1468,7 +1556,10 @@ export interface components {
              * @description When the key stops working.
              */
             expiresAt?: string;
-            /** @description Key id. */
+            /**
+             * Format: uuid
+             * @description Key id.
+             */
             id: string;
             /**
              * Format: date-time
@@ -1488,7 +1579,10 @@ export interface components {
             scopes?: string[];
             /** @description Unique slug of the key within the org. */
             slug: string;
-            /** @description Last change (ISO 8601). */
+            /**
+             * Format: date-time
+             * @description Last change (ISO 8601).
+             */
             updatedAt: string;
         };
         /** @description Returned on create and rotate; the raw key is shown only once. */
@@ -1508,13 +1602,22 @@ export interface components {
          *     }
          */
         OrgGroup: {
-            /** @description Creation time (ISO 8601). */
+            /**
+             * Format: date-time
+             * @description Creation time (ISO 8601).
+             */
             createdAt?: string;
-            /** @description User id of the creator. */
+            /**
+             * Format: uuid
+             * @description User id of the creator.
+             */
             createdBy?: string;
             /** @description Free text. */
             description?: string;
-            /** @description Group id. */
+            /**
+             * Format: uuid
+             * @description Group id.
+             */
             id?: string;
             /** @description How many users are in the group. */
             memberCount?: number;
@@ -1524,9 +1627,15 @@ export interface components {
             orgSlug?: string;
             /** @description The group's slug. */
             slug: string;
-            /** @description Last change (ISO 8601). */
+            /**
+             * Format: date-time
+             * @description Last change (ISO 8601).
+             */
             updatedAt?: string;
-            /** @description User id of the last editor. */
+            /**
+             * Format: uuid
+             * @description User id of the last editor.
+             */
             updatedBy?: string;
         };
         /**
@@ -1539,9 +1648,15 @@ export interface components {
          *     }
          */
         OrgGroupMember: {
-            /** @description When they were added (ISO 8601). */
+            /**
+             * Format: date-time
+             * @description When they were added (ISO 8601).
+             */
             createdAt?: string;
-            /** @description User id of who added them. */
+            /**
+             * Format: uuid
+             * @description User id of who added them.
+             */
             createdBy?: string;
             /** @description The member's email. */
             email?: string;
@@ -1549,7 +1664,10 @@ export interface components {
             groupSlug: string;
             /** @description The organization's slug. */
             orgSlug: string;
-            /** @description The member's user id. */
+            /**
+             * Format: uuid
+             * @description The member's user id.
+             */
             userId: string;
         };
         /**
@@ -1573,29 +1691,53 @@ export interface components {
          *     }
          */
         OrgMembership: {
-            /** @description When the membership was created (ISO 8601). */
+            /**
+             * Format: date-time
+             * @description When the membership was created (ISO 8601).
+             */
             createdAt?: string;
-            /** @description User id of who created the membership. */
+            /**
+             * Format: uuid
+             * @description User id of who created the membership.
+             */
             createdBy?: string;
-            /** @description When the member was suspended (ISO 8601). */
+            /**
+             * Format: date-time
+             * @description When the member was suspended (ISO 8601).
+             */
             deactivatedAt?: string;
             /** @description The member's email. */
             email?: string;
             /** @description Org group slugs the user belongs to (with `includeGroups=true` on lists). */
             groups?: string[];
-            /** @description Membership id. */
+            /**
+             * Format: uuid
+             * @description Membership id.
+             */
             id?: string;
-            /** @description When the invitation was made (ISO 8601). */
+            /**
+             * Format: date-time
+             * @description When the invitation was made (ISO 8601).
+             */
             invitedAt?: string;
-            /** @description User id of who invited (pending and accepted invitations). */
+            /**
+             * Format: uuid
+             * @description User id of who invited (pending and accepted invitations).
+             */
             invitedBy?: string;
             /** @description The email the invitation was sent to. */
             inviteEmail?: string;
-            /** @description When a pending invitation expires (ISO 8601). */
+            /**
+             * Format: date-time
+             * @description When a pending invitation expires (ISO 8601).
+             */
             inviteExpiresAt?: string;
             /** @description The invitation token; only in the response that creates or renews it. */
             inviteToken?: string;
-            /** @description When the member joined (ISO 8601). */
+            /**
+             * Format: date-time
+             * @description When the member joined (ISO 8601).
+             */
             joinedAt?: string;
             /**
              * @description How the member joined.
@@ -1607,11 +1749,20 @@ export interface components {
             /** @description The member's role. */
             roleSlug?: string;
             status: components["schemas"]["MembershipStatus"];
-            /** @description When it last changed (ISO 8601). */
+            /**
+             * Format: date-time
+             * @description When it last changed (ISO 8601).
+             */
             updatedAt?: string;
-            /** @description User id of who last changed it. */
+            /**
+             * Format: uuid
+             * @description User id of who last changed it.
+             */
             updatedBy?: string;
-            /** @description The member's user id. */
+            /**
+             * Format: uuid
+             * @description The member's user id.
+             */
             userId: string;
         };
         /**
@@ -1631,13 +1782,22 @@ export interface components {
          *     }
          */
         OrgRole: {
-            /** @description Creation time (ISO 8601). */
+            /**
+             * Format: date-time
+             * @description Creation time (ISO 8601).
+             */
             createdAt?: string;
-            /** @description User id of the creator. */
+            /**
+             * Format: uuid
+             * @description User id of the creator.
+             */
             createdBy?: string;
             /** @description Free text. */
             description?: string;
-            /** @description Role id. */
+            /**
+             * Format: uuid
+             * @description Role id.
+             */
             id?: string;
             /** @description True for the built-in roles (`owner`, `admin`, `member`), which cannot change. */
             isSystem?: boolean;
@@ -1650,9 +1810,15 @@ export interface components {
             scopes?: string[];
             /** @description The role's slug. */
             slug: string;
-            /** @description Last change (ISO 8601). */
+            /**
+             * Format: date-time
+             * @description Last change (ISO 8601).
+             */
             updatedAt?: string;
-            /** @description User id of the last editor. */
+            /**
+             * Format: uuid
+             * @description User id of the last editor.
+             */
             updatedBy?: string;
         };
         PaginationMeta: {
@@ -1734,7 +1900,10 @@ export interface components {
              */
             application_id: string;
             created_at: components["schemas"]["ExportTimestamp"];
-            /** @description User id of the creator. */
+            /**
+             * Format: uuid
+             * @description User id of the creator.
+             */
             created_by: string | null;
             /** @description Free text. */
             description: string | null;
@@ -1871,7 +2040,10 @@ export interface components {
             last_login_at: components["schemas"]["ExportNullableTimestamp"];
             /** @description Preferred locale. */
             locale: string | null;
-            /** @description Total login count. */
+            /**
+             * Format: int32
+             * @description Total login count.
+             */
             login_count: number;
             /** @description Nickname. */
             nickname: string | null;
@@ -1899,7 +2071,10 @@ export interface components {
             firstName: string | null;
             /** @description Full name of the user */
             fullName: string;
-            /** @description User ID */
+            /**
+             * Format: uuid
+             * @description User ID
+             */
             id: string;
             /** @description Whether the user has verified their email */
             isEmailVerified: boolean;
@@ -1975,6 +2150,9 @@ export interface components {
         /** @description The request does not match the schema. */
         BadParameters: {
             headers: {
+                "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                 [name: string]: unknown;
             };
             content: {
@@ -1984,6 +2162,9 @@ export interface components {
         /** @description The request conflicts with existing data. */
         Conflict: {
             headers: {
+                "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                 [name: string]: unknown;
             };
             content: {
@@ -1993,15 +2174,30 @@ export interface components {
         /** @description The credential may see the organization but lacks the permission. */
         Forbidden: {
             headers: {
+                "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                 [name: string]: unknown;
             };
             content: {
                 "application/json": components["schemas"]["ForbiddenError"];
             };
         };
+        /** @description An unexpected failure. The cause is logged with the request id, never sent. */
+        InternalError: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["InternalError"];
+            };
+        };
         /** @description Not found, or not visible to this credential. */
         NotFound: {
             headers: {
+                "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                 [name: string]: unknown;
             };
             content: {
@@ -2011,6 +2207,9 @@ export interface components {
         /** @description The body is larger than allowed. */
         PayloadTooLarge: {
             headers: {
+                "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                 [name: string]: unknown;
             };
             content: {
@@ -2020,6 +2219,9 @@ export interface components {
         /** @description Success */
         Success: {
             headers: {
+                "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                 [name: string]: unknown;
             };
             content: {
@@ -2032,8 +2234,10 @@ export interface components {
         /** @description Rate limited. `Retry-After` says when to come back. */
         TooManyRequests: {
             headers: {
-                /** @description Seconds until the limit resets. */
-                "Retry-After"?: number;
+                "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                "Retry-After": components["headers"]["Retry-After"];
                 [name: string]: unknown;
             };
             content: {
@@ -2043,6 +2247,9 @@ export interface components {
         /** @description No credential, or a bad one. */
         Unauthenticated: {
             headers: {
+                "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                 [name: string]: unknown;
             };
             content: {
@@ -2065,7 +2272,16 @@ export interface components {
         UserId: components["schemas"]["Uuid"];
     };
     requestBodies: never;
-    headers: never;
+    headers: {
+        /** @description Requests this credential may make per window (`RATE_LIMIT_MAX`). */
+        "RateLimit-Limit": number;
+        /** @description Requests left in the current window. */
+        "RateLimit-Remaining": number;
+        /** @description Seconds until the window resets (`RATE_LIMIT_WINDOW_MS` is at most a day). */
+        "RateLimit-Reset": number;
+        /** @description Seconds until the limit resets. */
+        "Retry-After": number;
+    };
     pathItems: never;
 }
 export type $defs = Record<string, never>;
@@ -2087,6 +2303,9 @@ export interface operations {
             /** @description One page of applications */
             200: {
                 headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2102,6 +2321,7 @@ export interface operations {
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["Forbidden"];
             429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
         };
     };
     createApplication: {
@@ -2120,6 +2340,9 @@ export interface operations {
             /** @description Application created */
             201: {
                 headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2131,6 +2354,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             409: components["responses"]["Conflict"];
             429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
         };
     };
     listApplicationRoles: {
@@ -2153,6 +2377,9 @@ export interface operations {
             /** @description One page of roles */
             200: {
                 headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2169,6 +2396,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
         };
     };
     createApplicationRole: {
@@ -2190,6 +2418,9 @@ export interface operations {
             /** @description Role created */
             201: {
                 headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2202,6 +2433,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
         };
     };
     listClients: {
@@ -2223,6 +2455,9 @@ export interface operations {
             /** @description One page of clients */
             200: {
                 headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2239,6 +2474,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
         };
     };
     createClient: {
@@ -2257,6 +2493,9 @@ export interface operations {
             /** @description Client created; `clientSecret` is shown this once. */
             201: {
                 headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2268,6 +2507,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
         };
     };
     exportAudit: {
@@ -2293,6 +2533,9 @@ export interface operations {
                 headers: {
                     /** @description `attachment; filename="audit-export-{YYYY-MM-DDTHH-mm-ss}.{csv|json}"`. */
                     "Content-Disposition"?: string;
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     /** @description `true` when more than 10,000 events matched and only the newest 10,000 were written. */
                     "X-Export-Truncated"?: "true";
                     [name: string]: unknown;
@@ -2307,6 +2550,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
         };
     };
     exportClients: {
@@ -2328,6 +2572,9 @@ export interface operations {
                 headers: {
                     /** @description `attachment; filename="{entity}-export-{YYYY-MM-DDTHH-mm-ss}.{csv|json}"`. */
                     "Content-Disposition"?: string;
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2340,6 +2587,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
         };
     };
     exportOrganizations: {
@@ -2359,6 +2607,9 @@ export interface operations {
                 headers: {
                     /** @description `attachment; filename="{entity}-export-{YYYY-MM-DDTHH-mm-ss}.{csv|json}"`. */
                     "Content-Disposition"?: string;
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2370,6 +2621,7 @@ export interface operations {
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["Forbidden"];
             429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
         };
     };
     exportRoles: {
@@ -2391,6 +2643,9 @@ export interface operations {
                 headers: {
                     /** @description `attachment; filename="{entity}-export-{YYYY-MM-DDTHH-mm-ss}.{csv|json}"`. */
                     "Content-Disposition"?: string;
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2403,6 +2658,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
         };
     };
     exportUsers: {
@@ -2424,6 +2680,9 @@ export interface operations {
                 headers: {
                     /** @description `attachment; filename="{entity}-export-{YYYY-MM-DDTHH-mm-ss}.{csv|json}"`. */
                     "Content-Disposition"?: string;
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2436,6 +2695,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
         };
     };
     listPublicOrgMembers: {
@@ -2458,6 +2718,9 @@ export interface operations {
             /** @description Members retrieved successfully */
             200: {
                 headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2472,6 +2735,9 @@ export interface operations {
             /** @description Bad request - invalid limit or cursor */
             400: {
                 headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2481,6 +2747,9 @@ export interface operations {
             /** @description Unauthorized - Missing or invalid API key */
             401: {
                 headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2490,6 +2759,9 @@ export interface operations {
             /** @description Not found - Organization not found or no access */
             404: {
                 headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2499,8 +2771,10 @@ export interface operations {
             /** @description Rate limit exceeded - Too many requests */
             429: {
                 headers: {
-                    /** @description Seconds until the limit resets. */
-                    "Retry-After"?: number;
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    "Retry-After": components["headers"]["Retry-After"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2536,6 +2810,7 @@ export interface operations {
                     "application/json": components["schemas"]["Health"];
                 };
             };
+            500: components["responses"]["InternalError"];
         };
     };
     getOpenApiJson: {
@@ -2550,6 +2825,9 @@ export interface operations {
             /** @description The OpenAPI document */
             200: {
                 headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2559,6 +2837,7 @@ export interface operations {
                 };
             };
             429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
         };
     };
     getOpenApiYaml: {
@@ -2573,6 +2852,9 @@ export interface operations {
             /** @description The OpenAPI document */
             200: {
                 headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2580,6 +2862,7 @@ export interface operations {
                 };
             };
             429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
         };
     };
     getReadiness: {
@@ -2600,6 +2883,7 @@ export interface operations {
                     "application/json": components["schemas"]["Health"];
                 };
             };
+            500: components["responses"]["InternalError"];
             /** @description Not ready */
             503: {
                 headers: {
@@ -2634,6 +2918,9 @@ export interface operations {
             /** @description The caller's organizations */
             200: {
                 headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2648,6 +2935,7 @@ export interface operations {
             400: components["responses"]["BadParameters"];
             401: components["responses"]["Unauthenticated"];
             429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
         };
     };
     createOrganization: {
@@ -2666,6 +2954,9 @@ export interface operations {
             /** @description Organization created */
             201: {
                 headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2677,6 +2968,7 @@ export interface operations {
             409: components["responses"]["Conflict"];
             413: components["responses"]["PayloadTooLarge"];
             429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
         };
     };
     getOrganization: {
@@ -2694,6 +2986,9 @@ export interface operations {
             /** @description Success */
             200: {
                 headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2705,6 +3000,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
         };
     };
     deleteOrganization: {
@@ -2720,10 +3016,12 @@ export interface operations {
         requestBody?: never;
         responses: {
             200: components["responses"]["Success"];
+            400: components["responses"]["BadParameters"];
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
         };
     };
     updateOrganization: {
@@ -2745,6 +3043,9 @@ export interface operations {
             /** @description Success */
             200: {
                 headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2757,6 +3058,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             413: components["responses"]["PayloadTooLarge"];
             429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
         };
     };
     listOrgApiKeys: {
@@ -2783,6 +3085,9 @@ export interface operations {
             /** @description Success */
             200: {
                 headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2799,6 +3104,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
         };
     };
     createOrgApiKey: {
@@ -2820,6 +3126,9 @@ export interface operations {
             /** @description API key created. The raw key is shown only once. */
             201: {
                 headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2832,6 +3141,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
         };
     };
     getOrgApiKey: {
@@ -2851,6 +3161,9 @@ export interface operations {
             /** @description Success */
             200: {
                 headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2862,6 +3175,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
         };
     };
     deleteOrgApiKey: {
@@ -2884,6 +3198,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
         };
     };
     updateOrgApiKey: {
@@ -2907,6 +3222,9 @@ export interface operations {
             /** @description Success */
             200: {
                 headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2918,6 +3236,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
         };
     };
     rotateOrgApiKey: {
@@ -2948,6 +3267,9 @@ export interface operations {
             /** @description Key rotated. The new raw key is shown only once. */
             200: {
                 headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2959,6 +3281,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
         };
     };
     listOrgGroups: {
@@ -2976,6 +3299,9 @@ export interface operations {
             /** @description Success */
             200: {
                 headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2987,10 +3313,12 @@ export interface operations {
                     };
                 };
             };
+            400: components["responses"]["BadParameters"];
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
         };
     };
     createOrgGroup: {
@@ -3012,6 +3340,9 @@ export interface operations {
             /** @description Group created */
             201: {
                 headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3024,6 +3355,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
         };
     };
     getOrgGroup: {
@@ -3043,16 +3375,21 @@ export interface operations {
             /** @description Success */
             200: {
                 headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["OrgGroup"];
                 };
             };
+            400: components["responses"]["BadParameters"];
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
         };
     };
     deleteOrgGroup: {
@@ -3070,10 +3407,12 @@ export interface operations {
         requestBody?: never;
         responses: {
             200: components["responses"]["Success"];
+            400: components["responses"]["BadParameters"];
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
         };
     };
     updateOrgGroup: {
@@ -3097,6 +3436,9 @@ export interface operations {
             /** @description Success */
             200: {
                 headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3108,6 +3450,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
         };
     };
     listOrgGroupMembers: {
@@ -3132,6 +3475,9 @@ export interface operations {
             /** @description Success */
             200: {
                 headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3148,6 +3494,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
         };
     };
     addOrgGroupMembers: {
@@ -3171,6 +3518,9 @@ export interface operations {
             /** @description The group's new members */
             201: {
                 headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3182,6 +3532,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
         };
     };
     removeOrgGroupMembers: {
@@ -3208,6 +3559,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
         };
     };
     listOrgMembers: {
@@ -3246,6 +3598,9 @@ export interface operations {
             /** @description One page of memberships */
             200: {
                 headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3264,6 +3619,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
         };
     };
     addOrgMembers: {
@@ -3285,6 +3641,9 @@ export interface operations {
             /** @description Members added (only the created memberships when `skipExisting` is set) */
             201: {
                 headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3298,6 +3657,7 @@ export interface operations {
             409: components["responses"]["Conflict"];
             413: components["responses"]["PayloadTooLarge"];
             429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
         };
     };
     removeOrgMembers: {
@@ -3331,6 +3691,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
         };
     };
     getOrgMember: {
@@ -3350,6 +3711,9 @@ export interface operations {
             /** @description Success */
             200: {
                 headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3361,6 +3725,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
         };
     };
     removeOrgMember: {
@@ -3384,6 +3749,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
         };
     };
     updateOrgMember: {
@@ -3414,6 +3780,9 @@ export interface operations {
             /** @description Success */
             200: {
                 headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3426,6 +3795,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
         };
     };
     resendOrgMemberInvite: {
@@ -3445,6 +3815,9 @@ export interface operations {
             /** @description The invitation, with its new `inviteToken` */
             200: {
                 headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3457,6 +3830,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
         };
     };
     exportOrgMembers: {
@@ -3497,9 +3871,12 @@ export interface operations {
             200: {
                 headers: {
                     /** @description Always `no-store`. */
-                    "Cache-Control"?: string;
+                    "Cache-Control"?: "no-store";
                     /** @description `attachment; filename="{orgSlug}-members-{YYYY-MM-DDTHH-mm-ss}.csv"` and its RFC 6266 `filename*`. */
                     "Content-Disposition"?: string;
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3511,6 +3888,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
         };
     };
     importOrgMembers: {
@@ -3538,6 +3916,9 @@ export interface operations {
             /** @description What the import did (or would do, for a dry run). */
             200: {
                 headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3552,6 +3933,9 @@ export interface operations {
             /** @description The body is not `text/csv`. */
             415: {
                 headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3559,6 +3943,7 @@ export interface operations {
                 };
             };
             429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
         };
     };
     listOrgRoles: {
@@ -3576,6 +3961,9 @@ export interface operations {
             /** @description Success */
             200: {
                 headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3589,10 +3977,12 @@ export interface operations {
                     };
                 };
             };
+            400: components["responses"]["BadParameters"];
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
         };
     };
     createOrgRole: {
@@ -3614,6 +4004,9 @@ export interface operations {
             /** @description Role created */
             201: {
                 headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3626,6 +4019,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
         };
     };
     getOrgRole: {
@@ -3645,16 +4039,21 @@ export interface operations {
             /** @description Success */
             200: {
                 headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["OrgRole"];
                 };
             };
+            400: components["responses"]["BadParameters"];
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
         };
     };
     deleteOrgRole: {
@@ -3672,11 +4071,13 @@ export interface operations {
         requestBody?: never;
         responses: {
             200: components["responses"]["Success"];
+            400: components["responses"]["BadParameters"];
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
         };
     };
     updateOrgRole: {
@@ -3700,6 +4101,9 @@ export interface operations {
             /** @description Success */
             200: {
                 headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3712,6 +4116,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
         };
     };
 }

@@ -17,11 +17,13 @@ export const routes = {
         "properties": {
           "orgSlug": {
             "type": "string",
+            "maxLength": 63,
             "description": "The organization's slug.",
             "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
           },
           "groupSlug": {
             "type": "string",
+            "maxLength": 63,
             "description": "The group's slug.",
             "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
           }
@@ -47,6 +49,7 @@ export const routes = {
             "uniqueItems": true,
             "items": {
               "type": "string",
+              "maxLength": 36,
               "format": "uuid",
               "description": "A UUID."
             }
@@ -56,6 +59,7 @@ export const routes = {
       "response": {
         "201": {
           "type": "array",
+          "maxItems": 1000,
           "description": "The added group memberships.",
           "items": {
             "type": "object",
@@ -67,6 +71,8 @@ export const routes = {
             "properties": {
               "orgSlug": {
                 "type": "string",
+                "pattern": "^[a-z0-9][a-z0-9-]{0,62}$",
+                "maxLength": 63,
                 "description": "The organization's slug."
               },
               "groupSlug": {
@@ -75,6 +81,8 @@ export const routes = {
               },
               "userId": {
                 "type": "string",
+                "format": "uuid",
+                "maxLength": 36,
                 "description": "The member's user id."
               },
               "email": {
@@ -83,10 +91,14 @@ export const routes = {
               },
               "createdBy": {
                 "type": "string",
+                "format": "uuid",
+                "maxLength": 36,
                 "description": "User id of who added them."
               },
               "createdAt": {
                 "type": "string",
+                "format": "date-time",
+                "maxLength": 40,
                 "description": "When they were added (ISO 8601)."
               }
             }
@@ -106,20 +118,24 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What is wrong, naming the field."
             },
             "details": {
               "type": "array",
+              "maxItems": 1000,
               "description": "One entry per problem.",
               "items": {
                 "type": "object",
                 "properties": {
                   "field": {
                     "type": "string",
+                    "maxLength": 1000,
                     "description": "Where the problem is (e.g. `body/users/3/email`)."
                   },
                   "message": {
                     "type": "string",
+                    "maxLength": 1000,
                     "description": "What is wrong there."
                   }
                 }
@@ -127,6 +143,8 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id, also in the `x-request-id` header."
             }
           }
@@ -145,10 +163,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Why the credential was refused."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -167,10 +188,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "The missing permission."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -189,10 +213,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What was not found."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -212,6 +239,7 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Which limit."
             },
             "retryAfterMs": {
@@ -220,6 +248,35 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "500": {
+          "type": "object",
+          "additionalProperties": false,
+          "description": "Never a stack trace, SQL or other detail of the failure.",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "InternalError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "const": "Something went wrong",
+              "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -244,6 +301,7 @@ export const routes = {
         "properties": {
           "orgSlug": {
             "type": "string",
+            "maxLength": 63,
             "description": "The organization's slug.",
             "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
           }
@@ -272,6 +330,7 @@ export const routes = {
               "properties": {
                 "userId": {
                   "type": "string",
+                  "maxLength": 36,
                   "format": "uuid",
                   "description": "Existing user id. Mutually exclusive with `email`."
                 },
@@ -283,6 +342,7 @@ export const routes = {
                 },
                 "roleSlug": {
                   "type": "string",
+                  "maxLength": 63,
                   "pattern": "^[a-z0-9][a-z0-9-]{0,62}$",
                   "description": "Role slug to assign. Defaults to the org `defaultRole` when omitted."
                 },
@@ -292,6 +352,7 @@ export const routes = {
                   "maxItems": 50,
                   "items": {
                     "type": "string",
+                    "maxLength": 63,
                     "pattern": "^[a-z0-9][a-z0-9-]{0,62}$",
                     "description": "A group slug."
                   }
@@ -308,6 +369,7 @@ export const routes = {
       "response": {
         "201": {
           "type": "array",
+          "maxItems": 1000,
           "description": "The created memberships.",
           "items": {
             "type": "object",
@@ -320,14 +382,20 @@ export const routes = {
             "properties": {
               "id": {
                 "type": "string",
+                "format": "uuid",
+                "maxLength": 36,
                 "description": "Membership id."
               },
               "orgSlug": {
                 "type": "string",
+                "pattern": "^[a-z0-9][a-z0-9-]{0,62}$",
+                "maxLength": 63,
                 "description": "The organization's slug."
               },
               "userId": {
                 "type": "string",
+                "format": "uuid",
+                "maxLength": 36,
                 "description": "The member's user id."
               },
               "email": {
@@ -336,6 +404,8 @@ export const routes = {
               },
               "roleSlug": {
                 "type": "string",
+                "pattern": "^[a-z0-9][a-z0-9-]{0,62}$",
+                "maxLength": 63,
                 "description": "The member's role."
               },
               "status": {
@@ -349,10 +419,14 @@ export const routes = {
               },
               "invitedBy": {
                 "type": "string",
+                "format": "uuid",
+                "maxLength": 36,
                 "description": "User id of who invited (pending and accepted invitations)."
               },
               "invitedAt": {
                 "type": "string",
+                "format": "date-time",
+                "maxLength": 40,
                 "description": "When the invitation was made (ISO 8601)."
               },
               "inviteEmail": {
@@ -361,14 +435,20 @@ export const routes = {
               },
               "inviteToken": {
                 "type": "string",
+                "pattern": "^[A-Za-z0-9_-]{43}$",
+                "maxLength": 43,
                 "description": "The invitation token; only in the response that creates or renews it."
               },
               "inviteExpiresAt": {
                 "type": "string",
+                "format": "date-time",
+                "maxLength": 40,
                 "description": "When a pending invitation expires (ISO 8601)."
               },
               "joinedAt": {
                 "type": "string",
+                "format": "date-time",
+                "maxLength": 40,
                 "description": "When the member joined (ISO 8601)."
               },
               "joinedVia": {
@@ -384,6 +464,8 @@ export const routes = {
               },
               "deactivatedAt": {
                 "type": "string",
+                "format": "date-time",
+                "maxLength": 40,
                 "description": "When the member was suspended (ISO 8601)."
               },
               "groups": {
@@ -396,18 +478,26 @@ export const routes = {
               },
               "createdBy": {
                 "type": "string",
+                "format": "uuid",
+                "maxLength": 36,
                 "description": "User id of who created the membership."
               },
               "updatedBy": {
                 "type": "string",
+                "format": "uuid",
+                "maxLength": 36,
                 "description": "User id of who last changed it."
               },
               "createdAt": {
                 "type": "string",
+                "format": "date-time",
+                "maxLength": 40,
                 "description": "When the membership was created (ISO 8601)."
               },
               "updatedAt": {
                 "type": "string",
+                "format": "date-time",
+                "maxLength": 40,
                 "description": "When it last changed (ISO 8601)."
               }
             }
@@ -427,20 +517,24 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What is wrong, naming the field."
             },
             "details": {
               "type": "array",
+              "maxItems": 1000,
               "description": "One entry per problem.",
               "items": {
                 "type": "object",
                 "properties": {
                   "field": {
                     "type": "string",
+                    "maxLength": 1000,
                     "description": "Where the problem is (e.g. `body/users/3/email`)."
                   },
                   "message": {
                     "type": "string",
+                    "maxLength": 1000,
                     "description": "What is wrong there."
                   }
                 }
@@ -448,6 +542,8 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id, also in the `x-request-id` header."
             }
           }
@@ -466,10 +562,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Why the credential was refused."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -488,10 +587,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "The missing permission."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -510,10 +612,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What was not found."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -532,20 +637,27 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What conflicts."
             },
             "conflicts": {
               "type": "array",
+              "maxItems": 1000,
               "description": "The conflicting users, where users conflict.",
               "items": {
                 "type": "object",
                 "properties": {
                   "index": {
                     "type": "integer",
+                    "format": "int32",
+                    "minimum": 0,
+                    "maximum": 999,
                     "description": "Position of the entry in the request."
                   },
                   "userId": {
                     "type": "string",
+                    "format": "uuid",
+                    "maxLength": 36,
                     "description": "The existing member's user id."
                   },
                   "email": {
@@ -557,6 +669,8 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -575,10 +689,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "The limit."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -598,6 +715,7 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Which limit."
             },
             "retryAfterMs": {
@@ -606,6 +724,35 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "500": {
+          "type": "object",
+          "additionalProperties": false,
+          "description": "Never a stack trace, SQL or other detail of the failure.",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "InternalError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "const": "Something went wrong",
+              "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -633,6 +780,7 @@ export const routes = {
         "properties": {
           "slug": {
             "type": "string",
+            "maxLength": 63,
             "description": "Lowercase letters, digits and dashes; starts with a letter or digit.",
             "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
           },
@@ -665,16 +813,19 @@ export const routes = {
           "properties": {
             "id": {
               "type": "string",
+              "maxLength": 36,
               "format": "uuid",
               "description": "A UUID."
             },
             "slug": {
               "type": "string",
+              "maxLength": 63,
               "description": "Lowercase letters, digits and dashes; starts with a letter or digit.",
               "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
             },
             "name": {
               "type": "string",
+              "maxLength": 200,
               "description": "Display name."
             },
             "description": {
@@ -682,6 +833,7 @@ export const routes = {
                 "string",
                 "null"
               ],
+              "maxLength": 2000,
               "description": "Free text."
             },
             "createdBy": {
@@ -689,15 +841,19 @@ export const routes = {
                 "string",
                 "null"
               ],
+              "format": "uuid",
+              "maxLength": 36,
               "description": "User id of the creator."
             },
             "createdAt": {
               "type": "string",
+              "maxLength": 40,
               "format": "date-time",
               "description": "ISO 8601 in UTC, microsecond precision."
             },
             "updatedAt": {
               "type": "string",
+              "maxLength": 40,
               "format": "date-time",
               "description": "ISO 8601 in UTC, microsecond precision."
             }
@@ -717,20 +873,24 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What is wrong, naming the field."
             },
             "details": {
               "type": "array",
+              "maxItems": 1000,
               "description": "One entry per problem.",
               "items": {
                 "type": "object",
                 "properties": {
                   "field": {
                     "type": "string",
+                    "maxLength": 1000,
                     "description": "Where the problem is (e.g. `body/users/3/email`)."
                   },
                   "message": {
                     "type": "string",
+                    "maxLength": 1000,
                     "description": "What is wrong there."
                   }
                 }
@@ -738,6 +898,8 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id, also in the `x-request-id` header."
             }
           }
@@ -756,10 +918,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Why the credential was refused."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -778,10 +943,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "The missing permission."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -800,20 +968,27 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What conflicts."
             },
             "conflicts": {
               "type": "array",
+              "maxItems": 1000,
               "description": "The conflicting users, where users conflict.",
               "items": {
                 "type": "object",
                 "properties": {
                   "index": {
                     "type": "integer",
+                    "format": "int32",
+                    "minimum": 0,
+                    "maximum": 999,
                     "description": "Position of the entry in the request."
                   },
                   "userId": {
                     "type": "string",
+                    "format": "uuid",
+                    "maxLength": 36,
                     "description": "The existing member's user id."
                   },
                   "email": {
@@ -825,6 +1000,8 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -844,6 +1021,7 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Which limit."
             },
             "retryAfterMs": {
@@ -852,6 +1030,35 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "500": {
+          "type": "object",
+          "additionalProperties": false,
+          "description": "Never a stack trace, SQL or other detail of the failure.",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "InternalError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "const": "Something went wrong",
+              "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -874,6 +1081,7 @@ export const routes = {
         "properties": {
           "applicationId": {
             "type": "string",
+            "maxLength": 36,
             "format": "uuid",
             "description": "The application's id."
           }
@@ -893,6 +1101,7 @@ export const routes = {
         "properties": {
           "slug": {
             "type": "string",
+            "maxLength": 63,
             "description": "Lowercase letters, digits and dashes; starts with a letter or digit.",
             "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
           },
@@ -939,21 +1148,25 @@ export const routes = {
           "properties": {
             "id": {
               "type": "string",
+              "maxLength": 36,
               "format": "uuid",
               "description": "A UUID."
             },
             "applicationId": {
               "type": "string",
+              "maxLength": 36,
               "format": "uuid",
               "description": "A UUID."
             },
             "slug": {
               "type": "string",
+              "maxLength": 63,
               "description": "Lowercase letters, digits and dashes; starts with a letter or digit.",
               "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
             },
             "name": {
               "type": "string",
+              "maxLength": 200,
               "description": "Display name."
             },
             "description": {
@@ -961,6 +1174,7 @@ export const routes = {
                 "string",
                 "null"
               ],
+              "maxLength": 2000,
               "description": "Free text."
             },
             "permissions": {
@@ -980,15 +1194,19 @@ export const routes = {
                 "string",
                 "null"
               ],
+              "format": "uuid",
+              "maxLength": 36,
               "description": "User id of the creator."
             },
             "createdAt": {
               "type": "string",
+              "maxLength": 40,
               "format": "date-time",
               "description": "ISO 8601 in UTC, microsecond precision."
             },
             "updatedAt": {
               "type": "string",
+              "maxLength": 40,
               "format": "date-time",
               "description": "ISO 8601 in UTC, microsecond precision."
             }
@@ -1008,20 +1226,24 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What is wrong, naming the field."
             },
             "details": {
               "type": "array",
+              "maxItems": 1000,
               "description": "One entry per problem.",
               "items": {
                 "type": "object",
                 "properties": {
                   "field": {
                     "type": "string",
+                    "maxLength": 1000,
                     "description": "Where the problem is (e.g. `body/users/3/email`)."
                   },
                   "message": {
                     "type": "string",
+                    "maxLength": 1000,
                     "description": "What is wrong there."
                   }
                 }
@@ -1029,6 +1251,8 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id, also in the `x-request-id` header."
             }
           }
@@ -1047,10 +1271,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Why the credential was refused."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -1069,10 +1296,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "The missing permission."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -1091,10 +1321,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What was not found."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -1113,20 +1346,27 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What conflicts."
             },
             "conflicts": {
               "type": "array",
+              "maxItems": 1000,
               "description": "The conflicting users, where users conflict.",
               "items": {
                 "type": "object",
                 "properties": {
                   "index": {
                     "type": "integer",
+                    "format": "int32",
+                    "minimum": 0,
+                    "maximum": 999,
                     "description": "Position of the entry in the request."
                   },
                   "userId": {
                     "type": "string",
+                    "format": "uuid",
+                    "maxLength": 36,
                     "description": "The existing member's user id."
                   },
                   "email": {
@@ -1138,6 +1378,8 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -1157,6 +1399,7 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Which limit."
             },
             "retryAfterMs": {
@@ -1165,6 +1408,35 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "500": {
+          "type": "object",
+          "additionalProperties": false,
+          "description": "Never a stack trace, SQL or other detail of the failure.",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "InternalError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "const": "Something went wrong",
+              "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -1192,11 +1464,13 @@ export const routes = {
         "properties": {
           "organizationId": {
             "type": "string",
+            "maxLength": 36,
             "format": "uuid",
             "description": "A UUID."
           },
           "applicationId": {
             "type": "string",
+            "maxLength": 36,
             "format": "uuid",
             "description": "A UUID."
           },
@@ -1275,11 +1549,13 @@ export const routes = {
               "properties": {
                 "id": {
                   "type": "string",
+                  "maxLength": 36,
                   "format": "uuid",
                   "description": "A UUID."
                 },
                 "organizationId": {
                   "type": "string",
+                  "maxLength": 36,
                   "format": "uuid",
                   "description": "A UUID."
                 },
@@ -1288,27 +1564,34 @@ export const routes = {
                     "string",
                     "null"
                   ],
+                  "maxLength": 36,
                   "format": "uuid",
                   "description": "The application this client belongs to, if any."
                 },
                 "clientId": {
                   "type": "string",
+                  "pattern": "^oc_[0-9a-f]{32}$",
+                  "maxLength": 35,
                   "description": "The public client identifier (`oc_` and 32 hex digits)."
                 },
                 "name": {
                   "type": "string",
+                  "maxLength": 200,
                   "description": "Display name."
                 },
                 "redirectUris": {
                   "type": "array",
+                  "maxItems": 50,
                   "description": "Absolute redirect URIs.",
                   "items": {
                     "type": "string",
+                    "maxLength": 2000,
                     "description": "One redirect URI."
                   }
                 },
                 "grantTypes": {
                   "type": "array",
+                  "maxItems": 4,
                   "description": "Grant types the client may use.",
                   "items": {
                     "type": "string",
@@ -1323,9 +1606,12 @@ export const routes = {
                 },
                 "scopes": {
                   "type": "array",
+                  "maxItems": 100,
                   "description": "Scopes the client may request.",
                   "items": {
                     "type": "string",
+                    "pattern": "^[\\x21\\x23-\\x5B\\x5D-\\x7E]+$",
+                    "maxLength": 200,
                     "description": "One scope."
                   }
                 },
@@ -1334,15 +1620,19 @@ export const routes = {
                     "string",
                     "null"
                   ],
+                  "format": "uuid",
+                  "maxLength": 36,
                   "description": "User id of the creator."
                 },
                 "createdAt": {
                   "type": "string",
+                  "maxLength": 40,
                   "format": "date-time",
                   "description": "ISO 8601 in UTC, microsecond precision."
                 },
                 "updatedAt": {
                   "type": "string",
+                  "maxLength": 40,
                   "format": "date-time",
                   "description": "ISO 8601 in UTC, microsecond precision."
                 }
@@ -1356,6 +1646,8 @@ export const routes = {
               "properties": {
                 "clientSecret": {
                   "type": "string",
+                  "pattern": "^ocs_[0-9a-f]{64}$",
+                  "maxLength": 68,
                   "description": "The client secret (`ocs_` and 64 hex digits). Shown in this response only; the service keeps a SHA-256 hash of it."
                 }
               }
@@ -1376,20 +1668,24 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What is wrong, naming the field."
             },
             "details": {
               "type": "array",
+              "maxItems": 1000,
               "description": "One entry per problem.",
               "items": {
                 "type": "object",
                 "properties": {
                   "field": {
                     "type": "string",
+                    "maxLength": 1000,
                     "description": "Where the problem is (e.g. `body/users/3/email`)."
                   },
                   "message": {
                     "type": "string",
+                    "maxLength": 1000,
                     "description": "What is wrong there."
                   }
                 }
@@ -1397,6 +1693,8 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id, also in the `x-request-id` header."
             }
           }
@@ -1415,10 +1713,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Why the credential was refused."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -1437,10 +1738,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "The missing permission."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -1459,10 +1763,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What was not found."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -1482,6 +1789,7 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Which limit."
             },
             "retryAfterMs": {
@@ -1490,6 +1798,35 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "500": {
+          "type": "object",
+          "additionalProperties": false,
+          "description": "Never a stack trace, SQL or other detail of the failure.",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "InternalError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "const": "Something went wrong",
+              "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -1514,6 +1851,7 @@ export const routes = {
         "properties": {
           "orgSlug": {
             "type": "string",
+            "maxLength": 63,
             "description": "The organization's slug.",
             "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
           }
@@ -1533,6 +1871,7 @@ export const routes = {
         "properties": {
           "slug": {
             "type": "string",
+            "maxLength": 63,
             "description": "Lowercase letters, digits and dashes; starts with a letter or digit.",
             "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
           },
@@ -1574,6 +1913,7 @@ export const routes = {
           },
           "expiresAt": {
             "type": "string",
+            "maxLength": 40,
             "format": "date-time",
             "description": "When the key stops working (optional; must be in the future)."
           }
@@ -1597,18 +1937,25 @@ export const routes = {
               "properties": {
                 "id": {
                   "type": "string",
+                  "format": "uuid",
+                  "maxLength": 36,
                   "description": "Key id."
                 },
                 "slug": {
                   "type": "string",
+                  "pattern": "^[a-z0-9][a-z0-9-]{0,62}$",
+                  "maxLength": 63,
                   "description": "Unique slug of the key within the org."
                 },
                 "name": {
                   "type": "string",
+                  "maxLength": 200,
                   "description": "Display name."
                 },
                 "prefix": {
                   "type": "string",
+                  "pattern": "^[0-9a-f]{16}$",
+                  "maxLength": 16,
                   "description": "The public part of the key, to recognise it (`iak_{orgSlug}_{prefix}_...`)."
                 },
                 "permissions": {
@@ -1623,22 +1970,27 @@ export const routes = {
                 },
                 "scopes": {
                   "type": "array",
+                  "maxItems": 100,
                   "description": "Resource patterns restricting where permissions apply.",
                   "items": {
                     "type": "string",
+                    "maxLength": 200,
                     "description": "A resource pattern."
                   }
                 },
                 "ownerType": {
                   "type": "string",
+                  "maxLength": 100,
                   "description": "Optional owner type (e.g. agent, user, app)."
                 },
                 "ownerId": {
                   "type": "string",
+                  "maxLength": 200,
                   "description": "Optional owner id."
                 },
                 "expiresAt": {
                   "type": "string",
+                  "maxLength": 40,
                   "format": "date-time",
                   "description": "When the key stops working."
                 },
@@ -1648,19 +2000,26 @@ export const routes = {
                 },
                 "lastUsedAt": {
                   "type": "string",
+                  "maxLength": 40,
                   "format": "date-time",
                   "description": "Last use, to the minute."
                 },
                 "createdBy": {
                   "type": "string",
+                  "format": "uuid",
+                  "maxLength": 36,
                   "description": "User id of the creator."
                 },
                 "createdAt": {
                   "type": "string",
+                  "format": "date-time",
+                  "maxLength": 40,
                   "description": "Creation time (ISO 8601)."
                 },
                 "updatedAt": {
                   "type": "string",
+                  "format": "date-time",
+                  "maxLength": 40,
                   "description": "Last change (ISO 8601)."
                 }
               }
@@ -1673,6 +2032,8 @@ export const routes = {
               "properties": {
                 "apiKey": {
                   "type": "string",
+                  "pattern": "^iak_[a-z0-9][a-z0-9-]{0,62}_[0-9a-f]{16}_[0-9a-f]{64}$",
+                  "maxLength": 149,
                   "description": "The raw API key (`iak_{orgSlug}_{prefix}_{secret}`). Shown only once."
                 }
               }
@@ -1693,20 +2054,24 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What is wrong, naming the field."
             },
             "details": {
               "type": "array",
+              "maxItems": 1000,
               "description": "One entry per problem.",
               "items": {
                 "type": "object",
                 "properties": {
                   "field": {
                     "type": "string",
+                    "maxLength": 1000,
                     "description": "Where the problem is (e.g. `body/users/3/email`)."
                   },
                   "message": {
                     "type": "string",
+                    "maxLength": 1000,
                     "description": "What is wrong there."
                   }
                 }
@@ -1714,6 +2079,8 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id, also in the `x-request-id` header."
             }
           }
@@ -1732,10 +2099,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Why the credential was refused."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -1754,10 +2124,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "The missing permission."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -1776,10 +2149,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What was not found."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -1798,20 +2174,27 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What conflicts."
             },
             "conflicts": {
               "type": "array",
+              "maxItems": 1000,
               "description": "The conflicting users, where users conflict.",
               "items": {
                 "type": "object",
                 "properties": {
                   "index": {
                     "type": "integer",
+                    "format": "int32",
+                    "minimum": 0,
+                    "maximum": 999,
                     "description": "Position of the entry in the request."
                   },
                   "userId": {
                     "type": "string",
+                    "format": "uuid",
+                    "maxLength": 36,
                     "description": "The existing member's user id."
                   },
                   "email": {
@@ -1823,6 +2206,8 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -1842,6 +2227,7 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Which limit."
             },
             "retryAfterMs": {
@@ -1850,6 +2236,35 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "500": {
+          "type": "object",
+          "additionalProperties": false,
+          "description": "Never a stack trace, SQL or other detail of the failure.",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "InternalError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "const": "Something went wrong",
+              "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -1874,6 +2289,7 @@ export const routes = {
         "properties": {
           "orgSlug": {
             "type": "string",
+            "maxLength": 63,
             "description": "The organization's slug.",
             "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
           }
@@ -1899,6 +2315,7 @@ export const routes = {
           },
           "slug": {
             "type": "string",
+            "maxLength": 63,
             "description": "Lowercase letters, digits and dashes; starts with a letter or digit.",
             "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
           },
@@ -1919,14 +2336,19 @@ export const routes = {
           "properties": {
             "id": {
               "type": "string",
+              "format": "uuid",
+              "maxLength": 36,
               "description": "Group id."
             },
             "orgSlug": {
               "type": "string",
+              "pattern": "^[a-z0-9][a-z0-9-]{0,62}$",
+              "maxLength": 63,
               "description": "The organization's slug."
             },
             "name": {
               "type": "string",
+              "maxLength": 200,
               "description": "Display name."
             },
             "slug": {
@@ -1935,6 +2357,7 @@ export const routes = {
             },
             "description": {
               "type": "string",
+              "maxLength": 2000,
               "description": "Free text."
             },
             "memberCount": {
@@ -1943,18 +2366,26 @@ export const routes = {
             },
             "createdBy": {
               "type": "string",
+              "format": "uuid",
+              "maxLength": 36,
               "description": "User id of the creator."
             },
             "updatedBy": {
               "type": "string",
+              "format": "uuid",
+              "maxLength": 36,
               "description": "User id of the last editor."
             },
             "createdAt": {
               "type": "string",
+              "format": "date-time",
+              "maxLength": 40,
               "description": "Creation time (ISO 8601)."
             },
             "updatedAt": {
               "type": "string",
+              "format": "date-time",
+              "maxLength": 40,
               "description": "Last change (ISO 8601)."
             }
           }
@@ -1973,20 +2404,24 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What is wrong, naming the field."
             },
             "details": {
               "type": "array",
+              "maxItems": 1000,
               "description": "One entry per problem.",
               "items": {
                 "type": "object",
                 "properties": {
                   "field": {
                     "type": "string",
+                    "maxLength": 1000,
                     "description": "Where the problem is (e.g. `body/users/3/email`)."
                   },
                   "message": {
                     "type": "string",
+                    "maxLength": 1000,
                     "description": "What is wrong there."
                   }
                 }
@@ -1994,6 +2429,8 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id, also in the `x-request-id` header."
             }
           }
@@ -2012,10 +2449,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Why the credential was refused."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -2034,10 +2474,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "The missing permission."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -2056,10 +2499,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What was not found."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -2078,20 +2524,27 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What conflicts."
             },
             "conflicts": {
               "type": "array",
+              "maxItems": 1000,
               "description": "The conflicting users, where users conflict.",
               "items": {
                 "type": "object",
                 "properties": {
                   "index": {
                     "type": "integer",
+                    "format": "int32",
+                    "minimum": 0,
+                    "maximum": 999,
                     "description": "Position of the entry in the request."
                   },
                   "userId": {
                     "type": "string",
+                    "format": "uuid",
+                    "maxLength": 36,
                     "description": "The existing member's user id."
                   },
                   "email": {
@@ -2103,6 +2556,8 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -2122,6 +2577,7 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Which limit."
             },
             "retryAfterMs": {
@@ -2130,6 +2586,35 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "500": {
+          "type": "object",
+          "additionalProperties": false,
+          "description": "Never a stack trace, SQL or other detail of the failure.",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "InternalError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "const": "Something went wrong",
+              "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -2154,6 +2639,7 @@ export const routes = {
         "properties": {
           "orgSlug": {
             "type": "string",
+            "maxLength": 63,
             "description": "The organization's slug.",
             "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
           }
@@ -2179,6 +2665,7 @@ export const routes = {
           },
           "slug": {
             "type": "string",
+            "maxLength": 63,
             "description": "Lowercase letters, digits and dashes; starts with a letter or digit.",
             "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
           },
@@ -2219,22 +2706,30 @@ export const routes = {
           "properties": {
             "id": {
               "type": "string",
+              "format": "uuid",
+              "maxLength": 36,
               "description": "Role id."
             },
             "orgSlug": {
               "type": "string",
+              "pattern": "^[a-z0-9][a-z0-9-]{0,62}$",
+              "maxLength": 63,
               "description": "The organization's slug."
             },
             "name": {
               "type": "string",
+              "maxLength": 200,
               "description": "Display name."
             },
             "slug": {
               "type": "string",
+              "pattern": "^[a-z0-9][a-z0-9-]{0,62}$",
+              "maxLength": 63,
               "description": "The role's slug."
             },
             "description": {
               "type": "string",
+              "maxLength": 2000,
               "description": "Free text."
             },
             "permissions": {
@@ -2249,9 +2744,11 @@ export const routes = {
             },
             "scopes": {
               "type": "array",
+              "maxItems": 100,
               "description": "Resource scopes granted by this role.",
               "items": {
                 "type": "string",
+                "maxLength": 200,
                 "description": "A resource pattern."
               }
             },
@@ -2261,18 +2758,26 @@ export const routes = {
             },
             "createdBy": {
               "type": "string",
+              "format": "uuid",
+              "maxLength": 36,
               "description": "User id of the creator."
             },
             "updatedBy": {
               "type": "string",
+              "format": "uuid",
+              "maxLength": 36,
               "description": "User id of the last editor."
             },
             "createdAt": {
               "type": "string",
+              "format": "date-time",
+              "maxLength": 40,
               "description": "Creation time (ISO 8601)."
             },
             "updatedAt": {
               "type": "string",
+              "format": "date-time",
+              "maxLength": 40,
               "description": "Last change (ISO 8601)."
             }
           }
@@ -2291,20 +2796,24 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What is wrong, naming the field."
             },
             "details": {
               "type": "array",
+              "maxItems": 1000,
               "description": "One entry per problem.",
               "items": {
                 "type": "object",
                 "properties": {
                   "field": {
                     "type": "string",
+                    "maxLength": 1000,
                     "description": "Where the problem is (e.g. `body/users/3/email`)."
                   },
                   "message": {
                     "type": "string",
+                    "maxLength": 1000,
                     "description": "What is wrong there."
                   }
                 }
@@ -2312,6 +2821,8 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id, also in the `x-request-id` header."
             }
           }
@@ -2330,10 +2841,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Why the credential was refused."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -2352,10 +2866,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "The missing permission."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -2374,10 +2891,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What was not found."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -2396,20 +2916,27 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What conflicts."
             },
             "conflicts": {
               "type": "array",
+              "maxItems": 1000,
               "description": "The conflicting users, where users conflict.",
               "items": {
                 "type": "object",
                 "properties": {
                   "index": {
                     "type": "integer",
+                    "format": "int32",
+                    "minimum": 0,
+                    "maximum": 999,
                     "description": "Position of the entry in the request."
                   },
                   "userId": {
                     "type": "string",
+                    "format": "uuid",
+                    "maxLength": 36,
                     "description": "The existing member's user id."
                   },
                   "email": {
@@ -2421,6 +2948,8 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -2440,6 +2969,7 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Which limit."
             },
             "retryAfterMs": {
@@ -2448,6 +2978,35 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "500": {
+          "type": "object",
+          "additionalProperties": false,
+          "description": "Never a stack trace, SQL or other detail of the failure.",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "InternalError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "const": "Something went wrong",
+              "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -2480,6 +3039,7 @@ export const routes = {
           },
           "slug": {
             "type": "string",
+            "maxLength": 63,
             "description": "Lowercase letters, digits and dashes; starts with a letter or digit.",
             "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
           },
@@ -2505,16 +3065,19 @@ export const routes = {
           "properties": {
             "id": {
               "type": "string",
+              "maxLength": 36,
               "format": "uuid",
               "description": "A UUID."
             },
             "slug": {
               "type": "string",
+              "maxLength": 63,
               "description": "Lowercase letters, digits and dashes; starts with a letter or digit.",
               "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
             },
             "name": {
               "type": "string",
+              "maxLength": 200,
               "description": "Display name."
             },
             "description": {
@@ -2522,6 +3085,7 @@ export const routes = {
                 "string",
                 "null"
               ],
+              "maxLength": 2000,
               "description": "Free text."
             },
             "status": {
@@ -2534,6 +3098,8 @@ export const routes = {
             },
             "defaultRole": {
               "type": "string",
+              "pattern": "^[a-z0-9][a-z0-9-]{0,62}$",
+              "maxLength": 63,
               "description": "Role slug given to members added without one."
             },
             "createdBy": {
@@ -2541,15 +3107,19 @@ export const routes = {
                 "string",
                 "null"
               ],
+              "format": "uuid",
+              "maxLength": 36,
               "description": "User id of the creator."
             },
             "createdAt": {
               "type": "string",
+              "maxLength": 40,
               "format": "date-time",
               "description": "ISO 8601 in UTC, microsecond precision."
             },
             "updatedAt": {
               "type": "string",
+              "maxLength": 40,
               "format": "date-time",
               "description": "ISO 8601 in UTC, microsecond precision."
             }
@@ -2569,20 +3139,24 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What is wrong, naming the field."
             },
             "details": {
               "type": "array",
+              "maxItems": 1000,
               "description": "One entry per problem.",
               "items": {
                 "type": "object",
                 "properties": {
                   "field": {
                     "type": "string",
+                    "maxLength": 1000,
                     "description": "Where the problem is (e.g. `body/users/3/email`)."
                   },
                   "message": {
                     "type": "string",
+                    "maxLength": 1000,
                     "description": "What is wrong there."
                   }
                 }
@@ -2590,6 +3164,8 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id, also in the `x-request-id` header."
             }
           }
@@ -2608,10 +3184,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Why the credential was refused."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -2630,20 +3209,27 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What conflicts."
             },
             "conflicts": {
               "type": "array",
+              "maxItems": 1000,
               "description": "The conflicting users, where users conflict.",
               "items": {
                 "type": "object",
                 "properties": {
                   "index": {
                     "type": "integer",
+                    "format": "int32",
+                    "minimum": 0,
+                    "maximum": 999,
                     "description": "Position of the entry in the request."
                   },
                   "userId": {
                     "type": "string",
+                    "format": "uuid",
+                    "maxLength": 36,
                     "description": "The existing member's user id."
                   },
                   "email": {
@@ -2655,6 +3241,8 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -2673,10 +3261,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "The limit."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -2696,6 +3287,7 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Which limit."
             },
             "retryAfterMs": {
@@ -2704,6 +3296,35 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "500": {
+          "type": "object",
+          "additionalProperties": false,
+          "description": "Never a stack trace, SQL or other detail of the failure.",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "InternalError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "const": "Something went wrong",
+              "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -2726,11 +3347,13 @@ export const routes = {
         "properties": {
           "orgSlug": {
             "type": "string",
+            "maxLength": 63,
             "description": "The organization's slug.",
             "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
           },
           "keyId": {
             "type": "string",
+            "maxLength": 36,
             "format": "uuid",
             "description": "The API key's id."
           }
@@ -2768,20 +3391,24 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What is wrong, naming the field."
             },
             "details": {
               "type": "array",
+              "maxItems": 1000,
               "description": "One entry per problem.",
               "items": {
                 "type": "object",
                 "properties": {
                   "field": {
                     "type": "string",
+                    "maxLength": 1000,
                     "description": "Where the problem is (e.g. `body/users/3/email`)."
                   },
                   "message": {
                     "type": "string",
+                    "maxLength": 1000,
                     "description": "What is wrong there."
                   }
                 }
@@ -2789,6 +3416,8 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id, also in the `x-request-id` header."
             }
           }
@@ -2807,10 +3436,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Why the credential was refused."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -2829,10 +3461,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "The missing permission."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -2851,10 +3486,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What was not found."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -2874,6 +3512,7 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Which limit."
             },
             "retryAfterMs": {
@@ -2882,6 +3521,35 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "500": {
+          "type": "object",
+          "additionalProperties": false,
+          "description": "Never a stack trace, SQL or other detail of the failure.",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "InternalError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "const": "Something went wrong",
+              "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -2904,11 +3572,13 @@ export const routes = {
         "properties": {
           "orgSlug": {
             "type": "string",
+            "maxLength": 63,
             "description": "The organization's slug.",
             "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
           },
           "groupSlug": {
             "type": "string",
+            "maxLength": 63,
             "description": "The group's slug.",
             "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
           }
@@ -2932,6 +3602,51 @@ export const routes = {
             }
           }
         },
+        "400": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ValidationError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What is wrong, naming the field."
+            },
+            "details": {
+              "type": "array",
+              "maxItems": 1000,
+              "description": "One entry per problem.",
+              "items": {
+                "type": "object",
+                "properties": {
+                  "field": {
+                    "type": "string",
+                    "maxLength": 1000,
+                    "description": "Where the problem is (e.g. `body/users/3/email`)."
+                  },
+                  "message": {
+                    "type": "string",
+                    "maxLength": 1000,
+                    "description": "What is wrong there."
+                  }
+                }
+              }
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id, also in the `x-request-id` header."
+            }
+          }
+        },
         "401": {
           "type": "object",
           "required": [
@@ -2946,10 +3661,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Why the credential was refused."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -2968,10 +3686,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "The missing permission."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -2990,10 +3711,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What was not found."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -3013,6 +3737,7 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Which limit."
             },
             "retryAfterMs": {
@@ -3021,6 +3746,35 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "500": {
+          "type": "object",
+          "additionalProperties": false,
+          "description": "Never a stack trace, SQL or other detail of the failure.",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "InternalError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "const": "Something went wrong",
+              "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -3043,11 +3797,13 @@ export const routes = {
         "properties": {
           "orgSlug": {
             "type": "string",
+            "maxLength": 63,
             "description": "The organization's slug.",
             "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
           },
           "roleSlug": {
             "type": "string",
+            "maxLength": 63,
             "description": "The role's slug.",
             "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
           }
@@ -3071,6 +3827,51 @@ export const routes = {
             }
           }
         },
+        "400": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ValidationError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What is wrong, naming the field."
+            },
+            "details": {
+              "type": "array",
+              "maxItems": 1000,
+              "description": "One entry per problem.",
+              "items": {
+                "type": "object",
+                "properties": {
+                  "field": {
+                    "type": "string",
+                    "maxLength": 1000,
+                    "description": "Where the problem is (e.g. `body/users/3/email`)."
+                  },
+                  "message": {
+                    "type": "string",
+                    "maxLength": 1000,
+                    "description": "What is wrong there."
+                  }
+                }
+              }
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id, also in the `x-request-id` header."
+            }
+          }
+        },
         "401": {
           "type": "object",
           "required": [
@@ -3085,10 +3886,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Why the credential was refused."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -3107,10 +3911,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "The missing permission."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -3129,10 +3936,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What was not found."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -3151,20 +3961,27 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What conflicts."
             },
             "conflicts": {
               "type": "array",
+              "maxItems": 1000,
               "description": "The conflicting users, where users conflict.",
               "items": {
                 "type": "object",
                 "properties": {
                   "index": {
                     "type": "integer",
+                    "format": "int32",
+                    "minimum": 0,
+                    "maximum": 999,
                     "description": "Position of the entry in the request."
                   },
                   "userId": {
                     "type": "string",
+                    "format": "uuid",
+                    "maxLength": 36,
                     "description": "The existing member's user id."
                   },
                   "email": {
@@ -3176,6 +3993,8 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -3195,6 +4014,7 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Which limit."
             },
             "retryAfterMs": {
@@ -3203,6 +4023,35 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "500": {
+          "type": "object",
+          "additionalProperties": false,
+          "description": "Never a stack trace, SQL or other detail of the failure.",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "InternalError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "const": "Something went wrong",
+              "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -3225,6 +4074,7 @@ export const routes = {
         "properties": {
           "orgSlug": {
             "type": "string",
+            "maxLength": 63,
             "description": "The organization's slug.",
             "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
           }
@@ -3247,6 +4097,51 @@ export const routes = {
             }
           }
         },
+        "400": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ValidationError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What is wrong, naming the field."
+            },
+            "details": {
+              "type": "array",
+              "maxItems": 1000,
+              "description": "One entry per problem.",
+              "items": {
+                "type": "object",
+                "properties": {
+                  "field": {
+                    "type": "string",
+                    "maxLength": 1000,
+                    "description": "Where the problem is (e.g. `body/users/3/email`)."
+                  },
+                  "message": {
+                    "type": "string",
+                    "maxLength": 1000,
+                    "description": "What is wrong there."
+                  }
+                }
+              }
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id, also in the `x-request-id` header."
+            }
+          }
+        },
         "401": {
           "type": "object",
           "required": [
@@ -3261,10 +4156,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Why the credential was refused."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -3283,10 +4181,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "The missing permission."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -3305,10 +4206,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What was not found."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -3328,6 +4232,7 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Which limit."
             },
             "retryAfterMs": {
@@ -3336,6 +4241,35 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "500": {
+          "type": "object",
+          "additionalProperties": false,
+          "description": "Never a stack trace, SQL or other detail of the failure.",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "InternalError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "const": "Something went wrong",
+              "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -3365,6 +4299,7 @@ export const routes = {
           },
           "organizationId": {
             "type": "string",
+            "maxLength": 36,
             "format": "uuid",
             "description": "The organization's id (UUID). Unknown organizations are 404."
           },
@@ -3373,11 +4308,13 @@ export const routes = {
             "anyOf": [
               {
                 "type": "string",
-                "format": "date-time"
+                "format": "date-time",
+                "maxLength": 40
               },
               {
                 "type": "string",
-                "format": "date"
+                "format": "date",
+                "maxLength": 10
               }
             ]
           },
@@ -3386,11 +4323,13 @@ export const routes = {
             "anyOf": [
               {
                 "type": "string",
-                "format": "date-time"
+                "format": "date-time",
+                "maxLength": 40
               },
               {
                 "type": "string",
-                "format": "date"
+                "format": "date",
+                "maxLength": 10
               }
             ]
           }
@@ -3422,11 +4361,15 @@ export const routes = {
                 },
                 "exportedAt": {
                   "type": "string",
+                  "maxLength": 40,
                   "format": "date-time",
                   "description": "ISO 8601 in UTC, microsecond precision."
                 },
                 "total": {
                   "type": "integer",
+                  "format": "int64",
+                  "minimum": 0,
+                  "maximum": 9007199254740991,
                   "description": "How many rows `data` holds."
                 },
                 "truncated": {
@@ -3440,6 +4383,7 @@ export const routes = {
               "properties": {
                 "data": {
                   "type": "array",
+                  "maxItems": 10000,
                   "description": "Audit events.",
                   "items": {
                     "type": "object",
@@ -3460,6 +4404,7 @@ export const routes = {
                       "id": {
                         "type": "string",
                         "format": "uuid",
+                        "maxLength": 36,
                         "description": "Event UUID."
                       },
                       "org_id": {
@@ -3467,6 +4412,8 @@ export const routes = {
                           "string",
                           "null"
                         ],
+                        "format": "uuid",
+                        "maxLength": 36,
                         "description": "Organization UUID."
                       },
                       "actor_id": {
@@ -3474,6 +4421,8 @@ export const routes = {
                           "string",
                           "null"
                         ],
+                        "format": "uuid",
+                        "maxLength": 36,
                         "description": "User id or API key id of the actor."
                       },
                       "actor_kind": {
@@ -3487,6 +4436,8 @@ export const routes = {
                       },
                       "action": {
                         "type": "string",
+                        "pattern": "^[a-z]+(\\.[a-z]+)*$",
+                        "maxLength": 100,
                         "description": "What happened, e.g. `org.created`, `export.audit`."
                       },
                       "target_type": {
@@ -3494,6 +4445,8 @@ export const routes = {
                           "string",
                           "null"
                         ],
+                        "pattern": "^[a-z_]+$",
+                        "maxLength": 100,
                         "description": "Kind of the thing acted on."
                       },
                       "target_id": {
@@ -3501,6 +4454,7 @@ export const routes = {
                           "string",
                           "null"
                         ],
+                        "maxLength": 200,
                         "description": "Id of the thing acted on."
                       },
                       "request_id": {
@@ -3508,6 +4462,8 @@ export const routes = {
                           "string",
                           "null"
                         ],
+                        "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+                        "maxLength": 128,
                         "description": "The request id (`x-request-id`)."
                       },
                       "metadata": {
@@ -3517,6 +4473,7 @@ export const routes = {
                       },
                       "created_at": {
                         "type": "string",
+                        "maxLength": 40,
                         "format": "date-time",
                         "description": "ISO 8601 in UTC."
                       }
@@ -3541,20 +4498,24 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What is wrong, naming the field."
             },
             "details": {
               "type": "array",
+              "maxItems": 1000,
               "description": "One entry per problem.",
               "items": {
                 "type": "object",
                 "properties": {
                   "field": {
                     "type": "string",
+                    "maxLength": 1000,
                     "description": "Where the problem is (e.g. `body/users/3/email`)."
                   },
                   "message": {
                     "type": "string",
+                    "maxLength": 1000,
                     "description": "What is wrong there."
                   }
                 }
@@ -3562,6 +4523,8 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id, also in the `x-request-id` header."
             }
           }
@@ -3580,10 +4543,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Why the credential was refused."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -3602,10 +4568,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "The missing permission."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -3624,10 +4593,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What was not found."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -3647,6 +4619,7 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Which limit."
             },
             "retryAfterMs": {
@@ -3655,6 +4628,35 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "500": {
+          "type": "object",
+          "additionalProperties": false,
+          "description": "Never a stack trace, SQL or other detail of the failure.",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "InternalError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "const": "Something went wrong",
+              "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -3684,6 +4686,7 @@ export const routes = {
           },
           "organizationId": {
             "type": "string",
+            "maxLength": 36,
             "format": "uuid",
             "description": "The organization's id (UUID). Unknown organizations are 404."
           }
@@ -3715,11 +4718,15 @@ export const routes = {
                 },
                 "exportedAt": {
                   "type": "string",
+                  "maxLength": 40,
                   "format": "date-time",
                   "description": "ISO 8601 in UTC, microsecond precision."
                 },
                 "total": {
                   "type": "integer",
+                  "format": "int64",
+                  "minimum": 0,
+                  "maximum": 9007199254740991,
                   "description": "How many rows `data` holds."
                 },
                 "truncated": {
@@ -3754,11 +4761,13 @@ export const routes = {
                       "id": {
                         "type": "string",
                         "format": "uuid",
+                        "maxLength": 36,
                         "description": "Client row UUID."
                       },
                       "org_id": {
                         "type": "string",
                         "format": "uuid",
+                        "maxLength": 36,
                         "description": "Organization UUID."
                       },
                       "application_id": {
@@ -3766,36 +4775,53 @@ export const routes = {
                           "string",
                           "null"
                         ],
+                        "format": "uuid",
+                        "maxLength": 36,
                         "description": "Application UUID."
                       },
                       "client_id": {
                         "type": "string",
+                        "pattern": "^oc_[0-9a-f]{32}$",
+                        "maxLength": 35,
                         "description": "Public client identifier."
                       },
                       "name": {
                         "type": "string",
+                        "maxLength": 200,
                         "description": "Display name."
                       },
                       "redirect_uris": {
                         "type": "array",
+                        "maxItems": 50,
                         "items": {
                           "type": "string",
+                          "maxLength": 2000,
                           "description": "A redirect URI."
                         },
                         "description": "Redirect URIs."
                       },
                       "grant_types": {
                         "type": "array",
+                        "maxItems": 4,
                         "items": {
                           "type": "string",
+                          "enum": [
+                            "authorization_code",
+                            "client_credentials",
+                            "refresh_token",
+                            "urn:ietf:params:oauth:grant-type:device_code"
+                          ],
                           "description": "A grant type."
                         },
                         "description": "Grant types."
                       },
                       "scopes": {
                         "type": "array",
+                        "maxItems": 100,
                         "items": {
                           "type": "string",
+                          "pattern": "^[\\x21\\x23-\\x5B\\x5D-\\x7E]+$",
+                          "maxLength": 200,
                           "description": "A scope."
                         },
                         "description": "Scopes."
@@ -3805,15 +4831,19 @@ export const routes = {
                           "string",
                           "null"
                         ],
+                        "format": "uuid",
+                        "maxLength": 36,
                         "description": "User id of the creator."
                       },
                       "created_at": {
                         "type": "string",
+                        "maxLength": 40,
                         "format": "date-time",
                         "description": "ISO 8601 in UTC."
                       },
                       "updated_at": {
                         "type": "string",
+                        "maxLength": 40,
                         "format": "date-time",
                         "description": "ISO 8601 in UTC."
                       }
@@ -3838,20 +4868,24 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What is wrong, naming the field."
             },
             "details": {
               "type": "array",
+              "maxItems": 1000,
               "description": "One entry per problem.",
               "items": {
                 "type": "object",
                 "properties": {
                   "field": {
                     "type": "string",
+                    "maxLength": 1000,
                     "description": "Where the problem is (e.g. `body/users/3/email`)."
                   },
                   "message": {
                     "type": "string",
+                    "maxLength": 1000,
                     "description": "What is wrong there."
                   }
                 }
@@ -3859,6 +4893,8 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id, also in the `x-request-id` header."
             }
           }
@@ -3877,10 +4913,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Why the credential was refused."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -3899,10 +4938,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "The missing permission."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -3921,10 +4963,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What was not found."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -3944,6 +4989,7 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Which limit."
             },
             "retryAfterMs": {
@@ -3952,6 +4998,35 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "500": {
+          "type": "object",
+          "additionalProperties": false,
+          "description": "Never a stack trace, SQL or other detail of the failure.",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "InternalError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "const": "Something went wrong",
+              "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -3977,6 +5052,7 @@ export const routes = {
         "properties": {
           "orgSlug": {
             "type": "string",
+            "maxLength": 63,
             "description": "The organization's slug.",
             "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
           }
@@ -4002,6 +5078,7 @@ export const routes = {
             "type": "string",
             "minLength": 1,
             "maxLength": 200,
+            "pattern": "^[a-z0-9][a-z0-9-]{0,62}$",
             "description": "Only members with this role."
           },
           "group": {
@@ -4019,11 +5096,13 @@ export const routes = {
           "createdAfter": {
             "type": "string",
             "format": "date-time",
+            "maxLength": 40,
             "description": "Only memberships created at or after this instant (ISO 8601)."
           },
           "createdBefore": {
             "type": "string",
             "format": "date-time",
+            "maxLength": 40,
             "description": "Only memberships created before this instant (ISO 8601)."
           },
           "columns": {
@@ -4057,6 +5136,7 @@ export const routes = {
           },
           "roleSlug": {
             "type": "string",
+            "pattern": "^[a-z0-9][a-z0-9-]{0,62}$",
             "minLength": 1,
             "maxLength": 200,
             "description": "Only members with this role."
@@ -4075,11 +5155,13 @@ export const routes = {
           },
           "createdAfter": {
             "type": "string",
+            "maxLength": 40,
             "format": "date-time",
             "description": "Only memberships created at or after this instant."
           },
           "createdBefore": {
             "type": "string",
+            "maxLength": 40,
             "format": "date-time",
             "description": "Only memberships created before this instant."
           },
@@ -4128,20 +5210,24 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What is wrong, naming the field."
             },
             "details": {
               "type": "array",
+              "maxItems": 1000,
               "description": "One entry per problem.",
               "items": {
                 "type": "object",
                 "properties": {
                   "field": {
                     "type": "string",
+                    "maxLength": 1000,
                     "description": "Where the problem is (e.g. `body/users/3/email`)."
                   },
                   "message": {
                     "type": "string",
+                    "maxLength": 1000,
                     "description": "What is wrong there."
                   }
                 }
@@ -4149,6 +5235,8 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id, also in the `x-request-id` header."
             }
           }
@@ -4167,10 +5255,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Why the credential was refused."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -4189,10 +5280,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "The missing permission."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -4211,10 +5305,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What was not found."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -4234,6 +5331,7 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Which limit."
             },
             "retryAfterMs": {
@@ -4242,6 +5340,35 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "500": {
+          "type": "object",
+          "additionalProperties": false,
+          "description": "Never a stack trace, SQL or other detail of the failure.",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "InternalError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "const": "Something went wrong",
+              "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -4295,11 +5422,15 @@ export const routes = {
                 },
                 "exportedAt": {
                   "type": "string",
+                  "maxLength": 40,
                   "format": "date-time",
                   "description": "ISO 8601 in UTC, microsecond precision."
                 },
                 "total": {
                   "type": "integer",
+                  "format": "int64",
+                  "minimum": 0,
+                  "maximum": 9007199254740991,
                   "description": "How many rows `data` holds."
                 },
                 "truncated": {
@@ -4332,14 +5463,18 @@ export const routes = {
                       "id": {
                         "type": "string",
                         "format": "uuid",
+                        "maxLength": 36,
                         "description": "Organization UUID."
                       },
                       "slug": {
                         "type": "string",
+                        "pattern": "^[a-z0-9][a-z0-9-]{0,62}$",
+                        "maxLength": 63,
                         "description": "Slug."
                       },
                       "name": {
                         "type": "string",
+                        "maxLength": 200,
                         "description": "Display name."
                       },
                       "description": {
@@ -4347,6 +5482,7 @@ export const routes = {
                           "string",
                           "null"
                         ],
+                        "maxLength": 2000,
                         "description": "Free text."
                       },
                       "status": {
@@ -4359,6 +5495,8 @@ export const routes = {
                       },
                       "default_role": {
                         "type": "string",
+                        "pattern": "^[a-z0-9][a-z0-9-]{0,62}$",
+                        "maxLength": 63,
                         "description": "Role slug given to members added without one."
                       },
                       "created_by": {
@@ -4366,15 +5504,19 @@ export const routes = {
                           "string",
                           "null"
                         ],
+                        "format": "uuid",
+                        "maxLength": 36,
                         "description": "User id of the creator."
                       },
                       "created_at": {
                         "type": "string",
+                        "maxLength": 40,
                         "format": "date-time",
                         "description": "ISO 8601 in UTC."
                       },
                       "updated_at": {
                         "type": "string",
+                        "maxLength": 40,
                         "format": "date-time",
                         "description": "ISO 8601 in UTC."
                       }
@@ -4399,20 +5541,24 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What is wrong, naming the field."
             },
             "details": {
               "type": "array",
+              "maxItems": 1000,
               "description": "One entry per problem.",
               "items": {
                 "type": "object",
                 "properties": {
                   "field": {
                     "type": "string",
+                    "maxLength": 1000,
                     "description": "Where the problem is (e.g. `body/users/3/email`)."
                   },
                   "message": {
                     "type": "string",
+                    "maxLength": 1000,
                     "description": "What is wrong there."
                   }
                 }
@@ -4420,6 +5566,8 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id, also in the `x-request-id` header."
             }
           }
@@ -4438,10 +5586,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Why the credential was refused."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -4460,10 +5611,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "The missing permission."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -4483,6 +5637,7 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Which limit."
             },
             "retryAfterMs": {
@@ -4491,6 +5646,35 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "500": {
+          "type": "object",
+          "additionalProperties": false,
+          "description": "Never a stack trace, SQL or other detail of the failure.",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "InternalError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "const": "Something went wrong",
+              "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -4520,6 +5704,7 @@ export const routes = {
           },
           "applicationId": {
             "type": "string",
+            "maxLength": 36,
             "format": "uuid",
             "description": "The application's id (UUID). Unknown applications are 404."
           }
@@ -4551,11 +5736,15 @@ export const routes = {
                 },
                 "exportedAt": {
                   "type": "string",
+                  "maxLength": 40,
                   "format": "date-time",
                   "description": "ISO 8601 in UTC, microsecond precision."
                 },
                 "total": {
                   "type": "integer",
+                  "format": "int64",
+                  "minimum": 0,
+                  "maximum": 9007199254740991,
                   "description": "How many rows `data` holds."
                 },
                 "truncated": {
@@ -4588,19 +5777,24 @@ export const routes = {
                       "id": {
                         "type": "string",
                         "format": "uuid",
+                        "maxLength": 36,
                         "description": "Role UUID."
                       },
                       "application_id": {
                         "type": "string",
                         "format": "uuid",
+                        "maxLength": 36,
                         "description": "Application UUID."
                       },
                       "slug": {
                         "type": "string",
+                        "pattern": "^[a-z0-9][a-z0-9-]{0,62}$",
+                        "maxLength": 63,
                         "description": "Slug."
                       },
                       "name": {
                         "type": "string",
+                        "maxLength": 200,
                         "description": "Display name."
                       },
                       "description": {
@@ -4608,12 +5802,16 @@ export const routes = {
                           "string",
                           "null"
                         ],
+                        "maxLength": 2000,
                         "description": "Free text."
                       },
                       "permissions": {
                         "type": "array",
+                        "maxItems": 200,
                         "items": {
                           "type": "string",
+                          "pattern": "^[A-Za-z0-9_.:*-]+$",
+                          "maxLength": 200,
                           "description": "A permission."
                         },
                         "description": "Permissions."
@@ -4623,15 +5821,19 @@ export const routes = {
                           "string",
                           "null"
                         ],
+                        "format": "uuid",
+                        "maxLength": 36,
                         "description": "User id of the creator."
                       },
                       "created_at": {
                         "type": "string",
+                        "maxLength": 40,
                         "format": "date-time",
                         "description": "ISO 8601 in UTC."
                       },
                       "updated_at": {
                         "type": "string",
+                        "maxLength": 40,
                         "format": "date-time",
                         "description": "ISO 8601 in UTC."
                       }
@@ -4656,20 +5858,24 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What is wrong, naming the field."
             },
             "details": {
               "type": "array",
+              "maxItems": 1000,
               "description": "One entry per problem.",
               "items": {
                 "type": "object",
                 "properties": {
                   "field": {
                     "type": "string",
+                    "maxLength": 1000,
                     "description": "Where the problem is (e.g. `body/users/3/email`)."
                   },
                   "message": {
                     "type": "string",
+                    "maxLength": 1000,
                     "description": "What is wrong there."
                   }
                 }
@@ -4677,6 +5883,8 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id, also in the `x-request-id` header."
             }
           }
@@ -4695,10 +5903,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Why the credential was refused."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -4717,10 +5928,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "The missing permission."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -4739,10 +5953,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What was not found."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -4762,6 +5979,7 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Which limit."
             },
             "retryAfterMs": {
@@ -4770,6 +5988,35 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "500": {
+          "type": "object",
+          "additionalProperties": false,
+          "description": "Never a stack trace, SQL or other detail of the failure.",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "InternalError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "const": "Something went wrong",
+              "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -4799,6 +6046,7 @@ export const routes = {
           },
           "organizationId": {
             "type": "string",
+            "maxLength": 36,
             "format": "uuid",
             "description": "The organization's id (UUID). Unknown organizations are 404."
           }
@@ -4830,11 +6078,15 @@ export const routes = {
                 },
                 "exportedAt": {
                   "type": "string",
+                  "maxLength": 40,
                   "format": "date-time",
                   "description": "ISO 8601 in UTC, microsecond precision."
                 },
                 "total": {
                   "type": "integer",
+                  "format": "int64",
+                  "minimum": 0,
+                  "maximum": 9007199254740991,
                   "description": "How many rows `data` holds."
                 },
                 "truncated": {
@@ -4871,6 +6123,7 @@ export const routes = {
                       "id": {
                         "type": "string",
                         "format": "uuid",
+                        "maxLength": 36,
                         "description": "User UUID."
                       },
                       "email": {
@@ -4930,11 +6183,13 @@ export const routes = {
                       },
                       "created_at": {
                         "type": "string",
+                        "maxLength": 40,
                         "format": "date-time",
                         "description": "ISO 8601 in UTC."
                       },
                       "updated_at": {
                         "type": "string",
+                        "maxLength": 40,
                         "format": "date-time",
                         "description": "ISO 8601 in UTC."
                       },
@@ -4943,11 +6198,15 @@ export const routes = {
                           "string",
                           "null"
                         ],
+                        "maxLength": 40,
                         "format": "date-time",
                         "description": "ISO 8601 in UTC, or null."
                       },
                       "login_count": {
                         "type": "integer",
+                        "format": "int32",
+                        "minimum": 0,
+                        "maximum": 2147483647,
                         "description": "Total login count."
                       }
                     }
@@ -4971,20 +6230,24 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What is wrong, naming the field."
             },
             "details": {
               "type": "array",
+              "maxItems": 1000,
               "description": "One entry per problem.",
               "items": {
                 "type": "object",
                 "properties": {
                   "field": {
                     "type": "string",
+                    "maxLength": 1000,
                     "description": "Where the problem is (e.g. `body/users/3/email`)."
                   },
                   "message": {
                     "type": "string",
+                    "maxLength": 1000,
                     "description": "What is wrong there."
                   }
                 }
@@ -4992,6 +6255,8 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id, also in the `x-request-id` header."
             }
           }
@@ -5010,10 +6275,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Why the credential was refused."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -5032,10 +6300,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "The missing permission."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -5054,10 +6325,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What was not found."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -5077,6 +6351,7 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Which limit."
             },
             "retryAfterMs": {
@@ -5085,6 +6360,35 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "500": {
+          "type": "object",
+          "additionalProperties": false,
+          "description": "Never a stack trace, SQL or other detail of the failure.",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "InternalError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "const": "Something went wrong",
+              "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -5116,7 +6420,39 @@ export const routes = {
             },
             "reason": {
               "type": "string",
+              "enum": [
+                "shutting down",
+                "migrations pending",
+                "database unreachable"
+              ],
               "description": "Why the instance is not ready."
+            }
+          }
+        },
+        "500": {
+          "type": "object",
+          "additionalProperties": false,
+          "description": "Never a stack trace, SQL or other detail of the failure.",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "InternalError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "const": "Something went wrong",
+              "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
             }
           }
         }
@@ -5150,6 +6486,7 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Which limit."
             },
             "retryAfterMs": {
@@ -5158,6 +6495,35 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "500": {
+          "type": "object",
+          "additionalProperties": false,
+          "description": "Never a stack trace, SQL or other detail of the failure.",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "InternalError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "const": "Something went wrong",
+              "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -5187,6 +6553,7 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Which limit."
             },
             "retryAfterMs": {
@@ -5195,6 +6562,35 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "500": {
+          "type": "object",
+          "additionalProperties": false,
+          "description": "Never a stack trace, SQL or other detail of the failure.",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "InternalError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "const": "Something went wrong",
+              "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -5217,11 +6613,13 @@ export const routes = {
         "properties": {
           "orgSlug": {
             "type": "string",
+            "maxLength": 63,
             "description": "The organization's slug.",
             "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
           },
           "keyId": {
             "type": "string",
+            "maxLength": 36,
             "format": "uuid",
             "description": "The API key's id."
           }
@@ -5247,18 +6645,25 @@ export const routes = {
           "properties": {
             "id": {
               "type": "string",
+              "format": "uuid",
+              "maxLength": 36,
               "description": "Key id."
             },
             "slug": {
               "type": "string",
+              "pattern": "^[a-z0-9][a-z0-9-]{0,62}$",
+              "maxLength": 63,
               "description": "Unique slug of the key within the org."
             },
             "name": {
               "type": "string",
+              "maxLength": 200,
               "description": "Display name."
             },
             "prefix": {
               "type": "string",
+              "pattern": "^[0-9a-f]{16}$",
+              "maxLength": 16,
               "description": "The public part of the key, to recognise it (`iak_{orgSlug}_{prefix}_...`)."
             },
             "permissions": {
@@ -5273,22 +6678,27 @@ export const routes = {
             },
             "scopes": {
               "type": "array",
+              "maxItems": 100,
               "description": "Resource patterns restricting where permissions apply.",
               "items": {
                 "type": "string",
+                "maxLength": 200,
                 "description": "A resource pattern."
               }
             },
             "ownerType": {
               "type": "string",
+              "maxLength": 100,
               "description": "Optional owner type (e.g. agent, user, app)."
             },
             "ownerId": {
               "type": "string",
+              "maxLength": 200,
               "description": "Optional owner id."
             },
             "expiresAt": {
               "type": "string",
+              "maxLength": 40,
               "format": "date-time",
               "description": "When the key stops working."
             },
@@ -5298,19 +6708,26 @@ export const routes = {
             },
             "lastUsedAt": {
               "type": "string",
+              "maxLength": 40,
               "format": "date-time",
               "description": "Last use, to the minute."
             },
             "createdBy": {
               "type": "string",
+              "format": "uuid",
+              "maxLength": 36,
               "description": "User id of the creator."
             },
             "createdAt": {
               "type": "string",
+              "format": "date-time",
+              "maxLength": 40,
               "description": "Creation time (ISO 8601)."
             },
             "updatedAt": {
               "type": "string",
+              "format": "date-time",
+              "maxLength": 40,
               "description": "Last change (ISO 8601)."
             }
           }
@@ -5329,20 +6746,24 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What is wrong, naming the field."
             },
             "details": {
               "type": "array",
+              "maxItems": 1000,
               "description": "One entry per problem.",
               "items": {
                 "type": "object",
                 "properties": {
                   "field": {
                     "type": "string",
+                    "maxLength": 1000,
                     "description": "Where the problem is (e.g. `body/users/3/email`)."
                   },
                   "message": {
                     "type": "string",
+                    "maxLength": 1000,
                     "description": "What is wrong there."
                   }
                 }
@@ -5350,6 +6771,8 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id, also in the `x-request-id` header."
             }
           }
@@ -5368,10 +6791,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Why the credential was refused."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -5390,10 +6816,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "The missing permission."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -5412,10 +6841,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What was not found."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -5435,6 +6867,7 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Which limit."
             },
             "retryAfterMs": {
@@ -5443,6 +6876,35 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "500": {
+          "type": "object",
+          "additionalProperties": false,
+          "description": "Never a stack trace, SQL or other detail of the failure.",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "InternalError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "const": "Something went wrong",
+              "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -5465,11 +6927,13 @@ export const routes = {
         "properties": {
           "orgSlug": {
             "type": "string",
+            "maxLength": 63,
             "description": "The organization's slug.",
             "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
           },
           "groupSlug": {
             "type": "string",
+            "maxLength": 63,
             "description": "The group's slug.",
             "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
           }
@@ -5490,14 +6954,19 @@ export const routes = {
           "properties": {
             "id": {
               "type": "string",
+              "format": "uuid",
+              "maxLength": 36,
               "description": "Group id."
             },
             "orgSlug": {
               "type": "string",
+              "pattern": "^[a-z0-9][a-z0-9-]{0,62}$",
+              "maxLength": 63,
               "description": "The organization's slug."
             },
             "name": {
               "type": "string",
+              "maxLength": 200,
               "description": "Display name."
             },
             "slug": {
@@ -5506,6 +6975,7 @@ export const routes = {
             },
             "description": {
               "type": "string",
+              "maxLength": 2000,
               "description": "Free text."
             },
             "memberCount": {
@@ -5514,19 +6984,72 @@ export const routes = {
             },
             "createdBy": {
               "type": "string",
+              "format": "uuid",
+              "maxLength": 36,
               "description": "User id of the creator."
             },
             "updatedBy": {
               "type": "string",
+              "format": "uuid",
+              "maxLength": 36,
               "description": "User id of the last editor."
             },
             "createdAt": {
               "type": "string",
+              "format": "date-time",
+              "maxLength": 40,
               "description": "Creation time (ISO 8601)."
             },
             "updatedAt": {
               "type": "string",
+              "format": "date-time",
+              "maxLength": 40,
               "description": "Last change (ISO 8601)."
+            }
+          }
+        },
+        "400": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ValidationError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What is wrong, naming the field."
+            },
+            "details": {
+              "type": "array",
+              "maxItems": 1000,
+              "description": "One entry per problem.",
+              "items": {
+                "type": "object",
+                "properties": {
+                  "field": {
+                    "type": "string",
+                    "maxLength": 1000,
+                    "description": "Where the problem is (e.g. `body/users/3/email`)."
+                  },
+                  "message": {
+                    "type": "string",
+                    "maxLength": 1000,
+                    "description": "What is wrong there."
+                  }
+                }
+              }
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id, also in the `x-request-id` header."
             }
           }
         },
@@ -5544,10 +7067,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Why the credential was refused."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -5566,10 +7092,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "The missing permission."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -5588,10 +7117,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What was not found."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -5611,6 +7143,7 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Which limit."
             },
             "retryAfterMs": {
@@ -5619,6 +7152,35 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "500": {
+          "type": "object",
+          "additionalProperties": false,
+          "description": "Never a stack trace, SQL or other detail of the failure.",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "InternalError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "const": "Something went wrong",
+              "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -5641,11 +7203,13 @@ export const routes = {
         "properties": {
           "orgSlug": {
             "type": "string",
+            "maxLength": 63,
             "description": "The organization's slug.",
             "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
           },
           "userId": {
             "type": "string",
+            "maxLength": 36,
             "format": "uuid",
             "description": "The member's user id."
           }
@@ -5668,14 +7232,20 @@ export const routes = {
           "properties": {
             "id": {
               "type": "string",
+              "format": "uuid",
+              "maxLength": 36,
               "description": "Membership id."
             },
             "orgSlug": {
               "type": "string",
+              "pattern": "^[a-z0-9][a-z0-9-]{0,62}$",
+              "maxLength": 63,
               "description": "The organization's slug."
             },
             "userId": {
               "type": "string",
+              "format": "uuid",
+              "maxLength": 36,
               "description": "The member's user id."
             },
             "email": {
@@ -5684,6 +7254,8 @@ export const routes = {
             },
             "roleSlug": {
               "type": "string",
+              "pattern": "^[a-z0-9][a-z0-9-]{0,62}$",
+              "maxLength": 63,
               "description": "The member's role."
             },
             "status": {
@@ -5697,10 +7269,14 @@ export const routes = {
             },
             "invitedBy": {
               "type": "string",
+              "format": "uuid",
+              "maxLength": 36,
               "description": "User id of who invited (pending and accepted invitations)."
             },
             "invitedAt": {
               "type": "string",
+              "format": "date-time",
+              "maxLength": 40,
               "description": "When the invitation was made (ISO 8601)."
             },
             "inviteEmail": {
@@ -5709,14 +7285,20 @@ export const routes = {
             },
             "inviteToken": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9_-]{43}$",
+              "maxLength": 43,
               "description": "The invitation token; only in the response that creates or renews it."
             },
             "inviteExpiresAt": {
               "type": "string",
+              "format": "date-time",
+              "maxLength": 40,
               "description": "When a pending invitation expires (ISO 8601)."
             },
             "joinedAt": {
               "type": "string",
+              "format": "date-time",
+              "maxLength": 40,
               "description": "When the member joined (ISO 8601)."
             },
             "joinedVia": {
@@ -5732,6 +7314,8 @@ export const routes = {
             },
             "deactivatedAt": {
               "type": "string",
+              "format": "date-time",
+              "maxLength": 40,
               "description": "When the member was suspended (ISO 8601)."
             },
             "groups": {
@@ -5744,18 +7328,26 @@ export const routes = {
             },
             "createdBy": {
               "type": "string",
+              "format": "uuid",
+              "maxLength": 36,
               "description": "User id of who created the membership."
             },
             "updatedBy": {
               "type": "string",
+              "format": "uuid",
+              "maxLength": 36,
               "description": "User id of who last changed it."
             },
             "createdAt": {
               "type": "string",
+              "format": "date-time",
+              "maxLength": 40,
               "description": "When the membership was created (ISO 8601)."
             },
             "updatedAt": {
               "type": "string",
+              "format": "date-time",
+              "maxLength": 40,
               "description": "When it last changed (ISO 8601)."
             }
           }
@@ -5774,20 +7366,24 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What is wrong, naming the field."
             },
             "details": {
               "type": "array",
+              "maxItems": 1000,
               "description": "One entry per problem.",
               "items": {
                 "type": "object",
                 "properties": {
                   "field": {
                     "type": "string",
+                    "maxLength": 1000,
                     "description": "Where the problem is (e.g. `body/users/3/email`)."
                   },
                   "message": {
                     "type": "string",
+                    "maxLength": 1000,
                     "description": "What is wrong there."
                   }
                 }
@@ -5795,6 +7391,8 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id, also in the `x-request-id` header."
             }
           }
@@ -5813,10 +7411,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Why the credential was refused."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -5835,10 +7436,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "The missing permission."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -5857,10 +7461,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What was not found."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -5880,6 +7487,7 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Which limit."
             },
             "retryAfterMs": {
@@ -5888,6 +7496,35 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "500": {
+          "type": "object",
+          "additionalProperties": false,
+          "description": "Never a stack trace, SQL or other detail of the failure.",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "InternalError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "const": "Something went wrong",
+              "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -5910,11 +7547,13 @@ export const routes = {
         "properties": {
           "orgSlug": {
             "type": "string",
+            "maxLength": 63,
             "description": "The organization's slug.",
             "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
           },
           "roleSlug": {
             "type": "string",
+            "maxLength": 63,
             "description": "The role's slug.",
             "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
           }
@@ -5935,22 +7574,30 @@ export const routes = {
           "properties": {
             "id": {
               "type": "string",
+              "format": "uuid",
+              "maxLength": 36,
               "description": "Role id."
             },
             "orgSlug": {
               "type": "string",
+              "pattern": "^[a-z0-9][a-z0-9-]{0,62}$",
+              "maxLength": 63,
               "description": "The organization's slug."
             },
             "name": {
               "type": "string",
+              "maxLength": 200,
               "description": "Display name."
             },
             "slug": {
               "type": "string",
+              "pattern": "^[a-z0-9][a-z0-9-]{0,62}$",
+              "maxLength": 63,
               "description": "The role's slug."
             },
             "description": {
               "type": "string",
+              "maxLength": 2000,
               "description": "Free text."
             },
             "permissions": {
@@ -5965,9 +7612,11 @@ export const routes = {
             },
             "scopes": {
               "type": "array",
+              "maxItems": 100,
               "description": "Resource scopes granted by this role.",
               "items": {
                 "type": "string",
+                "maxLength": 200,
                 "description": "A resource pattern."
               }
             },
@@ -5977,19 +7626,72 @@ export const routes = {
             },
             "createdBy": {
               "type": "string",
+              "format": "uuid",
+              "maxLength": 36,
               "description": "User id of the creator."
             },
             "updatedBy": {
               "type": "string",
+              "format": "uuid",
+              "maxLength": 36,
               "description": "User id of the last editor."
             },
             "createdAt": {
               "type": "string",
+              "format": "date-time",
+              "maxLength": 40,
               "description": "Creation time (ISO 8601)."
             },
             "updatedAt": {
               "type": "string",
+              "format": "date-time",
+              "maxLength": 40,
               "description": "Last change (ISO 8601)."
+            }
+          }
+        },
+        "400": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ValidationError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What is wrong, naming the field."
+            },
+            "details": {
+              "type": "array",
+              "maxItems": 1000,
+              "description": "One entry per problem.",
+              "items": {
+                "type": "object",
+                "properties": {
+                  "field": {
+                    "type": "string",
+                    "maxLength": 1000,
+                    "description": "Where the problem is (e.g. `body/users/3/email`)."
+                  },
+                  "message": {
+                    "type": "string",
+                    "maxLength": 1000,
+                    "description": "What is wrong there."
+                  }
+                }
+              }
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id, also in the `x-request-id` header."
             }
           }
         },
@@ -6007,10 +7709,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Why the credential was refused."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -6029,10 +7734,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "The missing permission."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -6051,10 +7759,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What was not found."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -6074,6 +7785,7 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Which limit."
             },
             "retryAfterMs": {
@@ -6082,6 +7794,35 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "500": {
+          "type": "object",
+          "additionalProperties": false,
+          "description": "Never a stack trace, SQL or other detail of the failure.",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "InternalError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "const": "Something went wrong",
+              "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -6104,6 +7845,7 @@ export const routes = {
         "properties": {
           "orgSlug": {
             "type": "string",
+            "maxLength": 63,
             "description": "The organization's slug.",
             "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
           }
@@ -6128,16 +7870,19 @@ export const routes = {
           "properties": {
             "id": {
               "type": "string",
+              "maxLength": 36,
               "format": "uuid",
               "description": "A UUID."
             },
             "slug": {
               "type": "string",
+              "maxLength": 63,
               "description": "Lowercase letters, digits and dashes; starts with a letter or digit.",
               "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
             },
             "name": {
               "type": "string",
+              "maxLength": 200,
               "description": "Display name."
             },
             "description": {
@@ -6145,6 +7890,7 @@ export const routes = {
                 "string",
                 "null"
               ],
+              "maxLength": 2000,
               "description": "Free text."
             },
             "status": {
@@ -6157,6 +7903,8 @@ export const routes = {
             },
             "defaultRole": {
               "type": "string",
+              "pattern": "^[a-z0-9][a-z0-9-]{0,62}$",
+              "maxLength": 63,
               "description": "Role slug given to members added without one."
             },
             "createdBy": {
@@ -6164,15 +7912,19 @@ export const routes = {
                 "string",
                 "null"
               ],
+              "format": "uuid",
+              "maxLength": 36,
               "description": "User id of the creator."
             },
             "createdAt": {
               "type": "string",
+              "maxLength": 40,
               "format": "date-time",
               "description": "ISO 8601 in UTC, microsecond precision."
             },
             "updatedAt": {
               "type": "string",
+              "maxLength": 40,
               "format": "date-time",
               "description": "ISO 8601 in UTC, microsecond precision."
             }
@@ -6192,20 +7944,24 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What is wrong, naming the field."
             },
             "details": {
               "type": "array",
+              "maxItems": 1000,
               "description": "One entry per problem.",
               "items": {
                 "type": "object",
                 "properties": {
                   "field": {
                     "type": "string",
+                    "maxLength": 1000,
                     "description": "Where the problem is (e.g. `body/users/3/email`)."
                   },
                   "message": {
                     "type": "string",
+                    "maxLength": 1000,
                     "description": "What is wrong there."
                   }
                 }
@@ -6213,6 +7969,8 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id, also in the `x-request-id` header."
             }
           }
@@ -6231,10 +7989,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Why the credential was refused."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -6253,10 +8014,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "The missing permission."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -6275,10 +8039,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What was not found."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -6298,6 +8065,7 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Which limit."
             },
             "retryAfterMs": {
@@ -6306,6 +8074,35 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "500": {
+          "type": "object",
+          "additionalProperties": false,
+          "description": "Never a stack trace, SQL or other detail of the failure.",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "InternalError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "const": "Something went wrong",
+              "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -6337,7 +8134,39 @@ export const routes = {
             },
             "reason": {
               "type": "string",
+              "enum": [
+                "shutting down",
+                "migrations pending",
+                "database unreachable"
+              ],
               "description": "Why the instance is not ready."
+            }
+          }
+        },
+        "500": {
+          "type": "object",
+          "additionalProperties": false,
+          "description": "Never a stack trace, SQL or other detail of the failure.",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "InternalError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "const": "Something went wrong",
+              "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
             }
           }
         },
@@ -6358,6 +8187,11 @@ export const routes = {
             },
             "reason": {
               "type": "string",
+              "enum": [
+                "shutting down",
+                "migrations pending",
+                "database unreachable"
+              ],
               "description": "Why the instance is not ready."
             }
           }
@@ -6382,6 +8216,7 @@ export const routes = {
         "properties": {
           "orgSlug": {
             "type": "string",
+            "maxLength": 63,
             "description": "The organization's slug.",
             "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
           }
@@ -6422,14 +8257,21 @@ export const routes = {
           "properties": {
             "created": {
               "type": "integer",
+              "format": "int64",
+              "minimum": 0,
+              "maximum": 9007199254740991,
               "description": "Memberships created (or that would be, for a dry run)."
             },
             "skipped": {
               "type": "integer",
+              "format": "int64",
+              "minimum": 0,
+              "maximum": 9007199254740991,
               "description": "Rows whose user was already a member."
             },
             "failed": {
               "type": "array",
+              "maxItems": 1000,
               "description": "Lines that were not applied, in line order (the first 1,000).",
               "items": {
                 "type": "object",
@@ -6440,10 +8282,14 @@ export const routes = {
                 "properties": {
                   "line": {
                     "type": "integer",
+                    "format": "int64",
+                    "minimum": 2,
+                    "maximum": 9007199254740991,
                     "description": "The line of the file the record starts on (the header is line 1)."
                   },
                   "message": {
                     "type": "string",
+                    "maxLength": 1000,
                     "description": "Why the line was not applied."
                   }
                 }
@@ -6451,6 +8297,9 @@ export const routes = {
             },
             "failedCount": {
               "type": "integer",
+              "format": "int64",
+              "minimum": 0,
+              "maximum": 9007199254740991,
               "description": "How many lines failed in all."
             },
             "dryRun": {
@@ -6473,20 +8322,24 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What is wrong, naming the field."
             },
             "details": {
               "type": "array",
+              "maxItems": 1000,
               "description": "One entry per problem.",
               "items": {
                 "type": "object",
                 "properties": {
                   "field": {
                     "type": "string",
+                    "maxLength": 1000,
                     "description": "Where the problem is (e.g. `body/users/3/email`)."
                   },
                   "message": {
                     "type": "string",
+                    "maxLength": 1000,
                     "description": "What is wrong there."
                   }
                 }
@@ -6494,6 +8347,8 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id, also in the `x-request-id` header."
             }
           }
@@ -6512,10 +8367,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Why the credential was refused."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -6534,10 +8392,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "The missing permission."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -6556,10 +8417,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What was not found."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -6578,10 +8442,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "The limit."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -6601,10 +8468,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "The accepted media types."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -6624,6 +8494,7 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Which limit."
             },
             "retryAfterMs": {
@@ -6632,6 +8503,35 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "500": {
+          "type": "object",
+          "additionalProperties": false,
+          "description": "Never a stack trace, SQL or other detail of the failure.",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "InternalError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "const": "Something went wrong",
+              "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -6652,6 +8552,7 @@ export const routes = {
         "properties": {
           "applicationId": {
             "type": "string",
+            "maxLength": 36,
             "format": "uuid",
             "description": "The application's id."
           }
@@ -6666,6 +8567,7 @@ export const routes = {
         "properties": {
           "limit": {
             "type": "integer",
+            "format": "int32",
             "minimum": 1,
             "maximum": 100,
             "default": 50,
@@ -6673,6 +8575,7 @@ export const routes = {
           },
           "cursor": {
             "type": "string",
+            "pattern": "^[A-Za-z0-9_-]+$",
             "maxLength": 512,
             "description": "`pagination.nextCursor` of the previous page; omit for the first page."
           }
@@ -6690,6 +8593,7 @@ export const routes = {
           "properties": {
             "data": {
               "type": "array",
+              "maxItems": 100,
               "description": "Roles, newest first.",
               "items": {
                 "type": "object",
@@ -6708,21 +8612,25 @@ export const routes = {
                 "properties": {
                   "id": {
                     "type": "string",
+                    "maxLength": 36,
                     "format": "uuid",
                     "description": "A UUID."
                   },
                   "applicationId": {
                     "type": "string",
+                    "maxLength": 36,
                     "format": "uuid",
                     "description": "A UUID."
                   },
                   "slug": {
                     "type": "string",
+                    "maxLength": 63,
                     "description": "Lowercase letters, digits and dashes; starts with a letter or digit.",
                     "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
                   },
                   "name": {
                     "type": "string",
+                    "maxLength": 200,
                     "description": "Display name."
                   },
                   "description": {
@@ -6730,6 +8638,7 @@ export const routes = {
                       "string",
                       "null"
                     ],
+                    "maxLength": 2000,
                     "description": "Free text."
                   },
                   "permissions": {
@@ -6749,15 +8658,19 @@ export const routes = {
                       "string",
                       "null"
                     ],
+                    "format": "uuid",
+                    "maxLength": 36,
                     "description": "User id of the creator."
                   },
                   "createdAt": {
                     "type": "string",
+                    "maxLength": 40,
                     "format": "date-time",
                     "description": "ISO 8601 in UTC, microsecond precision."
                   },
                   "updatedAt": {
                     "type": "string",
+                    "maxLength": 40,
                     "format": "date-time",
                     "description": "ISO 8601 in UTC, microsecond precision."
                   }
@@ -6777,6 +8690,8 @@ export const routes = {
                     "string",
                     "null"
                   ],
+                  "pattern": "^[A-Za-z0-9_-]+$",
+                  "maxLength": 512,
                   "description": "Pass as `cursor` to get the next page; null on the last page."
                 },
                 "hasMore": {
@@ -6801,20 +8716,24 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What is wrong, naming the field."
             },
             "details": {
               "type": "array",
+              "maxItems": 1000,
               "description": "One entry per problem.",
               "items": {
                 "type": "object",
                 "properties": {
                   "field": {
                     "type": "string",
+                    "maxLength": 1000,
                     "description": "Where the problem is (e.g. `body/users/3/email`)."
                   },
                   "message": {
                     "type": "string",
+                    "maxLength": 1000,
                     "description": "What is wrong there."
                   }
                 }
@@ -6822,6 +8741,8 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id, also in the `x-request-id` header."
             }
           }
@@ -6840,10 +8761,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Why the credential was refused."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -6862,10 +8786,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "The missing permission."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -6884,10 +8811,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What was not found."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -6907,6 +8837,7 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Which limit."
             },
             "retryAfterMs": {
@@ -6915,6 +8846,35 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "500": {
+          "type": "object",
+          "additionalProperties": false,
+          "description": "Never a stack trace, SQL or other detail of the failure.",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "InternalError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "const": "Something went wrong",
+              "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -6935,6 +8895,7 @@ export const routes = {
         "properties": {
           "limit": {
             "type": "integer",
+            "format": "int32",
             "minimum": 1,
             "maximum": 100,
             "default": 50,
@@ -6942,6 +8903,7 @@ export const routes = {
           },
           "cursor": {
             "type": "string",
+            "pattern": "^[A-Za-z0-9_-]+$",
             "maxLength": 512,
             "description": "`pagination.nextCursor` of the previous page; omit for the first page."
           }
@@ -6959,6 +8921,7 @@ export const routes = {
           "properties": {
             "data": {
               "type": "array",
+              "maxItems": 100,
               "description": "Applications, newest first.",
               "items": {
                 "type": "object",
@@ -6975,16 +8938,19 @@ export const routes = {
                 "properties": {
                   "id": {
                     "type": "string",
+                    "maxLength": 36,
                     "format": "uuid",
                     "description": "A UUID."
                   },
                   "slug": {
                     "type": "string",
+                    "maxLength": 63,
                     "description": "Lowercase letters, digits and dashes; starts with a letter or digit.",
                     "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
                   },
                   "name": {
                     "type": "string",
+                    "maxLength": 200,
                     "description": "Display name."
                   },
                   "description": {
@@ -6992,6 +8958,7 @@ export const routes = {
                       "string",
                       "null"
                     ],
+                    "maxLength": 2000,
                     "description": "Free text."
                   },
                   "createdBy": {
@@ -6999,15 +8966,19 @@ export const routes = {
                       "string",
                       "null"
                     ],
+                    "format": "uuid",
+                    "maxLength": 36,
                     "description": "User id of the creator."
                   },
                   "createdAt": {
                     "type": "string",
+                    "maxLength": 40,
                     "format": "date-time",
                     "description": "ISO 8601 in UTC, microsecond precision."
                   },
                   "updatedAt": {
                     "type": "string",
+                    "maxLength": 40,
                     "format": "date-time",
                     "description": "ISO 8601 in UTC, microsecond precision."
                   }
@@ -7027,6 +8998,8 @@ export const routes = {
                     "string",
                     "null"
                   ],
+                  "pattern": "^[A-Za-z0-9_-]+$",
+                  "maxLength": 512,
                   "description": "Pass as `cursor` to get the next page; null on the last page."
                 },
                 "hasMore": {
@@ -7051,20 +9024,24 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What is wrong, naming the field."
             },
             "details": {
               "type": "array",
+              "maxItems": 1000,
               "description": "One entry per problem.",
               "items": {
                 "type": "object",
                 "properties": {
                   "field": {
                     "type": "string",
+                    "maxLength": 1000,
                     "description": "Where the problem is (e.g. `body/users/3/email`)."
                   },
                   "message": {
                     "type": "string",
+                    "maxLength": 1000,
                     "description": "What is wrong there."
                   }
                 }
@@ -7072,6 +9049,8 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id, also in the `x-request-id` header."
             }
           }
@@ -7090,10 +9069,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Why the credential was refused."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -7112,10 +9094,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "The missing permission."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -7135,6 +9120,7 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Which limit."
             },
             "retryAfterMs": {
@@ -7143,6 +9129,35 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "500": {
+          "type": "object",
+          "additionalProperties": false,
+          "description": "Never a stack trace, SQL or other detail of the failure.",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "InternalError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "const": "Something went wrong",
+              "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -7163,11 +9178,13 @@ export const routes = {
         "properties": {
           "organizationId": {
             "type": "string",
+            "maxLength": 36,
             "format": "uuid",
             "description": "The organization's id (UUID). Unknown organizations are 404."
           },
           "limit": {
             "type": "integer",
+            "format": "int32",
             "minimum": 1,
             "maximum": 100,
             "default": 50,
@@ -7175,6 +9192,7 @@ export const routes = {
           },
           "cursor": {
             "type": "string",
+            "pattern": "^[A-Za-z0-9_-]+$",
             "maxLength": 512,
             "description": "`pagination.nextCursor` of the previous page; omit for the first page."
           }
@@ -7194,6 +9212,7 @@ export const routes = {
           "properties": {
             "data": {
               "type": "array",
+              "maxItems": 100,
               "description": "Clients, newest first.",
               "items": {
                 "type": "object",
@@ -7214,11 +9233,13 @@ export const routes = {
                 "properties": {
                   "id": {
                     "type": "string",
+                    "maxLength": 36,
                     "format": "uuid",
                     "description": "A UUID."
                   },
                   "organizationId": {
                     "type": "string",
+                    "maxLength": 36,
                     "format": "uuid",
                     "description": "A UUID."
                   },
@@ -7227,27 +9248,34 @@ export const routes = {
                       "string",
                       "null"
                     ],
+                    "maxLength": 36,
                     "format": "uuid",
                     "description": "The application this client belongs to, if any."
                   },
                   "clientId": {
                     "type": "string",
+                    "pattern": "^oc_[0-9a-f]{32}$",
+                    "maxLength": 35,
                     "description": "The public client identifier (`oc_` and 32 hex digits)."
                   },
                   "name": {
                     "type": "string",
+                    "maxLength": 200,
                     "description": "Display name."
                   },
                   "redirectUris": {
                     "type": "array",
+                    "maxItems": 50,
                     "description": "Absolute redirect URIs.",
                     "items": {
                       "type": "string",
+                      "maxLength": 2000,
                       "description": "One redirect URI."
                     }
                   },
                   "grantTypes": {
                     "type": "array",
+                    "maxItems": 4,
                     "description": "Grant types the client may use.",
                     "items": {
                       "type": "string",
@@ -7262,9 +9290,12 @@ export const routes = {
                   },
                   "scopes": {
                     "type": "array",
+                    "maxItems": 100,
                     "description": "Scopes the client may request.",
                     "items": {
                       "type": "string",
+                      "pattern": "^[\\x21\\x23-\\x5B\\x5D-\\x7E]+$",
+                      "maxLength": 200,
                       "description": "One scope."
                     }
                   },
@@ -7273,15 +9304,19 @@ export const routes = {
                       "string",
                       "null"
                     ],
+                    "format": "uuid",
+                    "maxLength": 36,
                     "description": "User id of the creator."
                   },
                   "createdAt": {
                     "type": "string",
+                    "maxLength": 40,
                     "format": "date-time",
                     "description": "ISO 8601 in UTC, microsecond precision."
                   },
                   "updatedAt": {
                     "type": "string",
+                    "maxLength": 40,
                     "format": "date-time",
                     "description": "ISO 8601 in UTC, microsecond precision."
                   }
@@ -7301,6 +9336,8 @@ export const routes = {
                     "string",
                     "null"
                   ],
+                  "pattern": "^[A-Za-z0-9_-]+$",
+                  "maxLength": 512,
                   "description": "Pass as `cursor` to get the next page; null on the last page."
                 },
                 "hasMore": {
@@ -7325,20 +9362,24 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What is wrong, naming the field."
             },
             "details": {
               "type": "array",
+              "maxItems": 1000,
               "description": "One entry per problem.",
               "items": {
                 "type": "object",
                 "properties": {
                   "field": {
                     "type": "string",
+                    "maxLength": 1000,
                     "description": "Where the problem is (e.g. `body/users/3/email`)."
                   },
                   "message": {
                     "type": "string",
+                    "maxLength": 1000,
                     "description": "What is wrong there."
                   }
                 }
@@ -7346,6 +9387,8 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id, also in the `x-request-id` header."
             }
           }
@@ -7364,10 +9407,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Why the credential was refused."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -7386,10 +9432,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "The missing permission."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -7408,10 +9457,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What was not found."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -7431,6 +9483,7 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Which limit."
             },
             "retryAfterMs": {
@@ -7439,6 +9492,35 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "500": {
+          "type": "object",
+          "additionalProperties": false,
+          "description": "Never a stack trace, SQL or other detail of the failure.",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "InternalError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "const": "Something went wrong",
+              "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -7461,6 +9543,7 @@ export const routes = {
         "properties": {
           "orgSlug": {
             "type": "string",
+            "maxLength": 63,
             "description": "The organization's slug.",
             "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
           }
@@ -7475,6 +9558,7 @@ export const routes = {
         "properties": {
           "limit": {
             "type": "integer",
+            "format": "int32",
             "minimum": 1,
             "maximum": 100,
             "default": 20,
@@ -7482,6 +9566,7 @@ export const routes = {
           },
           "page": {
             "type": "integer",
+            "format": "int32",
             "minimum": 1,
             "maximum": 100000,
             "description": "Page number, from 1 (offset paging; prefer `cursor` where offered). Default 1."
@@ -7510,6 +9595,7 @@ export const routes = {
           "properties": {
             "results": {
               "type": "array",
+              "maxItems": 100,
               "description": "One page of keys.",
               "items": {
                 "type": "object",
@@ -7525,18 +9611,25 @@ export const routes = {
                 "properties": {
                   "id": {
                     "type": "string",
+                    "format": "uuid",
+                    "maxLength": 36,
                     "description": "Key id."
                   },
                   "slug": {
                     "type": "string",
+                    "pattern": "^[a-z0-9][a-z0-9-]{0,62}$",
+                    "maxLength": 63,
                     "description": "Unique slug of the key within the org."
                   },
                   "name": {
                     "type": "string",
+                    "maxLength": 200,
                     "description": "Display name."
                   },
                   "prefix": {
                     "type": "string",
+                    "pattern": "^[0-9a-f]{16}$",
+                    "maxLength": 16,
                     "description": "The public part of the key, to recognise it (`iak_{orgSlug}_{prefix}_...`)."
                   },
                   "permissions": {
@@ -7551,22 +9644,27 @@ export const routes = {
                   },
                   "scopes": {
                     "type": "array",
+                    "maxItems": 100,
                     "description": "Resource patterns restricting where permissions apply.",
                     "items": {
                       "type": "string",
+                      "maxLength": 200,
                       "description": "A resource pattern."
                     }
                   },
                   "ownerType": {
                     "type": "string",
+                    "maxLength": 100,
                     "description": "Optional owner type (e.g. agent, user, app)."
                   },
                   "ownerId": {
                     "type": "string",
+                    "maxLength": 200,
                     "description": "Optional owner id."
                   },
                   "expiresAt": {
                     "type": "string",
+                    "maxLength": 40,
                     "format": "date-time",
                     "description": "When the key stops working."
                   },
@@ -7576,19 +9674,26 @@ export const routes = {
                   },
                   "lastUsedAt": {
                     "type": "string",
+                    "maxLength": 40,
                     "format": "date-time",
                     "description": "Last use, to the minute."
                   },
                   "createdBy": {
                     "type": "string",
+                    "format": "uuid",
+                    "maxLength": 36,
                     "description": "User id of the creator."
                   },
                   "createdAt": {
                     "type": "string",
+                    "format": "date-time",
+                    "maxLength": 40,
                     "description": "Creation time (ISO 8601)."
                   },
                   "updatedAt": {
                     "type": "string",
+                    "format": "date-time",
+                    "maxLength": 40,
                     "description": "Last change (ISO 8601)."
                   }
                 }
@@ -7614,20 +9719,24 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What is wrong, naming the field."
             },
             "details": {
               "type": "array",
+              "maxItems": 1000,
               "description": "One entry per problem.",
               "items": {
                 "type": "object",
                 "properties": {
                   "field": {
                     "type": "string",
+                    "maxLength": 1000,
                     "description": "Where the problem is (e.g. `body/users/3/email`)."
                   },
                   "message": {
                     "type": "string",
+                    "maxLength": 1000,
                     "description": "What is wrong there."
                   }
                 }
@@ -7635,6 +9744,8 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id, also in the `x-request-id` header."
             }
           }
@@ -7653,10 +9764,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Why the credential was refused."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -7675,10 +9789,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "The missing permission."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -7697,10 +9814,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What was not found."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -7720,6 +9840,7 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Which limit."
             },
             "retryAfterMs": {
@@ -7728,6 +9849,35 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "500": {
+          "type": "object",
+          "additionalProperties": false,
+          "description": "Never a stack trace, SQL or other detail of the failure.",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "InternalError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "const": "Something went wrong",
+              "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -7750,11 +9900,13 @@ export const routes = {
         "properties": {
           "orgSlug": {
             "type": "string",
+            "maxLength": 63,
             "description": "The organization's slug.",
             "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
           },
           "groupSlug": {
             "type": "string",
+            "maxLength": 63,
             "description": "The group's slug.",
             "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
           }
@@ -7770,6 +9922,7 @@ export const routes = {
         "properties": {
           "limit": {
             "type": "integer",
+            "format": "int32",
             "minimum": 1,
             "maximum": 100,
             "default": 20,
@@ -7777,6 +9930,7 @@ export const routes = {
           },
           "page": {
             "type": "integer",
+            "format": "int32",
             "minimum": 1,
             "maximum": 100000,
             "description": "Page number, from 1 (offset paging; prefer `cursor` where offered). Default 1."
@@ -7795,6 +9949,7 @@ export const routes = {
           "properties": {
             "results": {
               "type": "array",
+              "maxItems": 100,
               "description": "One page of group members.",
               "items": {
                 "type": "object",
@@ -7806,6 +9961,8 @@ export const routes = {
                 "properties": {
                   "orgSlug": {
                     "type": "string",
+                    "pattern": "^[a-z0-9][a-z0-9-]{0,62}$",
+                    "maxLength": 63,
                     "description": "The organization's slug."
                   },
                   "groupSlug": {
@@ -7814,6 +9971,8 @@ export const routes = {
                   },
                   "userId": {
                     "type": "string",
+                    "format": "uuid",
+                    "maxLength": 36,
                     "description": "The member's user id."
                   },
                   "email": {
@@ -7822,10 +9981,14 @@ export const routes = {
                   },
                   "createdBy": {
                     "type": "string",
+                    "format": "uuid",
+                    "maxLength": 36,
                     "description": "User id of who added them."
                   },
                   "createdAt": {
                     "type": "string",
+                    "format": "date-time",
+                    "maxLength": 40,
                     "description": "When they were added (ISO 8601)."
                   }
                 }
@@ -7851,20 +10014,24 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What is wrong, naming the field."
             },
             "details": {
               "type": "array",
+              "maxItems": 1000,
               "description": "One entry per problem.",
               "items": {
                 "type": "object",
                 "properties": {
                   "field": {
                     "type": "string",
+                    "maxLength": 1000,
                     "description": "Where the problem is (e.g. `body/users/3/email`)."
                   },
                   "message": {
                     "type": "string",
+                    "maxLength": 1000,
                     "description": "What is wrong there."
                   }
                 }
@@ -7872,6 +10039,8 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id, also in the `x-request-id` header."
             }
           }
@@ -7890,10 +10059,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Why the credential was refused."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -7912,10 +10084,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "The missing permission."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -7934,10 +10109,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What was not found."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -7957,6 +10135,7 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Which limit."
             },
             "retryAfterMs": {
@@ -7965,6 +10144,35 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "500": {
+          "type": "object",
+          "additionalProperties": false,
+          "description": "Never a stack trace, SQL or other detail of the failure.",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "InternalError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "const": "Something went wrong",
+              "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -7987,6 +10195,7 @@ export const routes = {
         "properties": {
           "orgSlug": {
             "type": "string",
+            "maxLength": 63,
             "description": "The organization's slug.",
             "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
           }
@@ -8016,14 +10225,19 @@ export const routes = {
                 "properties": {
                   "id": {
                     "type": "string",
+                    "format": "uuid",
+                    "maxLength": 36,
                     "description": "Group id."
                   },
                   "orgSlug": {
                     "type": "string",
+                    "pattern": "^[a-z0-9][a-z0-9-]{0,62}$",
+                    "maxLength": 63,
                     "description": "The organization's slug."
                   },
                   "name": {
                     "type": "string",
+                    "maxLength": 200,
                     "description": "Display name."
                   },
                   "slug": {
@@ -8032,6 +10246,7 @@ export const routes = {
                   },
                   "description": {
                     "type": "string",
+                    "maxLength": 2000,
                     "description": "Free text."
                   },
                   "memberCount": {
@@ -8040,18 +10255,26 @@ export const routes = {
                   },
                   "createdBy": {
                     "type": "string",
+                    "format": "uuid",
+                    "maxLength": 36,
                     "description": "User id of the creator."
                   },
                   "updatedBy": {
                     "type": "string",
+                    "format": "uuid",
+                    "maxLength": 36,
                     "description": "User id of the last editor."
                   },
                   "createdAt": {
                     "type": "string",
+                    "format": "date-time",
+                    "maxLength": 40,
                     "description": "Creation time (ISO 8601)."
                   },
                   "updatedAt": {
                     "type": "string",
+                    "format": "date-time",
+                    "maxLength": 40,
                     "description": "Last change (ISO 8601)."
                   }
                 }
@@ -8060,6 +10283,51 @@ export const routes = {
             "total": {
               "type": "number",
               "description": "How many groups."
+            }
+          }
+        },
+        "400": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ValidationError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What is wrong, naming the field."
+            },
+            "details": {
+              "type": "array",
+              "maxItems": 1000,
+              "description": "One entry per problem.",
+              "items": {
+                "type": "object",
+                "properties": {
+                  "field": {
+                    "type": "string",
+                    "maxLength": 1000,
+                    "description": "Where the problem is (e.g. `body/users/3/email`)."
+                  },
+                  "message": {
+                    "type": "string",
+                    "maxLength": 1000,
+                    "description": "What is wrong there."
+                  }
+                }
+              }
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id, also in the `x-request-id` header."
             }
           }
         },
@@ -8077,10 +10345,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Why the credential was refused."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -8099,10 +10370,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "The missing permission."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -8121,10 +10395,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What was not found."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -8144,6 +10421,7 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Which limit."
             },
             "retryAfterMs": {
@@ -8152,6 +10430,35 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "500": {
+          "type": "object",
+          "additionalProperties": false,
+          "description": "Never a stack trace, SQL or other detail of the failure.",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "InternalError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "const": "Something went wrong",
+              "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -8174,6 +10481,7 @@ export const routes = {
         "properties": {
           "orgSlug": {
             "type": "string",
+            "maxLength": 63,
             "description": "The organization's slug.",
             "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
           }
@@ -8188,6 +10496,7 @@ export const routes = {
         "properties": {
           "limit": {
             "type": "integer",
+            "format": "int32",
             "minimum": 1,
             "maximum": 100,
             "default": 20,
@@ -8195,12 +10504,14 @@ export const routes = {
           },
           "page": {
             "type": "integer",
+            "format": "int32",
             "minimum": 1,
             "maximum": 100000,
             "description": "Page number, from 1 (offset paging; prefer `cursor` where offered). Default 1."
           },
           "cursor": {
             "type": "string",
+            "pattern": "^[A-Za-z0-9_-]+$",
             "maxLength": 512,
             "description": "The `nextCursor` of the previous page (keyset paging; only with `sort=-createdAt`)."
           },
@@ -8234,11 +10545,13 @@ export const routes = {
           },
           "roleSlug": {
             "type": "string",
+            "maxLength": 63,
             "description": "Only members with this role.",
             "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
           },
           "group": {
             "type": "string",
+            "maxLength": 63,
             "description": "Only members of this group (slug).",
             "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
           },
@@ -8262,6 +10575,7 @@ export const routes = {
           "properties": {
             "results": {
               "type": "array",
+              "maxItems": 100,
               "description": "The memberships of this page.",
               "items": {
                 "type": "object",
@@ -8274,14 +10588,20 @@ export const routes = {
                 "properties": {
                   "id": {
                     "type": "string",
+                    "format": "uuid",
+                    "maxLength": 36,
                     "description": "Membership id."
                   },
                   "orgSlug": {
                     "type": "string",
+                    "pattern": "^[a-z0-9][a-z0-9-]{0,62}$",
+                    "maxLength": 63,
                     "description": "The organization's slug."
                   },
                   "userId": {
                     "type": "string",
+                    "format": "uuid",
+                    "maxLength": 36,
                     "description": "The member's user id."
                   },
                   "email": {
@@ -8290,6 +10610,8 @@ export const routes = {
                   },
                   "roleSlug": {
                     "type": "string",
+                    "pattern": "^[a-z0-9][a-z0-9-]{0,62}$",
+                    "maxLength": 63,
                     "description": "The member's role."
                   },
                   "status": {
@@ -8303,10 +10625,14 @@ export const routes = {
                   },
                   "invitedBy": {
                     "type": "string",
+                    "format": "uuid",
+                    "maxLength": 36,
                     "description": "User id of who invited (pending and accepted invitations)."
                   },
                   "invitedAt": {
                     "type": "string",
+                    "format": "date-time",
+                    "maxLength": 40,
                     "description": "When the invitation was made (ISO 8601)."
                   },
                   "inviteEmail": {
@@ -8315,14 +10641,20 @@ export const routes = {
                   },
                   "inviteToken": {
                     "type": "string",
+                    "pattern": "^[A-Za-z0-9_-]{43}$",
+                    "maxLength": 43,
                     "description": "The invitation token; only in the response that creates or renews it."
                   },
                   "inviteExpiresAt": {
                     "type": "string",
+                    "format": "date-time",
+                    "maxLength": 40,
                     "description": "When a pending invitation expires (ISO 8601)."
                   },
                   "joinedAt": {
                     "type": "string",
+                    "format": "date-time",
+                    "maxLength": 40,
                     "description": "When the member joined (ISO 8601)."
                   },
                   "joinedVia": {
@@ -8338,6 +10670,8 @@ export const routes = {
                   },
                   "deactivatedAt": {
                     "type": "string",
+                    "format": "date-time",
+                    "maxLength": 40,
                     "description": "When the member was suspended (ISO 8601)."
                   },
                   "groups": {
@@ -8350,18 +10684,26 @@ export const routes = {
                   },
                   "createdBy": {
                     "type": "string",
+                    "format": "uuid",
+                    "maxLength": 36,
                     "description": "User id of who created the membership."
                   },
                   "updatedBy": {
                     "type": "string",
+                    "format": "uuid",
+                    "maxLength": 36,
                     "description": "User id of who last changed it."
                   },
                   "createdAt": {
                     "type": "string",
+                    "format": "date-time",
+                    "maxLength": 40,
                     "description": "When the membership was created (ISO 8601)."
                   },
                   "updatedAt": {
                     "type": "string",
+                    "format": "date-time",
+                    "maxLength": 40,
                     "description": "When it last changed (ISO 8601)."
                   }
                 }
@@ -8376,6 +10718,8 @@ export const routes = {
                 "string",
                 "null"
               ],
+              "pattern": "^[A-Za-z0-9_-]+$",
+              "maxLength": 512,
               "description": "Pass as `cursor` for the next page; null on the last page."
             }
           }
@@ -8394,20 +10738,24 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What is wrong, naming the field."
             },
             "details": {
               "type": "array",
+              "maxItems": 1000,
               "description": "One entry per problem.",
               "items": {
                 "type": "object",
                 "properties": {
                   "field": {
                     "type": "string",
+                    "maxLength": 1000,
                     "description": "Where the problem is (e.g. `body/users/3/email`)."
                   },
                   "message": {
                     "type": "string",
+                    "maxLength": 1000,
                     "description": "What is wrong there."
                   }
                 }
@@ -8415,6 +10763,8 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id, also in the `x-request-id` header."
             }
           }
@@ -8433,10 +10783,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Why the credential was refused."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -8455,10 +10808,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "The missing permission."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -8477,10 +10833,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What was not found."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -8500,6 +10859,7 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Which limit."
             },
             "retryAfterMs": {
@@ -8508,6 +10868,35 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "500": {
+          "type": "object",
+          "additionalProperties": false,
+          "description": "Never a stack trace, SQL or other detail of the failure.",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "InternalError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "const": "Something went wrong",
+              "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -8530,6 +10919,7 @@ export const routes = {
         "properties": {
           "orgSlug": {
             "type": "string",
+            "maxLength": 63,
             "description": "The organization's slug.",
             "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
           }
@@ -8560,22 +10950,30 @@ export const routes = {
                 "properties": {
                   "id": {
                     "type": "string",
+                    "format": "uuid",
+                    "maxLength": 36,
                     "description": "Role id."
                   },
                   "orgSlug": {
                     "type": "string",
+                    "pattern": "^[a-z0-9][a-z0-9-]{0,62}$",
+                    "maxLength": 63,
                     "description": "The organization's slug."
                   },
                   "name": {
                     "type": "string",
+                    "maxLength": 200,
                     "description": "Display name."
                   },
                   "slug": {
                     "type": "string",
+                    "pattern": "^[a-z0-9][a-z0-9-]{0,62}$",
+                    "maxLength": 63,
                     "description": "The role's slug."
                   },
                   "description": {
                     "type": "string",
+                    "maxLength": 2000,
                     "description": "Free text."
                   },
                   "permissions": {
@@ -8590,9 +10988,11 @@ export const routes = {
                   },
                   "scopes": {
                     "type": "array",
+                    "maxItems": 100,
                     "description": "Resource scopes granted by this role.",
                     "items": {
                       "type": "string",
+                      "maxLength": 200,
                       "description": "A resource pattern."
                     }
                   },
@@ -8602,18 +11002,26 @@ export const routes = {
                   },
                   "createdBy": {
                     "type": "string",
+                    "format": "uuid",
+                    "maxLength": 36,
                     "description": "User id of the creator."
                   },
                   "updatedBy": {
                     "type": "string",
+                    "format": "uuid",
+                    "maxLength": 36,
                     "description": "User id of the last editor."
                   },
                   "createdAt": {
                     "type": "string",
+                    "format": "date-time",
+                    "maxLength": 40,
                     "description": "Creation time (ISO 8601)."
                   },
                   "updatedAt": {
                     "type": "string",
+                    "format": "date-time",
+                    "maxLength": 40,
                     "description": "Last change (ISO 8601)."
                   }
                 }
@@ -8625,7 +11033,54 @@ export const routes = {
             },
             "defaultRole": {
               "type": "string",
+              "pattern": "^[a-z0-9][a-z0-9-]{0,62}$",
+              "maxLength": 63,
               "description": "Slug of the role given to members added without one."
+            }
+          }
+        },
+        "400": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ValidationError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What is wrong, naming the field."
+            },
+            "details": {
+              "type": "array",
+              "maxItems": 1000,
+              "description": "One entry per problem.",
+              "items": {
+                "type": "object",
+                "properties": {
+                  "field": {
+                    "type": "string",
+                    "maxLength": 1000,
+                    "description": "Where the problem is (e.g. `body/users/3/email`)."
+                  },
+                  "message": {
+                    "type": "string",
+                    "maxLength": 1000,
+                    "description": "What is wrong there."
+                  }
+                }
+              }
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id, also in the `x-request-id` header."
             }
           }
         },
@@ -8643,10 +11098,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Why the credential was refused."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -8665,10 +11123,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "The missing permission."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -8687,10 +11148,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What was not found."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -8710,6 +11174,7 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Which limit."
             },
             "retryAfterMs": {
@@ -8718,6 +11183,35 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "500": {
+          "type": "object",
+          "additionalProperties": false,
+          "description": "Never a stack trace, SQL or other detail of the failure.",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "InternalError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "const": "Something went wrong",
+              "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -8738,6 +11232,7 @@ export const routes = {
         "properties": {
           "limit": {
             "type": "integer",
+            "format": "int32",
             "minimum": 1,
             "maximum": 100,
             "default": 20,
@@ -8745,6 +11240,7 @@ export const routes = {
           },
           "page": {
             "type": "integer",
+            "format": "int32",
             "minimum": 1,
             "maximum": 100000,
             "description": "Page number, from 1 (offset paging; prefer `cursor` where offered). Default 1."
@@ -8788,6 +11284,7 @@ export const routes = {
           "properties": {
             "results": {
               "type": "array",
+              "maxItems": 100,
               "description": "One page of organizations.",
               "items": {
                 "type": "object",
@@ -8803,16 +11300,19 @@ export const routes = {
                 "properties": {
                   "id": {
                     "type": "string",
+                    "maxLength": 36,
                     "format": "uuid",
                     "description": "A UUID."
                   },
                   "slug": {
                     "type": "string",
+                    "maxLength": 63,
                     "description": "Lowercase letters, digits and dashes; starts with a letter or digit.",
                     "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
                   },
                   "name": {
                     "type": "string",
+                    "maxLength": 200,
                     "description": "Display name."
                   },
                   "description": {
@@ -8820,6 +11320,7 @@ export const routes = {
                       "string",
                       "null"
                     ],
+                    "maxLength": 2000,
                     "description": "Free text."
                   },
                   "status": {
@@ -8832,6 +11333,8 @@ export const routes = {
                   },
                   "defaultRole": {
                     "type": "string",
+                    "pattern": "^[a-z0-9][a-z0-9-]{0,62}$",
+                    "maxLength": 63,
                     "description": "Role slug given to members added without one."
                   },
                   "createdBy": {
@@ -8839,15 +11342,19 @@ export const routes = {
                       "string",
                       "null"
                     ],
+                    "format": "uuid",
+                    "maxLength": 36,
                     "description": "User id of the creator."
                   },
                   "createdAt": {
                     "type": "string",
+                    "maxLength": 40,
                     "format": "date-time",
                     "description": "ISO 8601 in UTC, microsecond precision."
                   },
                   "updatedAt": {
                     "type": "string",
+                    "maxLength": 40,
                     "format": "date-time",
                     "description": "ISO 8601 in UTC, microsecond precision."
                   }
@@ -8874,20 +11381,24 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What is wrong, naming the field."
             },
             "details": {
               "type": "array",
+              "maxItems": 1000,
               "description": "One entry per problem.",
               "items": {
                 "type": "object",
                 "properties": {
                   "field": {
                     "type": "string",
+                    "maxLength": 1000,
                     "description": "Where the problem is (e.g. `body/users/3/email`)."
                   },
                   "message": {
                     "type": "string",
+                    "maxLength": 1000,
                     "description": "What is wrong there."
                   }
                 }
@@ -8895,6 +11406,8 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id, also in the `x-request-id` header."
             }
           }
@@ -8913,10 +11426,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Why the credential was refused."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -8936,6 +11452,7 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Which limit."
             },
             "retryAfterMs": {
@@ -8944,6 +11461,35 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "500": {
+          "type": "object",
+          "additionalProperties": false,
+          "description": "Never a stack trace, SQL or other detail of the failure.",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "InternalError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "const": "Something went wrong",
+              "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -8980,6 +11526,7 @@ export const routes = {
         "properties": {
           "limit": {
             "type": "integer",
+            "format": "int32",
             "minimum": 1,
             "maximum": 100,
             "default": 50,
@@ -8987,6 +11534,7 @@ export const routes = {
           },
           "cursor": {
             "type": "string",
+            "pattern": "^[A-Za-z0-9_-]+$",
             "maxLength": 512,
             "description": "Cursor for pagination (the `nextCursor` of the previous page)"
           }
@@ -9000,16 +11548,20 @@ export const routes = {
           "properties": {
             "data": {
               "type": "array",
+              "maxItems": 100,
               "description": "The members of this page.",
               "items": {
                 "type": "object",
                 "properties": {
                   "id": {
                     "type": "string",
+                    "format": "uuid",
+                    "maxLength": 36,
                     "description": "Member ID"
                   },
                   "createdAt": {
                     "type": "string",
+                    "maxLength": 40,
                     "format": "date-time",
                     "description": "Member creation timestamp"
                   },
@@ -9018,6 +11570,7 @@ export const routes = {
                       "string",
                       "null"
                     ],
+                    "maxLength": 40,
                     "format": "date-time",
                     "description": "When the member was deactivated, if applicable"
                   },
@@ -9040,10 +11593,14 @@ export const routes = {
                   },
                   "userId": {
                     "type": "string",
+                    "format": "uuid",
+                    "maxLength": 36,
                     "description": "ID of the associated user"
                   },
                   "organizationId": {
                     "type": "string",
+                    "format": "uuid",
+                    "maxLength": 36,
                     "description": "ID of the organization"
                   },
                   "user": {
@@ -9052,6 +11609,8 @@ export const routes = {
                     "properties": {
                       "id": {
                         "type": "string",
+                        "format": "uuid",
+                        "maxLength": 36,
                         "description": "User ID"
                       },
                       "fullName": {
@@ -9075,6 +11634,7 @@ export const routes = {
                       },
                       "createdAt": {
                         "type": "string",
+                        "maxLength": 40,
                         "format": "date-time",
                         "description": "User creation timestamp"
                       },
@@ -9127,6 +11687,8 @@ export const routes = {
                         "string",
                         "null"
                       ],
+                      "pattern": "^[A-Za-z0-9_-]+$",
+                      "maxLength": 512,
                       "description": "Cursor for the next page (null if no more pages)"
                     },
                     "hasMore": {
@@ -9159,10 +11721,13 @@ export const routes = {
                   "properties": {
                     "title": {
                       "type": "string",
+                      "pattern": "^[A-Za-z]+$",
+                      "maxLength": 64,
                       "description": "Error type identifier"
                     },
                     "detail": {
                       "type": "string",
+                      "maxLength": 1000,
                       "description": "Human-readable error description"
                     }
                   },
@@ -9190,10 +11755,13 @@ export const routes = {
                   "properties": {
                     "title": {
                       "type": "string",
+                      "pattern": "^[A-Za-z]+$",
+                      "maxLength": 64,
                       "description": "Error type identifier"
                     },
                     "detail": {
                       "type": "string",
+                      "maxLength": 1000,
                       "description": "Human-readable error description"
                     }
                   },
@@ -9221,10 +11789,13 @@ export const routes = {
                   "properties": {
                     "title": {
                       "type": "string",
+                      "pattern": "^[A-Za-z]+$",
+                      "maxLength": 64,
                       "description": "Error type identifier"
                     },
                     "detail": {
                       "type": "string",
+                      "maxLength": 1000,
                       "description": "Human-readable error description"
                     }
                   },
@@ -9260,6 +11831,7 @@ export const routes = {
                     },
                     "detail": {
                       "type": "string",
+                      "maxLength": 1000,
                       "description": "Human-readable error description"
                     },
                     "retryAfterMs": {
@@ -9292,10 +11864,13 @@ export const routes = {
                   "properties": {
                     "title": {
                       "type": "string",
+                      "pattern": "^[A-Za-z]+$",
+                      "maxLength": 64,
                       "description": "Error type identifier"
                     },
                     "detail": {
                       "type": "string",
+                      "maxLength": 1000,
                       "description": "Human-readable error description"
                     }
                   },
@@ -9331,11 +11906,13 @@ export const routes = {
         "properties": {
           "orgSlug": {
             "type": "string",
+            "maxLength": 63,
             "description": "The organization's slug.",
             "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
           },
           "groupSlug": {
             "type": "string",
+            "maxLength": 63,
             "description": "The group's slug.",
             "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
           }
@@ -9361,6 +11938,7 @@ export const routes = {
             "uniqueItems": true,
             "items": {
               "type": "string",
+              "maxLength": 36,
               "format": "uuid",
               "description": "A UUID."
             }
@@ -9394,20 +11972,24 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What is wrong, naming the field."
             },
             "details": {
               "type": "array",
+              "maxItems": 1000,
               "description": "One entry per problem.",
               "items": {
                 "type": "object",
                 "properties": {
                   "field": {
                     "type": "string",
+                    "maxLength": 1000,
                     "description": "Where the problem is (e.g. `body/users/3/email`)."
                   },
                   "message": {
                     "type": "string",
+                    "maxLength": 1000,
                     "description": "What is wrong there."
                   }
                 }
@@ -9415,6 +11997,8 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id, also in the `x-request-id` header."
             }
           }
@@ -9433,10 +12017,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Why the credential was refused."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -9455,10 +12042,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "The missing permission."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -9477,10 +12067,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What was not found."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -9500,6 +12093,7 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Which limit."
             },
             "retryAfterMs": {
@@ -9508,6 +12102,35 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "500": {
+          "type": "object",
+          "additionalProperties": false,
+          "description": "Never a stack trace, SQL or other detail of the failure.",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "InternalError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "const": "Something went wrong",
+              "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -9530,11 +12153,13 @@ export const routes = {
         "properties": {
           "orgSlug": {
             "type": "string",
+            "maxLength": 63,
             "description": "The organization's slug.",
             "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
           },
           "userId": {
             "type": "string",
+            "maxLength": 36,
             "format": "uuid",
             "description": "The member's user id."
           }
@@ -9572,20 +12197,24 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What is wrong, naming the field."
             },
             "details": {
               "type": "array",
+              "maxItems": 1000,
               "description": "One entry per problem.",
               "items": {
                 "type": "object",
                 "properties": {
                   "field": {
                     "type": "string",
+                    "maxLength": 1000,
                     "description": "Where the problem is (e.g. `body/users/3/email`)."
                   },
                   "message": {
                     "type": "string",
+                    "maxLength": 1000,
                     "description": "What is wrong there."
                   }
                 }
@@ -9593,6 +12222,8 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id, also in the `x-request-id` header."
             }
           }
@@ -9611,10 +12242,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Why the credential was refused."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -9633,10 +12267,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "The missing permission."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -9655,10 +12292,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What was not found."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -9677,20 +12317,27 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What conflicts."
             },
             "conflicts": {
               "type": "array",
+              "maxItems": 1000,
               "description": "The conflicting users, where users conflict.",
               "items": {
                 "type": "object",
                 "properties": {
                   "index": {
                     "type": "integer",
+                    "format": "int32",
+                    "minimum": 0,
+                    "maximum": 999,
                     "description": "Position of the entry in the request."
                   },
                   "userId": {
                     "type": "string",
+                    "format": "uuid",
+                    "maxLength": 36,
                     "description": "The existing member's user id."
                   },
                   "email": {
@@ -9702,6 +12349,8 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -9721,6 +12370,7 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Which limit."
             },
             "retryAfterMs": {
@@ -9729,6 +12379,35 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "500": {
+          "type": "object",
+          "additionalProperties": false,
+          "description": "Never a stack trace, SQL or other detail of the failure.",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "InternalError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "const": "Something went wrong",
+              "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -9753,6 +12432,7 @@ export const routes = {
         "properties": {
           "orgSlug": {
             "type": "string",
+            "maxLength": 63,
             "description": "The organization's slug.",
             "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
           }
@@ -9777,6 +12457,7 @@ export const routes = {
             "uniqueItems": true,
             "items": {
               "type": "string",
+              "maxLength": 36,
               "format": "uuid",
               "description": "A UUID."
             }
@@ -9810,20 +12491,24 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What is wrong, naming the field."
             },
             "details": {
               "type": "array",
+              "maxItems": 1000,
               "description": "One entry per problem.",
               "items": {
                 "type": "object",
                 "properties": {
                   "field": {
                     "type": "string",
+                    "maxLength": 1000,
                     "description": "Where the problem is (e.g. `body/users/3/email`)."
                   },
                   "message": {
                     "type": "string",
+                    "maxLength": 1000,
                     "description": "What is wrong there."
                   }
                 }
@@ -9831,6 +12516,8 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id, also in the `x-request-id` header."
             }
           }
@@ -9849,10 +12536,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Why the credential was refused."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -9871,10 +12561,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "The missing permission."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -9893,10 +12586,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What was not found."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -9915,20 +12611,27 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What conflicts."
             },
             "conflicts": {
               "type": "array",
+              "maxItems": 1000,
               "description": "The conflicting users, where users conflict.",
               "items": {
                 "type": "object",
                 "properties": {
                   "index": {
                     "type": "integer",
+                    "format": "int32",
+                    "minimum": 0,
+                    "maximum": 999,
                     "description": "Position of the entry in the request."
                   },
                   "userId": {
                     "type": "string",
+                    "format": "uuid",
+                    "maxLength": 36,
                     "description": "The existing member's user id."
                   },
                   "email": {
@@ -9940,6 +12643,8 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -9959,6 +12664,7 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Which limit."
             },
             "retryAfterMs": {
@@ -9967,6 +12673,35 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "500": {
+          "type": "object",
+          "additionalProperties": false,
+          "description": "Never a stack trace, SQL or other detail of the failure.",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "InternalError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "const": "Something went wrong",
+              "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -9989,11 +12724,13 @@ export const routes = {
         "properties": {
           "orgSlug": {
             "type": "string",
+            "maxLength": 63,
             "description": "The organization's slug.",
             "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
           },
           "userId": {
             "type": "string",
+            "maxLength": 36,
             "format": "uuid",
             "description": "The member's user id."
           }
@@ -10016,14 +12753,20 @@ export const routes = {
           "properties": {
             "id": {
               "type": "string",
+              "format": "uuid",
+              "maxLength": 36,
               "description": "Membership id."
             },
             "orgSlug": {
               "type": "string",
+              "pattern": "^[a-z0-9][a-z0-9-]{0,62}$",
+              "maxLength": 63,
               "description": "The organization's slug."
             },
             "userId": {
               "type": "string",
+              "format": "uuid",
+              "maxLength": 36,
               "description": "The member's user id."
             },
             "email": {
@@ -10032,6 +12775,8 @@ export const routes = {
             },
             "roleSlug": {
               "type": "string",
+              "pattern": "^[a-z0-9][a-z0-9-]{0,62}$",
+              "maxLength": 63,
               "description": "The member's role."
             },
             "status": {
@@ -10045,10 +12790,14 @@ export const routes = {
             },
             "invitedBy": {
               "type": "string",
+              "format": "uuid",
+              "maxLength": 36,
               "description": "User id of who invited (pending and accepted invitations)."
             },
             "invitedAt": {
               "type": "string",
+              "format": "date-time",
+              "maxLength": 40,
               "description": "When the invitation was made (ISO 8601)."
             },
             "inviteEmail": {
@@ -10057,14 +12806,20 @@ export const routes = {
             },
             "inviteToken": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9_-]{43}$",
+              "maxLength": 43,
               "description": "The invitation token; only in the response that creates or renews it."
             },
             "inviteExpiresAt": {
               "type": "string",
+              "format": "date-time",
+              "maxLength": 40,
               "description": "When a pending invitation expires (ISO 8601)."
             },
             "joinedAt": {
               "type": "string",
+              "format": "date-time",
+              "maxLength": 40,
               "description": "When the member joined (ISO 8601)."
             },
             "joinedVia": {
@@ -10080,6 +12835,8 @@ export const routes = {
             },
             "deactivatedAt": {
               "type": "string",
+              "format": "date-time",
+              "maxLength": 40,
               "description": "When the member was suspended (ISO 8601)."
             },
             "groups": {
@@ -10092,18 +12849,26 @@ export const routes = {
             },
             "createdBy": {
               "type": "string",
+              "format": "uuid",
+              "maxLength": 36,
               "description": "User id of who created the membership."
             },
             "updatedBy": {
               "type": "string",
+              "format": "uuid",
+              "maxLength": 36,
               "description": "User id of who last changed it."
             },
             "createdAt": {
               "type": "string",
+              "format": "date-time",
+              "maxLength": 40,
               "description": "When the membership was created (ISO 8601)."
             },
             "updatedAt": {
               "type": "string",
+              "format": "date-time",
+              "maxLength": 40,
               "description": "When it last changed (ISO 8601)."
             }
           }
@@ -10122,20 +12887,24 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What is wrong, naming the field."
             },
             "details": {
               "type": "array",
+              "maxItems": 1000,
               "description": "One entry per problem.",
               "items": {
                 "type": "object",
                 "properties": {
                   "field": {
                     "type": "string",
+                    "maxLength": 1000,
                     "description": "Where the problem is (e.g. `body/users/3/email`)."
                   },
                   "message": {
                     "type": "string",
+                    "maxLength": 1000,
                     "description": "What is wrong there."
                   }
                 }
@@ -10143,6 +12912,8 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id, also in the `x-request-id` header."
             }
           }
@@ -10161,10 +12932,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Why the credential was refused."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -10183,10 +12957,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "The missing permission."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -10205,10 +12982,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What was not found."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -10227,20 +13007,27 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What conflicts."
             },
             "conflicts": {
               "type": "array",
+              "maxItems": 1000,
               "description": "The conflicting users, where users conflict.",
               "items": {
                 "type": "object",
                 "properties": {
                   "index": {
                     "type": "integer",
+                    "format": "int32",
+                    "minimum": 0,
+                    "maximum": 999,
                     "description": "Position of the entry in the request."
                   },
                   "userId": {
                     "type": "string",
+                    "format": "uuid",
+                    "maxLength": 36,
                     "description": "The existing member's user id."
                   },
                   "email": {
@@ -10252,6 +13039,8 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -10271,6 +13060,7 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Which limit."
             },
             "retryAfterMs": {
@@ -10279,6 +13069,35 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "500": {
+          "type": "object",
+          "additionalProperties": false,
+          "description": "Never a stack trace, SQL or other detail of the failure.",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "InternalError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "const": "Something went wrong",
+              "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -10304,11 +13123,13 @@ export const routes = {
         "properties": {
           "orgSlug": {
             "type": "string",
+            "maxLength": 63,
             "description": "The organization's slug.",
             "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
           },
           "keyId": {
             "type": "string",
+            "maxLength": 36,
             "format": "uuid",
             "description": "The API key's id."
           }
@@ -10325,6 +13146,7 @@ export const routes = {
         "properties": {
           "expiresAt": {
             "type": "string",
+            "maxLength": 40,
             "format": "date-time",
             "description": "New expiry."
           }
@@ -10348,18 +13170,25 @@ export const routes = {
               "properties": {
                 "id": {
                   "type": "string",
+                  "format": "uuid",
+                  "maxLength": 36,
                   "description": "Key id."
                 },
                 "slug": {
                   "type": "string",
+                  "pattern": "^[a-z0-9][a-z0-9-]{0,62}$",
+                  "maxLength": 63,
                   "description": "Unique slug of the key within the org."
                 },
                 "name": {
                   "type": "string",
+                  "maxLength": 200,
                   "description": "Display name."
                 },
                 "prefix": {
                   "type": "string",
+                  "pattern": "^[0-9a-f]{16}$",
+                  "maxLength": 16,
                   "description": "The public part of the key, to recognise it (`iak_{orgSlug}_{prefix}_...`)."
                 },
                 "permissions": {
@@ -10374,22 +13203,27 @@ export const routes = {
                 },
                 "scopes": {
                   "type": "array",
+                  "maxItems": 100,
                   "description": "Resource patterns restricting where permissions apply.",
                   "items": {
                     "type": "string",
+                    "maxLength": 200,
                     "description": "A resource pattern."
                   }
                 },
                 "ownerType": {
                   "type": "string",
+                  "maxLength": 100,
                   "description": "Optional owner type (e.g. agent, user, app)."
                 },
                 "ownerId": {
                   "type": "string",
+                  "maxLength": 200,
                   "description": "Optional owner id."
                 },
                 "expiresAt": {
                   "type": "string",
+                  "maxLength": 40,
                   "format": "date-time",
                   "description": "When the key stops working."
                 },
@@ -10399,19 +13233,26 @@ export const routes = {
                 },
                 "lastUsedAt": {
                   "type": "string",
+                  "maxLength": 40,
                   "format": "date-time",
                   "description": "Last use, to the minute."
                 },
                 "createdBy": {
                   "type": "string",
+                  "format": "uuid",
+                  "maxLength": 36,
                   "description": "User id of the creator."
                 },
                 "createdAt": {
                   "type": "string",
+                  "format": "date-time",
+                  "maxLength": 40,
                   "description": "Creation time (ISO 8601)."
                 },
                 "updatedAt": {
                   "type": "string",
+                  "format": "date-time",
+                  "maxLength": 40,
                   "description": "Last change (ISO 8601)."
                 }
               }
@@ -10424,6 +13265,8 @@ export const routes = {
               "properties": {
                 "apiKey": {
                   "type": "string",
+                  "pattern": "^iak_[a-z0-9][a-z0-9-]{0,62}_[0-9a-f]{16}_[0-9a-f]{64}$",
+                  "maxLength": 149,
                   "description": "The raw API key (`iak_{orgSlug}_{prefix}_{secret}`). Shown only once."
                 }
               }
@@ -10444,20 +13287,24 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What is wrong, naming the field."
             },
             "details": {
               "type": "array",
+              "maxItems": 1000,
               "description": "One entry per problem.",
               "items": {
                 "type": "object",
                 "properties": {
                   "field": {
                     "type": "string",
+                    "maxLength": 1000,
                     "description": "Where the problem is (e.g. `body/users/3/email`)."
                   },
                   "message": {
                     "type": "string",
+                    "maxLength": 1000,
                     "description": "What is wrong there."
                   }
                 }
@@ -10465,6 +13312,8 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id, also in the `x-request-id` header."
             }
           }
@@ -10483,10 +13332,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Why the credential was refused."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -10505,10 +13357,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "The missing permission."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -10527,10 +13382,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What was not found."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -10550,6 +13408,7 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Which limit."
             },
             "retryAfterMs": {
@@ -10558,6 +13417,35 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "500": {
+          "type": "object",
+          "additionalProperties": false,
+          "description": "Never a stack trace, SQL or other detail of the failure.",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "InternalError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "const": "Something went wrong",
+              "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -10582,11 +13470,13 @@ export const routes = {
         "properties": {
           "orgSlug": {
             "type": "string",
+            "maxLength": 63,
             "description": "The organization's slug.",
             "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
           },
           "keyId": {
             "type": "string",
+            "maxLength": 36,
             "format": "uuid",
             "description": "The API key's id."
           }
@@ -10643,6 +13533,7 @@ export const routes = {
               "string",
               "null"
             ],
+            "maxLength": 40,
             "format": "date-time",
             "description": "New expiry, or null for none."
           },
@@ -10667,18 +13558,25 @@ export const routes = {
           "properties": {
             "id": {
               "type": "string",
+              "format": "uuid",
+              "maxLength": 36,
               "description": "Key id."
             },
             "slug": {
               "type": "string",
+              "pattern": "^[a-z0-9][a-z0-9-]{0,62}$",
+              "maxLength": 63,
               "description": "Unique slug of the key within the org."
             },
             "name": {
               "type": "string",
+              "maxLength": 200,
               "description": "Display name."
             },
             "prefix": {
               "type": "string",
+              "pattern": "^[0-9a-f]{16}$",
+              "maxLength": 16,
               "description": "The public part of the key, to recognise it (`iak_{orgSlug}_{prefix}_...`)."
             },
             "permissions": {
@@ -10693,22 +13591,27 @@ export const routes = {
             },
             "scopes": {
               "type": "array",
+              "maxItems": 100,
               "description": "Resource patterns restricting where permissions apply.",
               "items": {
                 "type": "string",
+                "maxLength": 200,
                 "description": "A resource pattern."
               }
             },
             "ownerType": {
               "type": "string",
+              "maxLength": 100,
               "description": "Optional owner type (e.g. agent, user, app)."
             },
             "ownerId": {
               "type": "string",
+              "maxLength": 200,
               "description": "Optional owner id."
             },
             "expiresAt": {
               "type": "string",
+              "maxLength": 40,
               "format": "date-time",
               "description": "When the key stops working."
             },
@@ -10718,19 +13621,26 @@ export const routes = {
             },
             "lastUsedAt": {
               "type": "string",
+              "maxLength": 40,
               "format": "date-time",
               "description": "Last use, to the minute."
             },
             "createdBy": {
               "type": "string",
+              "format": "uuid",
+              "maxLength": 36,
               "description": "User id of the creator."
             },
             "createdAt": {
               "type": "string",
+              "format": "date-time",
+              "maxLength": 40,
               "description": "Creation time (ISO 8601)."
             },
             "updatedAt": {
               "type": "string",
+              "format": "date-time",
+              "maxLength": 40,
               "description": "Last change (ISO 8601)."
             }
           }
@@ -10749,20 +13659,24 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What is wrong, naming the field."
             },
             "details": {
               "type": "array",
+              "maxItems": 1000,
               "description": "One entry per problem.",
               "items": {
                 "type": "object",
                 "properties": {
                   "field": {
                     "type": "string",
+                    "maxLength": 1000,
                     "description": "Where the problem is (e.g. `body/users/3/email`)."
                   },
                   "message": {
                     "type": "string",
+                    "maxLength": 1000,
                     "description": "What is wrong there."
                   }
                 }
@@ -10770,6 +13684,8 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id, also in the `x-request-id` header."
             }
           }
@@ -10788,10 +13704,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Why the credential was refused."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -10810,10 +13729,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "The missing permission."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -10832,10 +13754,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What was not found."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -10855,6 +13780,7 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Which limit."
             },
             "retryAfterMs": {
@@ -10863,6 +13789,35 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "500": {
+          "type": "object",
+          "additionalProperties": false,
+          "description": "Never a stack trace, SQL or other detail of the failure.",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "InternalError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "const": "Something went wrong",
+              "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -10887,11 +13842,13 @@ export const routes = {
         "properties": {
           "orgSlug": {
             "type": "string",
+            "maxLength": 63,
             "description": "The organization's slug.",
             "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
           },
           "groupSlug": {
             "type": "string",
+            "maxLength": 63,
             "description": "The group's slug.",
             "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
           }
@@ -10930,14 +13887,19 @@ export const routes = {
           "properties": {
             "id": {
               "type": "string",
+              "format": "uuid",
+              "maxLength": 36,
               "description": "Group id."
             },
             "orgSlug": {
               "type": "string",
+              "pattern": "^[a-z0-9][a-z0-9-]{0,62}$",
+              "maxLength": 63,
               "description": "The organization's slug."
             },
             "name": {
               "type": "string",
+              "maxLength": 200,
               "description": "Display name."
             },
             "slug": {
@@ -10946,6 +13908,7 @@ export const routes = {
             },
             "description": {
               "type": "string",
+              "maxLength": 2000,
               "description": "Free text."
             },
             "memberCount": {
@@ -10954,18 +13917,26 @@ export const routes = {
             },
             "createdBy": {
               "type": "string",
+              "format": "uuid",
+              "maxLength": 36,
               "description": "User id of the creator."
             },
             "updatedBy": {
               "type": "string",
+              "format": "uuid",
+              "maxLength": 36,
               "description": "User id of the last editor."
             },
             "createdAt": {
               "type": "string",
+              "format": "date-time",
+              "maxLength": 40,
               "description": "Creation time (ISO 8601)."
             },
             "updatedAt": {
               "type": "string",
+              "format": "date-time",
+              "maxLength": 40,
               "description": "Last change (ISO 8601)."
             }
           }
@@ -10984,20 +13955,24 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What is wrong, naming the field."
             },
             "details": {
               "type": "array",
+              "maxItems": 1000,
               "description": "One entry per problem.",
               "items": {
                 "type": "object",
                 "properties": {
                   "field": {
                     "type": "string",
+                    "maxLength": 1000,
                     "description": "Where the problem is (e.g. `body/users/3/email`)."
                   },
                   "message": {
                     "type": "string",
+                    "maxLength": 1000,
                     "description": "What is wrong there."
                   }
                 }
@@ -11005,6 +13980,8 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id, also in the `x-request-id` header."
             }
           }
@@ -11023,10 +14000,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Why the credential was refused."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -11045,10 +14025,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "The missing permission."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -11067,10 +14050,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What was not found."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -11090,6 +14076,7 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Which limit."
             },
             "retryAfterMs": {
@@ -11098,6 +14085,35 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "500": {
+          "type": "object",
+          "additionalProperties": false,
+          "description": "Never a stack trace, SQL or other detail of the failure.",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "InternalError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "const": "Something went wrong",
+              "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -11122,11 +14138,13 @@ export const routes = {
         "properties": {
           "orgSlug": {
             "type": "string",
+            "maxLength": 63,
             "description": "The organization's slug.",
             "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
           },
           "userId": {
             "type": "string",
+            "maxLength": 36,
             "format": "uuid",
             "description": "The member's user id."
           }
@@ -11144,6 +14162,7 @@ export const routes = {
         "properties": {
           "roleSlug": {
             "type": "string",
+            "maxLength": 63,
             "description": "Lowercase letters, digits and dashes; starts with a letter or digit.",
             "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
           },
@@ -11169,14 +14188,20 @@ export const routes = {
           "properties": {
             "id": {
               "type": "string",
+              "format": "uuid",
+              "maxLength": 36,
               "description": "Membership id."
             },
             "orgSlug": {
               "type": "string",
+              "pattern": "^[a-z0-9][a-z0-9-]{0,62}$",
+              "maxLength": 63,
               "description": "The organization's slug."
             },
             "userId": {
               "type": "string",
+              "format": "uuid",
+              "maxLength": 36,
               "description": "The member's user id."
             },
             "email": {
@@ -11185,6 +14210,8 @@ export const routes = {
             },
             "roleSlug": {
               "type": "string",
+              "pattern": "^[a-z0-9][a-z0-9-]{0,62}$",
+              "maxLength": 63,
               "description": "The member's role."
             },
             "status": {
@@ -11198,10 +14225,14 @@ export const routes = {
             },
             "invitedBy": {
               "type": "string",
+              "format": "uuid",
+              "maxLength": 36,
               "description": "User id of who invited (pending and accepted invitations)."
             },
             "invitedAt": {
               "type": "string",
+              "format": "date-time",
+              "maxLength": 40,
               "description": "When the invitation was made (ISO 8601)."
             },
             "inviteEmail": {
@@ -11210,14 +14241,20 @@ export const routes = {
             },
             "inviteToken": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9_-]{43}$",
+              "maxLength": 43,
               "description": "The invitation token; only in the response that creates or renews it."
             },
             "inviteExpiresAt": {
               "type": "string",
+              "format": "date-time",
+              "maxLength": 40,
               "description": "When a pending invitation expires (ISO 8601)."
             },
             "joinedAt": {
               "type": "string",
+              "format": "date-time",
+              "maxLength": 40,
               "description": "When the member joined (ISO 8601)."
             },
             "joinedVia": {
@@ -11233,6 +14270,8 @@ export const routes = {
             },
             "deactivatedAt": {
               "type": "string",
+              "format": "date-time",
+              "maxLength": 40,
               "description": "When the member was suspended (ISO 8601)."
             },
             "groups": {
@@ -11245,18 +14284,26 @@ export const routes = {
             },
             "createdBy": {
               "type": "string",
+              "format": "uuid",
+              "maxLength": 36,
               "description": "User id of who created the membership."
             },
             "updatedBy": {
               "type": "string",
+              "format": "uuid",
+              "maxLength": 36,
               "description": "User id of who last changed it."
             },
             "createdAt": {
               "type": "string",
+              "format": "date-time",
+              "maxLength": 40,
               "description": "When the membership was created (ISO 8601)."
             },
             "updatedAt": {
               "type": "string",
+              "format": "date-time",
+              "maxLength": 40,
               "description": "When it last changed (ISO 8601)."
             }
           }
@@ -11275,20 +14322,24 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What is wrong, naming the field."
             },
             "details": {
               "type": "array",
+              "maxItems": 1000,
               "description": "One entry per problem.",
               "items": {
                 "type": "object",
                 "properties": {
                   "field": {
                     "type": "string",
+                    "maxLength": 1000,
                     "description": "Where the problem is (e.g. `body/users/3/email`)."
                   },
                   "message": {
                     "type": "string",
+                    "maxLength": 1000,
                     "description": "What is wrong there."
                   }
                 }
@@ -11296,6 +14347,8 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id, also in the `x-request-id` header."
             }
           }
@@ -11314,10 +14367,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Why the credential was refused."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -11336,10 +14392,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "The missing permission."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -11358,10 +14417,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What was not found."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -11380,20 +14442,27 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What conflicts."
             },
             "conflicts": {
               "type": "array",
+              "maxItems": 1000,
               "description": "The conflicting users, where users conflict.",
               "items": {
                 "type": "object",
                 "properties": {
                   "index": {
                     "type": "integer",
+                    "format": "int32",
+                    "minimum": 0,
+                    "maximum": 999,
                     "description": "Position of the entry in the request."
                   },
                   "userId": {
                     "type": "string",
+                    "format": "uuid",
+                    "maxLength": 36,
                     "description": "The existing member's user id."
                   },
                   "email": {
@@ -11405,6 +14474,8 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -11424,6 +14495,7 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Which limit."
             },
             "retryAfterMs": {
@@ -11432,6 +14504,35 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "500": {
+          "type": "object",
+          "additionalProperties": false,
+          "description": "Never a stack trace, SQL or other detail of the failure.",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "InternalError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "const": "Something went wrong",
+              "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -11456,11 +14557,13 @@ export const routes = {
         "properties": {
           "orgSlug": {
             "type": "string",
+            "maxLength": 63,
             "description": "The organization's slug.",
             "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
           },
           "roleSlug": {
             "type": "string",
+            "maxLength": 63,
             "description": "The role's slug.",
             "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
           }
@@ -11519,22 +14622,30 @@ export const routes = {
           "properties": {
             "id": {
               "type": "string",
+              "format": "uuid",
+              "maxLength": 36,
               "description": "Role id."
             },
             "orgSlug": {
               "type": "string",
+              "pattern": "^[a-z0-9][a-z0-9-]{0,62}$",
+              "maxLength": 63,
               "description": "The organization's slug."
             },
             "name": {
               "type": "string",
+              "maxLength": 200,
               "description": "Display name."
             },
             "slug": {
               "type": "string",
+              "pattern": "^[a-z0-9][a-z0-9-]{0,62}$",
+              "maxLength": 63,
               "description": "The role's slug."
             },
             "description": {
               "type": "string",
+              "maxLength": 2000,
               "description": "Free text."
             },
             "permissions": {
@@ -11549,9 +14660,11 @@ export const routes = {
             },
             "scopes": {
               "type": "array",
+              "maxItems": 100,
               "description": "Resource scopes granted by this role.",
               "items": {
                 "type": "string",
+                "maxLength": 200,
                 "description": "A resource pattern."
               }
             },
@@ -11561,18 +14674,26 @@ export const routes = {
             },
             "createdBy": {
               "type": "string",
+              "format": "uuid",
+              "maxLength": 36,
               "description": "User id of the creator."
             },
             "updatedBy": {
               "type": "string",
+              "format": "uuid",
+              "maxLength": 36,
               "description": "User id of the last editor."
             },
             "createdAt": {
               "type": "string",
+              "format": "date-time",
+              "maxLength": 40,
               "description": "Creation time (ISO 8601)."
             },
             "updatedAt": {
               "type": "string",
+              "format": "date-time",
+              "maxLength": 40,
               "description": "Last change (ISO 8601)."
             }
           }
@@ -11591,20 +14712,24 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What is wrong, naming the field."
             },
             "details": {
               "type": "array",
+              "maxItems": 1000,
               "description": "One entry per problem.",
               "items": {
                 "type": "object",
                 "properties": {
                   "field": {
                     "type": "string",
+                    "maxLength": 1000,
                     "description": "Where the problem is (e.g. `body/users/3/email`)."
                   },
                   "message": {
                     "type": "string",
+                    "maxLength": 1000,
                     "description": "What is wrong there."
                   }
                 }
@@ -11612,6 +14737,8 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id, also in the `x-request-id` header."
             }
           }
@@ -11630,10 +14757,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Why the credential was refused."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -11652,10 +14782,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "The missing permission."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -11674,10 +14807,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What was not found."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -11696,20 +14832,27 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What conflicts."
             },
             "conflicts": {
               "type": "array",
+              "maxItems": 1000,
               "description": "The conflicting users, where users conflict.",
               "items": {
                 "type": "object",
                 "properties": {
                   "index": {
                     "type": "integer",
+                    "format": "int32",
+                    "minimum": 0,
+                    "maximum": 999,
                     "description": "Position of the entry in the request."
                   },
                   "userId": {
                     "type": "string",
+                    "format": "uuid",
+                    "maxLength": 36,
                     "description": "The existing member's user id."
                   },
                   "email": {
@@ -11721,6 +14864,8 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -11740,6 +14885,7 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Which limit."
             },
             "retryAfterMs": {
@@ -11748,6 +14894,35 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "500": {
+          "type": "object",
+          "additionalProperties": false,
+          "description": "Never a stack trace, SQL or other detail of the failure.",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "InternalError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "const": "Something went wrong",
+              "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -11772,6 +14947,7 @@ export const routes = {
         "properties": {
           "orgSlug": {
             "type": "string",
+            "maxLength": 63,
             "description": "The organization's slug.",
             "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
           }
@@ -11810,6 +14986,7 @@ export const routes = {
           },
           "defaultRole": {
             "type": "string",
+            "maxLength": 63,
             "description": "Lowercase letters, digits and dashes; starts with a letter or digit.",
             "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
           }
@@ -11830,16 +15007,19 @@ export const routes = {
           "properties": {
             "id": {
               "type": "string",
+              "maxLength": 36,
               "format": "uuid",
               "description": "A UUID."
             },
             "slug": {
               "type": "string",
+              "maxLength": 63,
               "description": "Lowercase letters, digits and dashes; starts with a letter or digit.",
               "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
             },
             "name": {
               "type": "string",
+              "maxLength": 200,
               "description": "Display name."
             },
             "description": {
@@ -11847,6 +15027,7 @@ export const routes = {
                 "string",
                 "null"
               ],
+              "maxLength": 2000,
               "description": "Free text."
             },
             "status": {
@@ -11859,6 +15040,8 @@ export const routes = {
             },
             "defaultRole": {
               "type": "string",
+              "pattern": "^[a-z0-9][a-z0-9-]{0,62}$",
+              "maxLength": 63,
               "description": "Role slug given to members added without one."
             },
             "createdBy": {
@@ -11866,15 +15049,19 @@ export const routes = {
                 "string",
                 "null"
               ],
+              "format": "uuid",
+              "maxLength": 36,
               "description": "User id of the creator."
             },
             "createdAt": {
               "type": "string",
+              "maxLength": 40,
               "format": "date-time",
               "description": "ISO 8601 in UTC, microsecond precision."
             },
             "updatedAt": {
               "type": "string",
+              "maxLength": 40,
               "format": "date-time",
               "description": "ISO 8601 in UTC, microsecond precision."
             }
@@ -11894,20 +15081,24 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What is wrong, naming the field."
             },
             "details": {
               "type": "array",
+              "maxItems": 1000,
               "description": "One entry per problem.",
               "items": {
                 "type": "object",
                 "properties": {
                   "field": {
                     "type": "string",
+                    "maxLength": 1000,
                     "description": "Where the problem is (e.g. `body/users/3/email`)."
                   },
                   "message": {
                     "type": "string",
+                    "maxLength": 1000,
                     "description": "What is wrong there."
                   }
                 }
@@ -11915,6 +15106,8 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id, also in the `x-request-id` header."
             }
           }
@@ -11933,10 +15126,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Why the credential was refused."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -11955,10 +15151,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "The missing permission."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -11977,10 +15176,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "What was not found."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -11999,10 +15201,13 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "The limit."
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }
@@ -12022,6 +15227,7 @@ export const routes = {
             },
             "message": {
               "type": "string",
+              "maxLength": 1000,
               "description": "Which limit."
             },
             "retryAfterMs": {
@@ -12030,6 +15236,35 @@ export const routes = {
             },
             "requestId": {
               "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "500": {
+          "type": "object",
+          "additionalProperties": false,
+          "description": "Never a stack trace, SQL or other detail of the failure.",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "InternalError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "const": "Something went wrong",
+              "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
               "description": "The request id."
             }
           }

@@ -7,6 +7,7 @@ import { resolveJwtKeys, type JwtKeys } from './lib/jwt-keys.ts'
 import { loggerOptions } from './lib/logging.ts'
 import errors from './plugins/errors.ts'
 import db from './plugins/db.ts'
+import redis from './plugins/redis.ts'
 import auth from './plugins/auth.ts'
 import rateLimits from './plugins/rate-limit.ts'
 import docs from './plugins/docs.ts'
@@ -71,6 +72,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
 
   await app.register(errors)
   await app.register(db, { config })
+  await app.register(redis, { config })
   await app.register(auth, { config, jwtKeys: options.jwtKeys ?? resolveJwtKeys(config) })
   await app.register(rateLimits, { config })
   await app.register(docs)

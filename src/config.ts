@@ -24,6 +24,7 @@ export interface Config {
   DB_POOL_MAX: number
   STATEMENT_TIMEOUT_MS: number
   DB_ACQUIRE_TIMEOUT_MS: number
+  SHUTDOWN_DELAY_MS: number
   SEED_DEMO: boolean
 }
 
@@ -42,8 +43,9 @@ export const configSchema = {
     JWT_ISSUER: { type: 'string', minLength: 1 },
     JWT_AUDIENCE: { type: 'string', minLength: 1 },
     REDIS_URL: { type: 'string', pattern: '^rediss?://' },
-    RATE_LIMIT_MAX: { type: 'integer', minimum: 1, default: 600 },
-    RATE_LIMIT_WINDOW_MS: { type: 'integer', minimum: 100, default: 60000 },
+    // Bounded as the spec's RateLimit-* headers say (at most a million per window of a day at most).
+    RATE_LIMIT_MAX: { type: 'integer', minimum: 1, maximum: 1000000, default: 600 },
+    RATE_LIMIT_WINDOW_MS: { type: 'integer', minimum: 100, maximum: 86400000, default: 60000 },
     AUTH_FAILURE_MAX: { type: 'integer', minimum: 1, default: 30 },
     EXPORT_PAGE_SIZE: { type: 'integer', minimum: 10, maximum: 50000, default: 1000 },
     EXPORT_MAX_SECONDS: { type: 'integer', minimum: 1, default: 900 },
@@ -53,6 +55,7 @@ export const configSchema = {
     DB_POOL_MAX: { type: 'integer', minimum: 2, maximum: 500, default: 10 },
     STATEMENT_TIMEOUT_MS: { type: 'integer', minimum: 100, default: 30000 },
     DB_ACQUIRE_TIMEOUT_MS: { type: 'integer', minimum: 50, default: 5000 },
+    SHUTDOWN_DELAY_MS: { type: 'integer', minimum: 0, maximum: 120000, default: 0 },
     SEED_DEMO: { type: 'boolean', default: true }
   }
 } as const

@@ -18,10 +18,13 @@ try {
 }
 
 const app = await buildApp(config)
-closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
+const delay = config.SHUTDOWN_DELAY_MS
+closeWithGrace({ delay: delay + 10_000 }, async ({ signal, err }) => {
   if (err) app.log.error({ err }, 'closing after an error')
-  else app.log.info({ signal }, 'closing')
+  else app.log.info({ signal, delayMs: delay }, 'closing')
   app.draining = true
+  // Keep serving while load balancers see /readyz fail and stop sending new requests here.
+  if (signal !== undefined && delay > 0) await new Promise((resolve) => setTimeout(resolve, delay))
   await app.close()
 })
 

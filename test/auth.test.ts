@@ -40,6 +40,17 @@ t.test('JWTs that are refused with the 401 body', async (t) => {
   t.equal(ok.statusCode, 200)
 })
 
+t.test('clock tolerance is 5 seconds (fast-jwt takes milliseconds): a little skew passes, more does not', async (t) => {
+  const ctx = await buildTestApp(t)
+  const sub = `u-${randomUUID()}`
+  const sign = (claims: object) => createSigner({ key: JWT_SECRET, algorithm: 'HS256' })({ sub, ...claims })
+  const status = async (claims: object) => (await ctx.app.inject({ method: 'GET', url: '/v2/orgs', headers: bearer(sign(claims)) })).statusCode
+  t.equal(await status({ exp: now() - 2 }), 200, 'expired 2 s ago: within the tolerance')
+  t.equal(await status({ exp: now() - 30 }), 401, 'expired 30 s ago')
+  t.equal(await status({ exp: now() + 60, nbf: now() + 2 }), 200, 'valid from 2 s on: within the tolerance')
+  t.equal(await status({ exp: now() + 60, nbf: now() + 30 }), 401, 'valid from 30 s on')
+})
+
 t.test('issuer and audience are required when configured', async (t) => {
   const ctx = await buildTestApp(t, { JWT_ISSUER: 'https://issuer.test', JWT_AUDIENCE: 'orgroster' })
   const sub = `u-${randomUUID()}`

@@ -106,6 +106,12 @@ export async function openExportBackends (app: FastifyInstance): Promise<number>
   return rows[0]?.n ?? 0
 }
 
+/** Connections of the export pool checked out right now (0 without a pool). */
+export function exportPoolInUse (ctx: { app: FastifyInstance }): number {
+  const pool = ctx.app.database.exportPool
+  return pool === undefined ? 0 : pool.totalCount - pool.idleCount
+}
+
 /**
  * Seeds members whose rows are ~`rowBytes` long, so that a client that stops reading fills the
  * socket buffers (several MB on loopback) long before the export's last page.

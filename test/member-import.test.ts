@@ -126,6 +126,34 @@ t.test('bad lines fail alone, reported with their line numbers', async (t) => {
   await eventually(async () => (await ctx.app.db.selectFrom('audit_events').select('metadata').where('org_id', '=', owner.orgId).where('action', '=', 'members.imported').execute()).length === 1, 'audit')
 })
 
+t.test('over-long values fail their line with the bound they broke', async (t) => {
+  const ctx = await buildTestApp(t)
+  const owner = await ownerWithOrg(ctx)
+  const e = (): string => `${randomUUID()}@example.com`
+  const lines = [
+    'email,fullName,groups', // 1
+    `${'a'.repeat(320 - '@example.com'.length)}@example.com,${'n'.repeat(200)},${'g'.repeat(63)}`, // 2 ok: every value at its bound
+    `${'a'.repeat(321 - '@example.com'.length)}@example.com,,`, // 3
+    `${e()},${'n'.repeat(201)},`, // 4
+    `${e()},,${Array.from({ length: 51 }, (_, i) => `g${i}`).join(';')}`, // 5
+    `${e()},,ok;${'g'.repeat(64)}` // 6
+  ]
+  const res = await importCsv(ctx, owner.slug, owner.token, lines.join('\r\n'))
+  t.equal(res.statusCode, 200)
+  t.match(res.json(), {
+    created: 1,
+    failed: [
+      { line: 3, message: 'email is longer than 320 characters' },
+      { line: 4, message: 'fullName is longer than 200 characters' },
+      { line: 5, message: 'more than 50 groups' },
+      { line: 6, message: /^group g+… is longer than 63 characters$/ }
+    ]
+  })
+  t.equal(res.json().failed.length, 4)
+  const groups = await ctx.app.db.selectFrom('org_groups').select('slug').where('org_id', '=', owner.orgId).execute()
+  t.same(groups.map((g) => g.slug), ['g'.repeat(63)], 'nothing of the failed lines was written')
+})
+
 t.test('existing members are skipped (or failed with skipExisting=false); LF, BOM and subsets accepted', async (t) => {
   const ctx = await buildTestApp(t)
   const owner = await ownerWithOrg(ctx)

@@ -33,3 +33,28 @@ t.test('two instances on different ports share data and the rate limit', { skip 
   t.match(await limited.json(), { error: 'RateLimitError', retryAfterMs: Number })
   t.equal((await get(urlTwo, `/v2/orgs/${owner.slug}`)).status, 429)
 })
+
+t.test('failed authentications from one address are counted across instances', { skip }, async (t) => {
+  const env = { REDIS_URL: redisUrl as string, AUTH_FAILURE_MAX: '3' }
+  const one = await buildTestApp(t, env)
+  const two = await buildTestApp(t, env)
+  // Both instances see this test as 127.0.0.1: start its window from nothing.
+  await one.app.redis!.del('orgroster-af:127.0.0.1')
+  const owner = await ownerWithOrg(one)
+  const bad = { authorization: 'Bearer not.a.jwt' }
+  for (const app of [one.app, two.app, one.app]) t.equal((await app.inject({ method: 'GET', url: '/v2/orgs', headers: bad })).statusCode, 401)
+  const refused = await two.app.inject({ method: 'GET', url: '/v2/orgs', headers: bearer(owner.token) })
+  t.equal(refused.statusCode, 429, 'the fourth attempt is refused on the other instance, before any verification')
+  t.match(refused.json(), { error: 'RateLimitError', retryAfterMs: Number })
+  t.ok(Number(refused.headers['retry-after']) >= 1)
+  await one.app.redis!.del('orgroster-af:127.0.0.1')
+  t.equal((await two.app.inject({ method: 'GET', url: '/v2/orgs', headers: bearer(owner.token) })).statusCode, 200, 'allowed again once the window is gone')
+})
+
+t.test('with Redis unreachable, requests are let through and counted in no one', async (t) => {
+  // A port nothing listens on: the instance starts, warns, and answers without limits.
+  const ctx = await buildTestApp(t, { REDIS_URL: 'redis://127.0.0.1:9', RATE_LIMIT_MAX: '1', AUTH_FAILURE_MAX: '1' })
+  const owner = await ownerWithOrg(ctx)
+  for (let i = 0; i < 3; i++) t.equal((await ctx.app.inject({ method: 'GET', url: '/v2/orgs', headers: { authorization: 'Bearer not.a.jwt' } })).statusCode, 401)
+  for (let i = 0; i < 3; i++) t.equal((await ctx.app.inject({ method: 'GET', url: '/v2/orgs', headers: bearer(owner.token) })).statusCode, 200)
+})

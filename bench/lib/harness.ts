@@ -1,5 +1,5 @@
-// Helpers of the admin export benchmark: a kept benchmark database, curl as the client, and
-// psql's \copy as the reference (the server process itself: bench/server-process.ts).
+// Helpers of the benchmarks: kept and scratch databases, curl as the client, and psql's \copy
+// as the reference (the server process itself: bench/server-process.ts).
 import { spawn } from 'node:child_process'
 import pg from 'pg'
 
@@ -18,6 +18,23 @@ export async function benchDatabase (baseUrl: string, name: string): Promise<str
   const url = new URL(baseUrl)
   url.pathname = `/${name}`
   return url.toString()
+}
+
+/** A new empty database `name` (replacing one left by an earlier run) and how to drop it. */
+export async function scratchDatabase (baseUrl: string, name: string): Promise<{ url: string, drop: () => Promise<void> }> {
+  const admin = new pg.Client({ connectionString: baseUrl })
+  await admin.connect()
+  await admin.query(`drop database if exists ${name} with (force)`)
+  await admin.query(`create database ${name}`)
+  const url = new URL(baseUrl)
+  url.pathname = `/${name}`
+  return {
+    url: url.toString(),
+    drop: async () => {
+      await admin.query(`drop database if exists ${name} with (force)`)
+      await admin.end()
+    }
+  }
 }
 
 /** A compiled query with its $n parameters written in as SQL literals (for psql). */

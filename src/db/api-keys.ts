@@ -2,7 +2,7 @@
 // SHA-256 of the 256-bit random secret is stored (a slow hash adds nothing at that entropy).
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import { sql, type Kysely } from 'kysely'
-import type { Database, OrgApiKey } from './schema.ts'
+import type { Database, OrgApiKey, Organization } from './schema.ts'
 
 const KEY_PATTERN = /^iak_([a-z0-9][a-z0-9-]{0,62})_([0-9a-f]{16})_([0-9a-f]{64})$/
 // Compared against when the prefix is unknown, so both failures take the same time.
@@ -23,7 +23,7 @@ function sameHash (a: string, b: string): boolean {
 }
 
 export type KeyCheck =
-  | { ok: true, key: OrgApiKey }
+  | { ok: true, key: OrgApiKey, org: Organization }
   | { ok: false, reason: string }
 
 /** Looks a raw key up by prefix and checks secret, org, revocation and expiry. */
@@ -32,15 +32,19 @@ export async function verifyApiKey (db: Kysely<Database>, raw: string): Promise<
   if (!match) return { ok: false, reason: 'Malformed API key' }
   const [, orgSlug, prefix, secret] = match as unknown as [string, string, string, string]
   const row = await db.selectFrom('org_api_keys')
-    .innerJoin('organizations', 'organizations.id', 'org_api_keys.org_id')
-    .selectAll('org_api_keys').select('organizations.slug as org_slug')
+    .innerJoin('organizations as o', 'o.id', 'org_api_keys.org_id')
+    .selectAll('org_api_keys')
+    .select(['o.slug as org_slug', 'o.name as org_name', 'o.description as org_description', 'o.status as org_status',
+      'o.default_role as org_default_role', 'o.created_by as org_created_by', 'o.created_at as org_created_at', 'o.updated_at as org_updated_at'])
     .where('org_api_keys.prefix', '=', prefix).executeTakeFirst()
   const hashOk = sameHash(hashSecret(secret), row?.secret_hash ?? DUMMY_HASH)
   if (!row || !hashOk || row.org_slug !== orgSlug) return { ok: false, reason: 'Invalid API key' }
   if (row.disabled) return { ok: false, reason: 'API key is revoked' }
   if (row.expires_at !== null && Date.parse(row.expires_at) <= Date.now()) return { ok: false, reason: 'API key has expired' }
-  const { org_slug: _, ...key } = row
-  return { ok: true, key }
+  const { org_slug: slug, org_name: name, org_description: description, org_status: status, org_default_role: defaultRole,
+    org_created_by: createdBy, org_created_at: createdAt, org_updated_at: updatedAt, ...key } = row
+  const org = { id: key.org_id, slug, name, description, status, default_role: defaultRole, created_by: createdBy, created_at: createdAt, updated_at: updatedAt }
+  return { ok: true, key, org }
 }
 
 /** Keeps lastUsedAt within a minute without writing on every request. */

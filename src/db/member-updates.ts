@@ -7,6 +7,7 @@ import type { Database, Organization } from './schema.ts'
 import { recordAudit, type AuditActor } from './audit.ts'
 import { ConflictError, NotFoundError, ValidationError } from '../lib/errors.ts'
 import { hashInviteToken } from './member-writes.ts'
+import { getMember, getMemberWithGroups, type MemberRow } from './members.ts'
 
 /** Locks the org's active owners (always first, so transactions queue instead of deadlocking). */
 async function lockOwners (db: Kysely<Database>, orgId: string): Promise<Array<{ user_id: string }>> {
@@ -24,8 +25,9 @@ function guardLastOwner (owners: Array<{ user_id: string }>, leaving: string[]):
 
 export interface MemberPatch { roleSlug?: string, status?: 'active' | 'suspended' }
 
-export async function updateMember (db: Kysely<Database>, org: Organization, userId: string, patch: MemberPatch, by: string | null, actor: AuditActor): Promise<void> {
-  await db.transaction().execute(async (trx) => {
+/** Applies the patch; returns the member as updated (read in the transaction, which a concurrent removal cannot undo). */
+export async function updateMember (db: Kysely<Database>, org: Organization, userId: string, patch: MemberPatch, by: string | null, actor: AuditActor): Promise<{ member: MemberRow, groups: string[] }> {
+  return await db.transaction().execute(async (trx) => {
     const owners = await lockOwners(trx, org.id)
     const current = await trx.selectFrom('org_memberships').select(['role_slug', 'status'])
       .where('org_id', '=', org.id).where('user_id', '=', userId).forUpdate().executeTakeFirst()
@@ -48,6 +50,7 @@ export async function updateMember (db: Kysely<Database>, org: Organization, use
       updated_at: sql<string>`now()` as any
     }).where('org_id', '=', org.id).where('user_id', '=', userId).execute()
     await recordAudit(trx, actor, { orgId: org.id, action: 'member.updated', targetType: 'user', targetId: userId, metadata: { ...patch, previousRole: current.role_slug, previousStatus: current.status } })
+    return await getMemberWithGroups(trx, org.id, userId) as { member: MemberRow, groups: string[] }
   })
 }
 
@@ -56,16 +59,18 @@ export async function removeMembers (db: Kysely<Database>, org: Organization, us
   return await db.transaction().execute(async (trx) => {
     guardLastOwner(await lockOwners(trx, org.id), userIds)
     const removed = await trx.deleteFrom('org_memberships').where('org_id', '=', org.id).where('user_id', 'in', userIds).returning('user_id').execute()
-    await trx.deleteFrom('org_group_members').where('org_id', '=', org.id).where('user_id', 'in', userIds).execute()
     if (removed.length > 0) {
+      // Only the removed ones: a concurrent add of another listed user may commit between the
+      // two statements, and its groups are not ours to delete.
+      await trx.deleteFrom('org_group_members').where('org_id', '=', org.id).where('user_id', 'in', removed.map((r) => r.user_id)).execute()
       await recordAudit(trx, actor, { orgId: org.id, action: 'members.removed', targetType: 'user', targetId: removed.length === 1 ? removed[0]!.user_id : null, metadata: { removed: removed.length, userIds: removed.slice(0, 100).map((r) => r.user_id) } })
     }
     return removed.length
   })
 }
 
-/** A new token for a pending invitation; the old one stops working. */
-export async function renewInvite (db: Kysely<Database>, org: Organization, userId: string, ttlHours: number, by: string | null, actor: AuditActor): Promise<string> {
+/** A new token for a pending invitation; the old one stops working. Returns it with the member as renewed. */
+export async function renewInvite (db: Kysely<Database>, org: Organization, userId: string, ttlHours: number, by: string | null, actor: AuditActor): Promise<{ token: string, member: MemberRow }> {
   return await db.transaction().execute(async (trx) => {
     const current = await trx.selectFrom('org_memberships').select('status').where('org_id', '=', org.id).where('user_id', '=', userId).forUpdate().executeTakeFirst()
     if (!current) throw new NotFoundError('Member not found')
@@ -79,6 +84,6 @@ export async function renewInvite (db: Kysely<Database>, org: Organization, user
       updated_at: sql<string>`now()` as any
     }).where('org_id', '=', org.id).where('user_id', '=', userId).execute()
     await recordAudit(trx, actor, { orgId: org.id, action: 'invite.renewed', targetType: 'user', targetId: userId })
-    return token
+    return { token, member: await getMember(trx, org.id, userId) as MemberRow }
   })
 }

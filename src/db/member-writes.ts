@@ -3,11 +3,12 @@ import { createHash, randomBytes } from 'node:crypto'
 import { sql, type Kysely } from 'kysely'
 import type { Database, Organization } from './schema.ts'
 import { recordAudit, type AuditActor } from './audit.ts'
+import { getMembers, groupsOfUsers, type MemberRow } from './members.ts'
 import { ConflictError, ValidationError } from '../lib/errors.ts'
 
 export interface AddEntry { userId?: string, email?: string, roleSlug?: string, groups?: string[] }
 export interface AddOptions { skipExisting: boolean, invitedBy: string | null, inviteTtlHours: number }
-export interface AddedMember { userId: string, inviteToken?: string }
+export interface AddedMember { userId: string, member: MemberRow, groups: string[], inviteToken?: string }
 
 // Rows per INSERT: well under PostgreSQL's 65,535 bind parameters at 16 columns a row.
 const CHUNK = 2000
@@ -117,9 +118,13 @@ export async function addMembers (db: Kysely<Database>, org: Organization, entri
       orgId: org.id, action: 'members.added', targetType: 'membership',
       metadata: { created: created.length, skipped: resolved.length - created.length, invited: [...tokens.keys()].filter((id) => createdSet.has(id)).length, userIds: created.slice(0, 100) }
     })
+    // Read back before the commit: once it is visible, a concurrent removal may delete them.
+    const rows = new Map((await getMembers(trx, org.id, created)).map((m) => [m.userId, m]))
+    const groups = await groupsOfUsers(trx, org.id, created)
     const order = new Map(resolved.map((r) => [r.user.id, r.index]))
-    return created.sort((a, b) => (order.get(a) ?? 0) - (order.get(b) ?? 0))
-      .map((userId) => ({ userId, ...(tokens.has(userId) ? { inviteToken: tokens.get(userId) } : {}) }))
+    return created.sort((a, b) => (order.get(a) ?? 0) - (order.get(b) ?? 0)).map((userId) => ({
+      userId, member: rows.get(userId) as MemberRow, groups: groups.get(userId) ?? [], ...(tokens.has(userId) ? { inviteToken: tokens.get(userId) } : {})
+    }))
   })
 }
 

@@ -54,33 +54,41 @@ function memberQuery (db: Kysely<Database>, orgId: string) {
     ])
 }
 
-type MemberQuery = ReturnType<typeof memberQuery>
-
 function likePrefix (q: string): string {
   return `${q.toLowerCase().replace(/[\\%_]/g, '\\$&')}%`
 }
 
-function applyFilters (query: MemberQuery, f: MemberFilters): MemberQuery {
-  if (f.statuses && f.statuses.length > 0) query = query.where('m.status', 'in', f.statuses)
-  if (f.roleSlug) query = query.where('m.role_slug', '=', f.roleSlug)
-  if (f.userIds && f.userIds.length > 0) query = query.where('m.user_id', 'in', f.userIds)
+function isFiltered (f: MemberFilters): boolean {
+  return (f.statuses?.length ?? 0) > 0 || Boolean(f.roleSlug) || (f.userIds?.length ?? 0) > 0 || Boolean(f.group) || Boolean(f.q)
+}
+
+/** Narrows memberships (`m`) by the filters (those isFiltered sees); `q` looks users up by id, so a count needs no join. */
+function applyFilters<DB extends Database & { m: Database['org_memberships'] }, TB extends keyof DB, O> (query: SelectQueryBuilder<DB, TB, O>, f: MemberFilters): SelectQueryBuilder<DB, TB, O> {
+  const narrowed = query as unknown as SelectQueryBuilder<Database & { m: Database['org_memberships'] }, 'm', O>
+  let q = narrowed
+  if (f.statuses && f.statuses.length > 0) q = q.where('m.status', 'in', f.statuses)
+  if (f.roleSlug) q = q.where('m.role_slug', '=', f.roleSlug)
+  if (f.userIds && f.userIds.length > 0) q = q.where('m.user_id', 'in', f.userIds)
   if (f.group) {
     const group = f.group
-    query = query.where(({ exists, selectFrom }) => exists(selectFrom('org_group_members as gm')
+    q = q.where(({ exists, selectFrom }) => exists(selectFrom('org_group_members as gm')
       .innerJoin('org_groups as g', 'g.id', 'gm.group_id')
       .select(sql.lit(1).as('one'))
       .whereRef('gm.org_id', '=', 'm.org_id').whereRef('gm.user_id', '=', 'm.user_id').where('g.slug', '=', group)))
   }
   if (f.q) {
     const pattern = likePrefix(f.q)
-    query = query.where((eb) => eb.or([
-      eb(sql`lower(u.email)`, 'like', pattern),
-      eb(sql`lower(u.full_name)`, 'like', pattern),
-      eb(sql`lower(u.given_name)`, 'like', pattern),
-      eb(sql`lower(u.family_name)`, 'like', pattern)
-    ]))
+    q = q.where(({ exists, selectFrom }) => exists(selectFrom('users as fu')
+      .select(sql.lit(1).as('one'))
+      .whereRef('fu.id', '=', 'm.user_id')
+      .where((eb) => eb.or([
+        eb(sql`lower(fu.email)`, 'like', pattern),
+        eb(sql`lower(fu.full_name)`, 'like', pattern),
+        eb(sql`lower(fu.given_name)`, 'like', pattern),
+        eb(sql`lower(fu.family_name)`, 'like', pattern)
+      ]))))
   }
-  return query
+  return q as unknown as SelectQueryBuilder<DB, TB, O>
 }
 
 /** A keyset page, newest first: one index range scan on (org_id, created_at desc, id desc). */
@@ -109,9 +117,15 @@ export async function listMembersOffset (db: Kysely<Database>, orgId: string, fi
   return { rows, total }
 }
 
+/** The unfiltered total is the sum of the counts the triggers keep; a filtered one counts memberships alone. */
 export async function countMembers (db: Kysely<Database>, orgId: string, filters: MemberFilters): Promise<number> {
-  const query = applyFilters(memberQuery(db, orgId), filters) as unknown as SelectQueryBuilder<any, any, any>
-  const row = await query.clearSelect().select((eb) => eb.fn.countAll<number>().as('total')).executeTakeFirstOrThrow()
+  if (!isFiltered(filters)) {
+    const kept = await db.selectFrom('org_member_counts').select((eb) => eb.fn.coalesce(eb.fn.sum<number>('members'), eb.lit(0)).as('n'))
+      .where('org_id', '=', orgId).executeTakeFirstOrThrow()
+    return Number(kept.n)
+  }
+  const query = applyFilters(db.selectFrom('org_memberships as m').where('m.org_id', '=', orgId), filters)
+  const row = await query.select((eb) => eb.fn.countAll<number>().as('total')).executeTakeFirstOrThrow()
   return Number(row.total)
 }
 
@@ -122,6 +136,13 @@ export async function getMember (db: Kysely<Database>, orgId: string, userId: st
 export async function getMembers (db: Kysely<Database>, orgId: string, userIds: string[]): Promise<MemberRow[]> {
   if (userIds.length === 0) return []
   return await memberQuery(db, orgId).where('m.user_id', 'in', userIds).execute()
+}
+
+/** One member and their group slugs; pass the write's transaction to read what it wrote. */
+export async function getMemberWithGroups (db: Kysely<Database>, orgId: string, userId: string): Promise<{ member: MemberRow, groups: string[] } | undefined> {
+  const member = await getMember(db, orgId, userId)
+  if (!member) return undefined
+  return { member, groups: (await groupsOfUsers(db, orgId, [userId])).get(userId) ?? [] }
 }
 
 /** Group slugs of these users in the org, in one query. */

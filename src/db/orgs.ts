@@ -14,13 +14,13 @@ export interface OrgAccess {
 
 /** The org by slug or id, with the permissions the principal holds in it. */
 export async function loadOrgAccess (db: Kysely<Database>, principal: Principal, by: { slug: string } | { id: string }): Promise<OrgAccess | null> {
+  if (principal.kind === 'apiKey') {
+    // A key acts on its own org only; any other org, existing or not, is the same denial.
+    const own = 'slug' in by ? by.slug === principal.org.slug : by.id === principal.org.id
+    return own ? { org: principal.org, permissions: principal.permissions, roleSlug: null } : null
+  }
   let query = db.selectFrom('organizations').selectAll('organizations')
   query = 'slug' in by ? query.where('organizations.slug', '=', by.slug) : query.where('organizations.id', '=', by.id)
-  if (principal.kind === 'apiKey') {
-    const org = await query.executeTakeFirst()
-    if (!org) return null
-    return { org, permissions: org.id === principal.orgId ? principal.permissions : null, roleSlug: null }
-  }
   const row = await query
     .leftJoin('org_memberships as m', (join) => join
       .onRef('m.org_id', '=', 'organizations.id').on('m.user_id', '=', principal.userId).on('m.status', '=', 'active'))

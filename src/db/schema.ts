@@ -97,6 +97,13 @@ export interface OrgGroupMembersTable {
   created_at: Timestamp
 }
 
+/** Kept by triggers on org_memberships (migration 0401); the application only reads it. */
+export interface OrgMemberCountsTable {
+  org_id: string
+  shard: number
+  members: ColumnType<string | number, never, never>
+}
+
 export interface OrgApiKeysTable {
   id: Generated<string>
   org_id: string
@@ -173,6 +180,7 @@ export interface Database {
   org_groups: OrgGroupsTable
   org_memberships: OrgMembershipsTable
   org_group_members: OrgGroupMembersTable
+  org_member_counts: OrgMemberCountsTable
   org_api_keys: OrgApiKeysTable
   applications: ApplicationsTable
   application_roles: ApplicationRolesTable

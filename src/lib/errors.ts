@@ -7,9 +7,17 @@ export class AppError extends Error {
   }
 }
 
+// Error text can echo input (an unknown property's name, a filter value): clipped to the
+// spec's maxLength, so a caller cannot make an error body as large as its request.
+const MAX_ERROR_TEXT = 1000
+export function clipErrorText (text: string): string {
+  return text.length > MAX_ERROR_TEXT ? text.slice(0, MAX_ERROR_TEXT) : text
+}
+
 export class ValidationError extends AppError {
   constructor (message: string, details?: Array<{ field: string, message: string }>) {
-    super(400, 'ValidationError', message, details ? { details } : {})
+    super(400, 'ValidationError', message,
+      details ? { details: details.map((d) => ({ field: clipErrorText(d.field), message: clipErrorText(d.message) })) } : {})
   }
 }
 export class AuthenticationError extends AppError {

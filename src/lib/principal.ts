@@ -1,4 +1,6 @@
 // Who is calling: a signed-in user (JWT) or an org API key.
+import type { Organization } from '../db/schema.ts'
+
 export interface UserPrincipal {
   kind: 'user'
   userId: string
@@ -11,7 +13,8 @@ export interface UserPrincipal {
 export interface ApiKeyPrincipal {
   kind: 'apiKey'
   keyId: string
-  orgId: string
+  /** The key's org, read with the key, so the route needs no second lookup. */
+  org: Organization
   permissions: string[]
 }
 

@@ -5,7 +5,7 @@ import fp from 'fastify-plugin'
 import fastifyJwt from '@fastify/jwt'
 import type { FastifyRequest } from 'fastify'
 import { AuthenticationError, RateLimitError } from '../lib/errors.ts'
-import { FailureLimiter } from '../lib/failure-limiter.ts'
+import { FailureLimiter, RedisFailureLimiter, type FailureCounter } from '../lib/failure-limiter.ts'
 import type { Principal } from '../lib/principal.ts'
 import type { JwtKeys } from '../lib/jwt-keys.ts'
 import type { Config } from '../config.ts'
@@ -79,18 +79,20 @@ export default fp(async function auth (app, opts: { config: Config, jwtKeys: Jwt
     const check = await verifyApiKey(app.db, raw)
     if (!check.ok) throw new AuthenticationError(check.reason)
     await touchApiKey(app.db, check.key)
-    return { kind: 'apiKey', keyId: check.key.id, orgId: check.key.org_id, permissions: check.key.permissions }
+    return { kind: 'apiKey', keyId: check.key.id, org: check.org, permissions: check.key.permissions }
   }
 
-  const failures = new FailureLimiter(config.AUTH_FAILURE_MAX, 60_000)
+  const failures: FailureCounter = app.redis
+    ? new RedisFailureLimiter(app.redis, config.AUTH_FAILURE_MAX, 60_000, (err) => app.log.warn({ err: err.message }, 'failed-auth counter unavailable'))
+    : new FailureLimiter(config.AUTH_FAILURE_MAX, 60_000)
 
   app.decorate('authenticate', async function authenticate (request: FastifyRequest, schemes: readonly string[]) {
-    const wait = failures.blockedFor(request.ip)
+    const wait = await failures.blockedFor(request.ip)
     if (wait > 0) throw new RateLimitError('Too many failed authentication attempts from this address', wait)
     try {
       await authenticateOnce(request, schemes)
     } catch (err) {
-      if (err instanceof AuthenticationError) failures.fail(request.ip)
+      if (err instanceof AuthenticationError) await failures.fail(request.ip)
       throw err
     }
   })
@@ -112,4 +114,4 @@ export default fp(async function auth (app, opts: { config: Config, jwtKeys: Jwt
     }
     throw new AuthenticationError(keysAllowed ? 'Send a Bearer token or an API key' : 'Send a Bearer token')
   }
-}, { name: 'auth', dependencies: ['db'] })
+}, { name: 'auth', dependencies: ['db', 'redis'] })

@@ -4,7 +4,7 @@
 import fp from 'fastify-plugin'
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import {
-  AppError, AuthenticationError, ConflictError, NotFoundError, PayloadTooLargeError, RateLimitError,
+  AppError, AuthenticationError, clipErrorText, ConflictError, NotFoundError, PayloadTooLargeError, RateLimitError,
   ServiceUnavailableError, UnsupportedMediaTypeError, ValidationError
 } from '../lib/errors.ts'
 
@@ -74,7 +74,7 @@ export function sendError (request: FastifyRequest, reply: FastifyReply, err: un
     request.log.error({ err }, 'request failed')
   }
   const status = mapped?.statusCode ?? 500
-  const message = mapped?.message ?? 'Something went wrong'
+  const message = clipErrorText(mapped?.message ?? 'Something went wrong')
   if (mapped instanceof RateLimitError) {
     reply.header('retry-after', Math.max(1, Math.ceil(Number(mapped.extra.retryAfterMs) / 1000)))
   }

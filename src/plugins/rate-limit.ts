@@ -3,7 +3,6 @@
 // REDIS_URL is set, in memory otherwise.
 import fp from 'fastify-plugin'
 import rateLimit from '@fastify/rate-limit'
-import { Redis } from 'ioredis'
 import type { FastifyRequest } from 'fastify'
 import { RateLimitError } from '../lib/errors.ts'
 import type { Config } from '../config.ts'
@@ -20,13 +19,7 @@ export function credentialKey (request: FastifyRequest): string {
 
 export default fp(async function rateLimits (app, opts: { config: Config }) {
   const { config } = opts
-  const redis = config.REDIS_URL
-    ? new Redis(config.REDIS_URL, { connectTimeout: 1000, maxRetriesPerRequest: 1, lazyConnect: false })
-    : undefined
-  if (redis) {
-    redis.on('error', (err) => app.log.warn({ err: err.message }, 'redis error'))
-    app.addHook('onClose', async () => { redis.disconnect() })
-  }
+  const redis = app.redis
   await app.register(rateLimit, {
     global: true,
     hook: 'preHandler',
@@ -42,4 +35,4 @@ export default fp(async function rateLimits (app, opts: { config: Config }) {
     errorResponseBuilder: (_request, context) =>
       new RateLimitError(`Rate limit of ${context.max} requests per ${context.after} exceeded`, context.ttl)
   })
-}, { name: 'rate-limit', dependencies: ['auth'] })
+}, { name: 'rate-limit', dependencies: ['auth', 'redis'] })

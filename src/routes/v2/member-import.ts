@@ -8,7 +8,7 @@ import { importMemberBatch, type ImportOutcome, type ImportRow } from '../../db/
 import type { MembershipStatus } from '../../db/schema.ts'
 import { unprefixCell } from '../../lib/csv.ts'
 import { csvRecordBatches, type CsvRecord } from '../../lib/csv-reader.ts'
-import { PayloadTooLargeError, ValidationError } from '../../lib/errors.ts'
+import { clipErrorText, PayloadTooLargeError, ValidationError } from '../../lib/errors.ts'
 import { actorUserId } from '../../lib/principal.ts'
 import { auditActor, principalOf, requireOrg } from '../access.ts'
 import { registerOperations, type Handlers } from '../operations.ts'
@@ -19,6 +19,10 @@ export const IMPORT_BATCH = 1000
 const MAX_FAILED_LISTED = 1000
 const STATUSES = new Set(['active', 'invited', 'suspended'])
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+const MAX_EMAIL = 320
+const MAX_NAME = 200
+const MAX_GROUPS = 50
+const MAX_GROUP = 63
 
 /** The body as text chunks, refused past the limit. */
 async function * bodyText (body: Readable, limit: number): AsyncGenerator<string> {
@@ -65,6 +69,14 @@ function toRow (record: CsvRecord, header: string[], roles: Set<string>, default
   const status = cell('status')
   if (status !== undefined && !STATUSES.has(status)) return { line, message: `status must be active, invited or suspended` }
   const groups = (cell('groups') ?? '').split(';').filter((g) => g !== '')
+  // The bounds of a JSON add (email, groups) and of display names elsewhere in the API.
+  if (email !== undefined && email.length > MAX_EMAIL) return { line, message: `email is longer than ${MAX_EMAIL} characters` }
+  for (const column of ['firstName', 'lastName', 'fullName']) {
+    if ((cell(column)?.length ?? 0) > MAX_NAME) return { line, message: `${column} is longer than ${MAX_NAME} characters` }
+  }
+  if (groups.length > MAX_GROUPS) return { line, message: `more than ${MAX_GROUPS} groups` }
+  const longGroup = groups.find((g) => g.length > MAX_GROUP)
+  if (longGroup !== undefined) return { line, message: `group ${longGroup.slice(0, 20)}… is longer than ${MAX_GROUP} characters` }
   return {
     line,
     roleSlug,
@@ -94,7 +106,7 @@ export const memberImportHandlers = {
     let header: string[] | null = null
     const fail = (f: { line: number, message: string }): void => {
       failedCount++
-      if (total.failed.length < MAX_FAILED_LISTED) total.failed.push(f)
+      if (total.failed.length < MAX_FAILED_LISTED) total.failed.push({ line: f.line, message: clipErrorText(f.message) })
     }
     try {
       for await (const batch of csvRecordBatches(bodyText(request.body as unknown as Readable, IMPORT_MAX_BYTES), IMPORT_BATCH)) {

@@ -1,7 +1,7 @@
 // /v2/orgs/{orgSlug}/members: bulk add, list (offset or keyset), one member, removals, invites.
 import type { FastifyRequest } from 'fastify'
 import { decodeCursor, encodeCursor } from '../../db/keyset.ts'
-import { countMembers, getMember, getMembers, groupsOfUsers, listMembersAfter, listMembersOffset, type MemberRow } from '../../db/members.ts'
+import { countMembers, getMemberWithGroups, groupsOfUsers, listMembersAfter, listMembersOffset, type MemberRow } from '../../db/members.ts'
 import { addMembers } from '../../db/member-writes.ts'
 import { removeMembers, renewInvite, updateMember } from '../../db/member-updates.ts'
 import { NotFoundError, ValidationError } from '../../lib/errors.ts'
@@ -49,14 +49,8 @@ export const memberHandlers = {
     const { org } = await requireOrg(request, request.params.orgSlug, 'orgs:members:manage')
     const by = actorUserId(principalOf(request))
     const added = await addMembers(this.db, org, request.body.users, { skipExisting: request.body.skipExisting === true, invitedBy: by, inviteTtlHours: inviteTtl(request) }, auditActor(request))
-    const ids = added.map((a) => a.userId)
-    const [rows, groups] = await Promise.all([getMembers(this.db, org.id, ids), groupsOfUsers(this.db, org.id, ids)])
-    const byUser = new Map(rows.map((r) => [r.userId, r]))
     reply.code(201)
-    return added.map((a) => toMembership(org.slug, byUser.get(a.userId) as MemberRow, {
-      groups: groups.get(a.userId) ?? [],
-      ...(a.inviteToken ? { inviteToken: a.inviteToken } : {})
-    })) as any
+    return added.map((a) => toMembership(org.slug, a.member, { groups: a.groups, ...(a.inviteToken ? { inviteToken: a.inviteToken } : {}) })) as any
   },
 
   async listOrgMembers (request) {
@@ -96,18 +90,15 @@ export const memberHandlers = {
 
   async getOrgMember (request) {
     const { org } = await requireOrg(request, request.params.orgSlug, 'orgs:members:read')
-    const member = await getMember(this.db, org.id, request.params.userId)
-    if (!member) throw new NotFoundError('Member not found')
-    const groups = await groupsOfUsers(this.db, org.id, [member.userId])
-    return toMembership(org.slug, member, { groups: groups.get(member.userId) ?? [] }) as any
+    const found = await getMemberWithGroups(this.db, org.id, request.params.userId)
+    if (!found) throw new NotFoundError('Member not found')
+    return toMembership(org.slug, found.member, { groups: found.groups }) as any
   },
 
   async updateOrgMember (request) {
     const { org } = await requireOrg(request, request.params.orgSlug, 'orgs:members:manage')
-    await updateMember(this.db, org, request.params.userId, request.body, actorUserId(principalOf(request)), auditActor(request))
-    const member = await getMember(this.db, org.id, request.params.userId) as MemberRow
-    const groups = await groupsOfUsers(this.db, org.id, [member.userId])
-    return toMembership(org.slug, member, { groups: groups.get(member.userId) ?? [] }) as any
+    const { member, groups } = await updateMember(this.db, org, request.params.userId, request.body, actorUserId(principalOf(request)), auditActor(request))
+    return toMembership(org.slug, member, { groups }) as any
   },
 
   async removeOrgMember (request) {
@@ -125,8 +116,7 @@ export const memberHandlers = {
 
   async resendOrgMemberInvite (request) {
     const { org } = await requireOrg(request, request.params.orgSlug, 'orgs:invites:manage')
-    const token = await renewInvite(this.db, org, request.params.userId, inviteTtl(request), actorUserId(principalOf(request)), auditActor(request))
-    const member = await getMember(this.db, org.id, request.params.userId) as MemberRow
+    const { token, member } = await renewInvite(this.db, org, request.params.userId, inviteTtl(request), actorUserId(principalOf(request)), auditActor(request))
     return toMembership(org.slug, member, { inviteToken: token }) as any
   }
 } satisfies Partial<Handlers>
