@@ -34,9 +34,17 @@ const TIMESTAMPTZ = 1184
 const TIMESTAMP = 1114
 const INT8 = 20
 
-/** '2026-01-02 03:04:05.123456+00' (session TimeZone UTC) → '2026-01-02T03:04:05.123456Z'. */
+const PG_UTC_TIMESTAMP = /^(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d)(?:\.(\d{1,6}))?(?:\+00(?::00)?)?$/
+
+/**
+ * '2026-01-02 03:04:05.12+00' (session TimeZone UTC) → '2026-01-02T03:04:05.120000Z'.
+ * PostgreSQL drops trailing zeros of the fraction; every timestamp gets all six digits so that
+ * they have one width and sort as strings the way they sort as times.
+ */
 export function pgTimestampToIso (text: string): string {
-  return text.replace(' ', 'T').replace(/\+00(:00)?$/, 'Z')
+  const parts = PG_UTC_TIMESTAMP.exec(text)
+  if (!parts) return text.replace(' ', 'T').replace(/\+00(:00)?$/, 'Z')
+  return `${parts[1]}T${parts[2]}.${(parts[3] ?? '').padEnd(6, '0')}Z`
 }
 
 /** A `pg` pool reading timestamps as ISO strings and int8 as numbers. */
