@@ -121,3 +121,29 @@ t.test('removals racing re-adds and updates of the same users leave a state that
     t.equal(count(added, id) - count(removed, id), members.has(id) ? 1 : 0, `${id}: adds minus removals in the audit trail is the end state`)
   }
 })
+
+t.test('adding members to a group while they are removed leaves no group row without a membership', async (t) => {
+  const ctx = await buildTestApp(t)
+  const owner = await ownerWithOrg(ctx)
+  const users = await signedInUsers(ctx, 20)
+  const group = await ctx.app.inject({ method: 'POST', url: `/v2/orgs/${owner.slug}/groups`, headers: bearer(owner.token), payload: { slug: 'racers', name: 'Racers' } })
+  t.equal(group.statusCode, 201)
+  const added = await ctx.app.inject({ method: 'POST', url: `/v2/orgs/${owner.slug}/members`, headers: bearer(owner.token), payload: { users: users.map((u) => ({ userId: u.id })) } })
+  t.equal(added.statusCode, 201)
+
+  const answers = await Promise.all(users.flatMap((u) => [
+    ctx.app.inject({ method: 'POST', url: `/v2/orgs/${owner.slug}/groups/racers/members`, headers: bearer(owner.token), payload: { userIds: [u.id] } }),
+    ctx.app.inject({ method: 'DELETE', url: `/v2/orgs/${owner.slug}/members/${u.id}`, headers: bearer(owner.token) })
+  ]))
+  for (const res of answers) t.ok([200, 201, 400].includes(res.statusCode), `${res.statusCode} ${res.statusCode >= 400 ? res.body : ''}`)
+
+  const orphans = await ctx.app.db.selectFrom('org_group_members as gm')
+    .leftJoin('org_memberships as m', (join) => join.onRef('m.org_id', '=', 'gm.org_id').onRef('m.user_id', '=', 'gm.user_id'))
+    .select('gm.user_id').where('gm.org_id', '=', owner.orgId).where('m.id', 'is', null).execute()
+  t.same(orphans, [], 'every group row belongs to a membership')
+
+  // Re-added, each comes back without the groups of the membership that was removed.
+  const again = await ctx.app.inject({ method: 'POST', url: `/v2/orgs/${owner.slug}/members`, headers: bearer(owner.token), payload: { users: users.map((u) => ({ userId: u.id })) } })
+  t.equal(again.statusCode, 201)
+  t.same(again.json().map((m: { groups: string[] }) => m.groups), users.map(() => []))
+})

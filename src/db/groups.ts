@@ -55,7 +55,7 @@ export async function deleteGroup (db: Kysely<Database>, orgId: string, slug: st
 export async function addGroupMembers (db: Kysely<Database>, orgId: string, slug: string, userIds: string[], by: string | null, actor: AuditActor): Promise<void> {
   await db.transaction().execute(async (trx) => {
     await getGroup(trx, orgId, slug)
-    const members = new Set((await trx.selectFrom('org_memberships').select('user_id').where('org_id', '=', orgId).where('user_id', 'in', userIds).execute()).map((m) => m.user_id))
+    const members = new Set((await trx.selectFrom('org_memberships').select('user_id').where('org_id', '=', orgId).where('user_id', 'in', userIds).forShare().execute()).map((m) => m.user_id))
     const index = userIds.findIndex((id) => !members.has(id))
     if (index >= 0) throw new ValidationError(`body/userIds/${index} is not a member of this organization`, [{ field: `body/userIds/${index}`, message: 'is not a member of this organization' }])
     await addToGroups(trx, orgId, userIds.map((userId) => ({ userId, group: slug })), by)

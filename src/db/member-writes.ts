@@ -120,7 +120,8 @@ export async function addMembers (db: Kysely<Database>, org: Organization, entri
     })
     // Read back before the commit: once it is visible, a concurrent removal may delete them.
     const rows = new Map((await getMembers(trx, org.id, created)).map((m) => [m.userId, m]))
-    const groups = await groupsOfUsers(trx, org.id, created)
+    // A membership made here has only the groups this request gave it (removals take groups along).
+    const groups = toAdd.some((r) => (r.entry.groups?.length ?? 0) > 0) ? await groupsOfUsers(trx, org.id, created) : new Map<string, string[]>()
     const order = new Map(resolved.map((r) => [r.user.id, r.index]))
     return created.sort((a, b) => (order.get(a) ?? 0) - (order.get(b) ?? 0)).map((userId) => ({
       userId, member: rows.get(userId) as MemberRow, groups: groups.get(userId) ?? [], ...(tokens.has(userId) ? { inviteToken: tokens.get(userId) } : {})
