@@ -24,6 +24,7 @@ export interface Config {
   DB_POOL_MAX: number
   STATEMENT_TIMEOUT_MS: number
   DB_ACQUIRE_TIMEOUT_MS: number
+  DB_NAMED_STATEMENTS: boolean
   SHUTDOWN_DELAY_MS: number
   SEED_DEMO: boolean
 }
@@ -55,6 +56,7 @@ export const configSchema = {
     DB_POOL_MAX: { type: 'integer', minimum: 2, maximum: 500, default: 10 },
     STATEMENT_TIMEOUT_MS: { type: 'integer', minimum: 100, default: 30000 },
     DB_ACQUIRE_TIMEOUT_MS: { type: 'integer', minimum: 50, default: 5000 },
+    DB_NAMED_STATEMENTS: { type: 'boolean', default: true },
     SHUTDOWN_DELAY_MS: { type: 'integer', minimum: 0, maximum: 120000, default: 0 },
     SEED_DEMO: { type: 'boolean', default: true }
   }

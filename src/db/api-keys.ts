@@ -3,6 +3,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import { sql, type Kysely } from 'kysely'
 import type { Database, OrgApiKey, Organization } from './schema.ts'
+import { preparedStatement } from './prepared.ts'
 
 const KEY_PATTERN = /^iak_([a-z0-9][a-z0-9-]{0,62})_([0-9a-f]{16})_([0-9a-f]{64})$/
 // Compared against when the prefix is unknown, so both failures take the same time.
@@ -26,17 +27,21 @@ export type KeyCheck =
   | { ok: true, key: OrgApiKey, org: Organization }
   | { ok: false, reason: string }
 
+// Every authenticated API-key request runs this: prepared, and the key's org comes with it.
+const keyByPrefix = preparedStatement((db, prefix: string) => db.selectFrom('org_api_keys as k')
+  .innerJoin('organizations as o', 'o.id', 'k.org_id')
+  .select(['k.id', 'k.org_id', 'k.slug', 'k.name', 'k.prefix', 'k.secret_hash', 'k.permissions', 'k.scopes', 'k.owner_type', 'k.owner_id',
+    'k.expires_at', 'k.disabled', 'k.last_used_at', 'k.created_by', 'k.created_at', 'k.updated_at'])
+  .select(['o.slug as org_slug', 'o.name as org_name', 'o.description as org_description', 'o.status as org_status',
+    'o.default_role as org_default_role', 'o.created_by as org_created_by', 'o.created_at as org_created_at', 'o.updated_at as org_updated_at'])
+  .where('k.prefix', '=', prefix))
+
 /** Looks a raw key up by prefix and checks secret, org, revocation and expiry. */
 export async function verifyApiKey (db: Kysely<Database>, raw: string): Promise<KeyCheck> {
   const match = KEY_PATTERN.exec(raw)
   if (!match) return { ok: false, reason: 'Malformed API key' }
   const [, orgSlug, prefix, secret] = match as unknown as [string, string, string, string]
-  const row = await db.selectFrom('org_api_keys')
-    .innerJoin('organizations as o', 'o.id', 'org_api_keys.org_id')
-    .selectAll('org_api_keys')
-    .select(['o.slug as org_slug', 'o.name as org_name', 'o.description as org_description', 'o.status as org_status',
-      'o.default_role as org_default_role', 'o.created_by as org_created_by', 'o.created_at as org_created_at', 'o.updated_at as org_updated_at'])
-    .where('org_api_keys.prefix', '=', prefix).executeTakeFirst()
+  const [row] = await keyByPrefix.execute(db, prefix)
   const hashOk = sameHash(hashSecret(secret), row?.secret_hash ?? DUMMY_HASH)
   if (!row || !hashOk || row.org_slug !== orgSlug) return { ok: false, reason: 'Invalid API key' }
   if (row.disabled) return { ok: false, reason: 'API key is revoked' }

@@ -6,6 +6,7 @@ import { Kysely, PostgresDialect } from 'kysely'
 import { PGliteDialect } from 'kysely-pglite-dialect'
 import pg from 'pg'
 import type { Database } from './schema.ts'
+import { PreparingClient } from './prepared.ts'
 
 export type DatabaseKind = 'postgres' | 'pglite'
 
@@ -28,6 +29,8 @@ export interface ConnectOptions {
   exportPoolMax?: number
   /** How long a query waits for a free pool connection before failing (503); default 5000. */
   acquireTimeoutMs?: number
+  /** Send the hot statements as named prepared statements (src/db/prepared.ts); default true. */
+  namedStatements?: boolean
 }
 
 const TIMESTAMPTZ = 1184
@@ -48,8 +51,9 @@ export function pgTimestampToIso (text: string): string {
 }
 
 /** A `pg` pool reading timestamps as ISO strings and int8 as numbers. */
-function pgPool (url: string, max: number, statementTimeoutMs: number, applicationName: string, acquireTimeoutMs: number): pg.Pool {
+function pgPool (url: string, max: number, statementTimeoutMs: number, applicationName: string, acquireTimeoutMs: number, namedStatements = false): pg.Pool {
   const pool = new pg.Pool({
+    ...(namedStatements ? { Client: PreparingClient } : {}),
     connectionString: url,
     application_name: applicationName,
     max,
@@ -78,7 +82,7 @@ function pgPool (url: string, max: number, statementTimeoutMs: number, applicati
 export async function connectDatabase (options: ConnectOptions): Promise<DatabaseHandle> {
   if (options.databaseUrl) {
     const acquire = options.acquireTimeoutMs ?? 5000
-    const pool = pgPool(options.databaseUrl, options.poolMax, options.statementTimeoutMs, 'orgroster', acquire)
+    const pool = pgPool(options.databaseUrl, options.poolMax, options.statementTimeoutMs, 'orgroster', acquire, options.namedStatements ?? true)
     // Exports hold a connection for the whole download: they get their own small pool, so they
     // can never take the connections ordinary requests need (src/db/export-session.ts).
     const exportPool = pgPool(options.databaseUrl, options.exportPoolMax ?? 4, options.statementTimeoutMs, 'orgroster-export', acquire)

@@ -2,6 +2,7 @@
 import { sql, type Kysely, type SelectQueryBuilder } from 'kysely'
 import type { Database, MembershipStatus } from './schema.ts'
 import { keysetAfter, keysetPage, type KeysetPage, type KeysetPosition } from './keyset.ts'
+import { preparedStatement } from './prepared.ts'
 
 export interface MemberRow {
   id: string
@@ -91,9 +92,19 @@ function applyFilters<DB extends Database & { m: Database['org_memberships'] }, 
   return q as unknown as SelectQueryBuilder<DB, TB, O>
 }
 
+// The unfiltered pages are the hot ones: prepared, first and after a cursor.
+const firstPage = preparedStatement((db, orgId: string, n: number) => memberQuery(db, orgId)
+  .orderBy('m.created_at', 'desc').orderBy('m.id', 'desc').limit(n))
+const pageAfter = preparedStatement((db, orgId: string, n: number, createdAt: string, id: string) => memberQuery(db, orgId)
+  .where(keysetAfter('m.created_at', 'm.id', { createdAt, id }))
+  .orderBy('m.created_at', 'desc').orderBy('m.id', 'desc').limit(n))
+
 /** A keyset page, newest first: one index range scan on (org_id, created_at desc, id desc). */
 export async function listMembersAfter (db: Kysely<Database>, orgId: string, filters: MemberFilters, limit: number, after: KeysetPosition | null): Promise<KeysetPage<MemberRow>> {
   return await keysetPage(limit, after, async (n, position) => {
+    if (!isFiltered(filters)) {
+      return position ? await pageAfter.execute(db, orgId, n, position.createdAt, position.id) : await firstPage.execute(db, orgId, n)
+    }
     let query = applyFilters(memberQuery(db, orgId), filters)
     if (position) query = query.where(keysetAfter('m.created_at', 'm.id', position))
     return await query.orderBy('m.created_at', 'desc').orderBy('m.id', 'desc').limit(n).execute()
@@ -117,12 +128,14 @@ export async function listMembersOffset (db: Kysely<Database>, orgId: string, fi
   return { rows, total }
 }
 
+const keptCount = preparedStatement((db, orgId: string) => db.selectFrom('org_member_counts')
+  .select((eb) => eb.fn.coalesce(eb.fn.sum<number>('members'), eb.lit(0)).as('n')).where('org_id', '=', orgId))
+
 /** The unfiltered total is the sum of the counts the triggers keep; a filtered one counts memberships alone. */
 export async function countMembers (db: Kysely<Database>, orgId: string, filters: MemberFilters): Promise<number> {
   if (!isFiltered(filters)) {
-    const kept = await db.selectFrom('org_member_counts').select((eb) => eb.fn.coalesce(eb.fn.sum<number>('members'), eb.lit(0)).as('n'))
-      .where('org_id', '=', orgId).executeTakeFirstOrThrow()
-    return Number(kept.n)
+    const [kept] = await keptCount.execute(db, orgId)
+    return Number(kept?.n ?? 0)
   }
   const query = applyFilters(db.selectFrom('org_memberships as m').where('m.org_id', '=', orgId), filters)
   const row = await query.select((eb) => eb.fn.countAll<number>().as('total')).executeTakeFirstOrThrow()

@@ -21,7 +21,8 @@ export default fp(async function db (app, opts: { config: Config }) {
     poolMax: config.DB_POOL_MAX,
     statementTimeoutMs: config.STATEMENT_TIMEOUT_MS,
     exportPoolMax: config.EXPORT_POOL_MAX,
-    acquireTimeoutMs: config.DB_ACQUIRE_TIMEOUT_MS
+    acquireTimeoutMs: config.DB_ACQUIRE_TIMEOUT_MS,
+    namedStatements: config.DB_NAMED_STATEMENTS
   })
   try {
     await migrateToLatest(handle.db)
