@@ -3,7 +3,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import { sql, type Kysely } from 'kysely'
 import type { Database, Organization } from './schema.ts'
 import { recordAudit, type AuditActor } from './audit.ts'
-import { getMembers, groupsOfUsers, type MemberRow } from './members.ts'
+import { groupsOfUsers, MEMBER_COLUMNS, type MemberRow } from './members.ts'
 import { ConflictError, ValidationError } from '../lib/errors.ts'
 
 export interface AddEntry { userId?: string, email?: string, roleSlug?: string, groups?: string[] }
@@ -48,15 +48,15 @@ export async function addMembers (db: Kysely<Database>, org: Organization, entri
     const ids = entries.flatMap((e) => (e.userId ? [e.userId] : []))
     const known = new Map((ids.length > 0 ? await trx.selectFrom('users').select(['id', 'sub', 'email']).where('id', 'in', ids).execute() : []).map((u) => [u.id, u]))
     const emails = [...new Set(entries.flatMap((e) => (e.email ? [e.email.toLowerCase()] : [])))].sort()
-    for (const part of chunks(emails)) {
-      await trx.insertInto('users').values(part.map((email) => ({ email, status: 'pending' as const })))
-        .onConflict((oc) => oc.expression(sql`lower(email)`).doNothing()).execute()
-    }
     const byEmail = new Map<string, { id: string, sub: string | null, email: string | null }>()
+    const remember = (u: { id: string, sub: string | null, email: string | null }) => byEmail.set((u.email as string).toLowerCase(), u)
     for (const part of chunks(emails)) {
-      for (const u of await trx.selectFrom('users').select(['id', 'sub', 'email']).where(sql<string>`lower(email)`, 'in', part).execute()) {
-        byEmail.set((u.email as string).toLowerCase(), u)
-      }
+      const made = await trx.insertInto('users').values(part.map((email) => ({ email, status: 'pending' as const })))
+        .onConflict((oc) => oc.expression(sql`lower(email)`).doNothing()).returning(['id', 'sub', 'email']).execute()
+      made.forEach(remember)
+      // Those that existed (or that a concurrent add just committed) are read in a new statement.
+      const existed = made.length === part.length ? [] : part.filter((email) => !byEmail.has(email))
+      if (existed.length > 0) (await trx.selectFrom('users').select(['id', 'sub', 'email']).where(sql<string>`lower(email)`, 'in', existed).execute()).forEach(remember)
     }
     const resolved = entries.map((e, i) => {
       const user = e.userId !== undefined ? known.get(e.userId) : byEmail.get((e.email as string).toLowerCase())
@@ -81,7 +81,7 @@ export async function addMembers (db: Kysely<Database>, org: Organization, entri
     // Sorted by user id so concurrent overlapping adds take row locks in one order (no deadlock).
     const toAdd = resolved.filter((r) => !existing.has(r.user.id)).sort((a, b) => (a.user.id < b.user.id ? -1 : 1))
     const tokens = new Map<string, string>()
-    const created: string[] = []
+    const members = new Map<string, MemberRow>()
     for (const part of chunks(toAdd)) {
       const rows = part.map((r) => {
         const pending = r.user.sub === null
@@ -103,10 +103,14 @@ export async function addMembers (db: Kysely<Database>, org: Organization, entri
           updated_by: options.invitedBy
         }
       })
-      const inserted = await trx.insertInto('org_memberships').values(rows)
-        .onConflict((oc) => oc.columns(['org_id', 'user_id']).doNothing()).returning('user_id').execute()
-      created.push(...inserted.map((r) => r.user_id))
+      // Inserted and read back with their users in one statement, inside the transaction: once it
+      // commits, a concurrent removal may delete them.
+      const inserted = await trx.with('m', (db) => db.insertInto('org_memberships').values(rows)
+        .onConflict((oc) => oc.columns(['org_id', 'user_id']).doNothing()).returningAll())
+        .selectFrom('m').innerJoin('users as u', 'u.id', 'm.user_id').select(MEMBER_COLUMNS).execute()
+      for (const member of inserted) members.set(member.userId, member)
     }
+    const created = [...members.keys()]
     // A concurrent request added some of them between our check and our insert.
     if (created.length < toAdd.length && !options.skipExisting) {
       const raced = toAdd.filter((r) => !created.includes(r.user.id))
@@ -118,13 +122,11 @@ export async function addMembers (db: Kysely<Database>, org: Organization, entri
       orgId: org.id, action: 'members.added', targetType: 'membership',
       metadata: { created: created.length, skipped: resolved.length - created.length, invited: [...tokens.keys()].filter((id) => createdSet.has(id)).length, userIds: created.slice(0, 100) }
     })
-    // Read back before the commit: once it is visible, a concurrent removal may delete them.
-    const rows = new Map((await getMembers(trx, org.id, created)).map((m) => [m.userId, m]))
     // A membership made here has only the groups this request gave it (removals take groups along).
     const groups = toAdd.some((r) => (r.entry.groups?.length ?? 0) > 0) ? await groupsOfUsers(trx, org.id, created) : new Map<string, string[]>()
     const order = new Map(resolved.map((r) => [r.user.id, r.index]))
     return created.sort((a, b) => (order.get(a) ?? 0) - (order.get(b) ?? 0)).map((userId) => ({
-      userId, member: rows.get(userId) as MemberRow, groups: groups.get(userId) ?? [], ...(tokens.has(userId) ? { inviteToken: tokens.get(userId) } : {})
+      userId, member: members.get(userId) as MemberRow, groups: groups.get(userId) ?? [], ...(tokens.has(userId) ? { inviteToken: tokens.get(userId) } : {})
     }))
   })
 }

@@ -40,19 +40,22 @@ export interface MemberFilters {
   userIds?: string[]
 }
 
+/** A MemberRow from memberships `m` joined with users `u`. */
+export const MEMBER_COLUMNS = [
+  'm.id', 'm.org_id as orgId', 'm.user_id as userId', 'm.role_slug as roleSlug', 'm.status',
+  'm.invited_by as invitedBy', 'm.invited_at as invitedAt', 'm.invite_email as inviteEmail',
+  'm.invite_expires_at as inviteExpiresAt', 'm.joined_at as joinedAt', 'm.joined_via as joinedVia',
+  'm.deactivated_at as deactivatedAt', 'm.created_by as createdBy', 'm.updated_by as updatedBy',
+  'm.created_at as createdAt', 'm.updated_at as updatedAt',
+  'u.email', 'u.given_name as givenName', 'u.family_name as familyName', 'u.full_name as fullName',
+  'u.avatar_url as avatarUrl', 'u.title', 'u.email_verified as emailVerified', 'u.created_at as userCreatedAt'
+] as const
+
 function memberQuery (db: Kysely<Database>, orgId: string) {
   return db.selectFrom('org_memberships as m')
     .innerJoin('users as u', 'u.id', 'm.user_id')
     .where('m.org_id', '=', orgId)
-    .select([
-      'm.id', 'm.org_id as orgId', 'm.user_id as userId', 'm.role_slug as roleSlug', 'm.status',
-      'm.invited_by as invitedBy', 'm.invited_at as invitedAt', 'm.invite_email as inviteEmail',
-      'm.invite_expires_at as inviteExpiresAt', 'm.joined_at as joinedAt', 'm.joined_via as joinedVia',
-      'm.deactivated_at as deactivatedAt', 'm.created_by as createdBy', 'm.updated_by as updatedBy',
-      'm.created_at as createdAt', 'm.updated_at as updatedAt',
-      'u.email', 'u.given_name as givenName', 'u.family_name as familyName', 'u.full_name as fullName',
-      'u.avatar_url as avatarUrl', 'u.title', 'u.email_verified as emailVerified', 'u.created_at as userCreatedAt'
-    ])
+    .select(MEMBER_COLUMNS)
 }
 
 function likePrefix (q: string): string {
@@ -144,11 +147,6 @@ export async function countMembers (db: Kysely<Database>, orgId: string, filters
 
 export async function getMember (db: Kysely<Database>, orgId: string, userId: string): Promise<MemberRow | undefined> {
   return await memberQuery(db, orgId).where('m.user_id', '=', userId).executeTakeFirst()
-}
-
-export async function getMembers (db: Kysely<Database>, orgId: string, userIds: string[]): Promise<MemberRow[]> {
-  if (userIds.length === 0) return []
-  return await memberQuery(db, orgId).where('m.user_id', 'in', userIds).execute()
 }
 
 /** One member and their group slugs; pass the write's transaction to read what it wrote. */
