@@ -4,11 +4,11 @@
 // users only, the membership's keyset position. Timestamps are ISO 8601 text made by SQL,
 // under the column's own name: ORDER BY and the keyset name the table's column qualified, or
 // PostgreSQL would sort by the text alias and never use the (created_at, id) index.
-import { sql, type Kysely, type RawBuilder } from 'kysely'
+import type { Kysely } from 'kysely'
 import type { Database } from './schema.ts'
 import type { DatabaseHandle } from './connect.ts'
 import { keysetAfter, keysetPage, type KeysetPosition } from './keyset.ts'
-import { openExportSession } from './export-session.ts'
+import { isoText as iso, openExportSession } from './export-session.ts'
 
 export type AdminExportEntity = 'users' | 'organizations' | 'clients' | 'roles' | 'audit'
 
@@ -32,10 +32,6 @@ export interface AdminExportScope {
   from?: string
   to?: string
   toBefore?: string
-}
-
-function iso (column: string): RawBuilder<string | null> {
-  return sql<string | null>`to_char(${sql.ref(column)} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`
 }
 
 interface Source {

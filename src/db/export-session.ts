@@ -10,7 +10,7 @@
 // transaction, even when the connection dies), in process on the embedded database. The
 // instance also never runs more exports than the export pool has connections. Over either
 // limit the caller gets a RateLimitError (429) before anything is streamed.
-import { CompiledQuery, Kysely, PostgresDialect } from 'kysely'
+import { CompiledQuery, Kysely, PostgresDialect, sql, type RawBuilder } from 'kysely'
 import type pg from 'pg'
 import type { DatabaseHandle, DatabaseKind } from './connect.ts'
 import type { Database } from './schema.ts'
@@ -55,6 +55,11 @@ function busy (message: string): RateLimitError {
 }
 
 /** Opens a session or throws RateLimitError when the limits are reached. */
+/** A timestamp column as the API writes it (six fraction digits, UTC), formatted by the database. */
+export function isoText (column: string): RawBuilder<string | null> {
+  return sql<string | null>`to_char(${sql.ref(column)} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`
+}
+
 export async function openExportSession (handle: DatabaseHandle, options: ExportSessionOptions): Promise<ExportSession> {
   const c = counters(handle)
   const deadline = Date.now() + options.maxSeconds * 1000

@@ -2,11 +2,11 @@
 // export session. Rows come back as arrays in MEMBER_EXPORT_COLUMNS order with every timestamp
 // already ISO 8601 text from SQL (a JS Date per cell is the slowest part of the naive path and
 // drops microseconds) and a page's group slugs aggregated in the same statement.
-import { sql, type Kysely, type RawBuilder } from 'kysely'
+import { sql, type Kysely } from 'kysely'
 import type { Database, MembershipStatus } from './schema.ts'
 import { keysetAfter, keysetPage, type KeysetPosition } from './keyset.ts'
 import type { DatabaseHandle } from './connect.ts'
-import { openExportSession, type ExportSession } from './export-session.ts'
+import { isoText as iso, openExportSession, type ExportSession } from './export-session.ts'
 
 export const MEMBER_EXPORT_COLUMNS = [
   'id', 'userId', 'email', 'firstName', 'lastName', 'fullName', 'roleSlug', 'status', 'groups',
@@ -33,10 +33,6 @@ export interface MemberExportOptions {
 }
 
 const CREATED_AT = MEMBER_EXPORT_COLUMNS.indexOf('createdAt')
-
-function iso (column: string): RawBuilder<string | null> {
-  return sql<string | null>`to_char(${sql.ref(column)} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`
-}
 
 /** One keyset page of the export (bench/export.ts runs it unbounded as the COPY reference). */
 export function memberExportQuery (db: Kysely<Database>, orgId: string, f: MemberExportFilters, limit: number, after: KeysetPosition | null) {

@@ -49,6 +49,9 @@ function headerOf (record: CsvRecord | undefined): string[] {
 }
 
 /** One record as an import row, or the reason its line fails. */
+// CSV column → user field.
+const NAME_COLUMNS = [['firstName', 'givenName'], ['lastName', 'familyName'], ['fullName', 'fullName']] as const
+
 function toRow (record: CsvRecord, header: string[], roles: Set<string>, defaultRole: string): ImportRow | { line: number, message: string } {
   const line = record.line
   if (record.fields === undefined) return { line, message: `not valid CSV: ${record.error}` }
@@ -71,8 +74,12 @@ function toRow (record: CsvRecord, header: string[], roles: Set<string>, default
   const groups = (cell('groups') ?? '').split(';').filter((g) => g !== '')
   // The bounds of a JSON add (email, groups) and of display names elsewhere in the API.
   if (email !== undefined && email.length > MAX_EMAIL) return { line, message: `email is longer than ${MAX_EMAIL} characters` }
-  for (const column of ['firstName', 'lastName', 'fullName']) {
-    if ((cell(column)?.length ?? 0) > MAX_NAME) return { line, message: `${column} is longer than ${MAX_NAME} characters` }
+  const names: Partial<Record<(typeof NAME_COLUMNS)[number][1], string>> = {}
+  for (const [column, field] of NAME_COLUMNS) {
+    const value = cell(column)
+    if (value === undefined) continue
+    if (value.length > MAX_NAME) return { line, message: `${column} is longer than ${MAX_NAME} characters` }
+    names[field] = value
   }
   if (groups.length > MAX_GROUPS) return { line, message: `more than ${MAX_GROUPS} groups` }
   const longGroup = groups.find((g) => g.length > MAX_GROUP)
@@ -84,9 +91,7 @@ function toRow (record: CsvRecord, header: string[], roles: Set<string>, default
     ...(userId !== undefined ? { userId: userId.toLowerCase() } : {}),
     ...(email !== undefined ? { email } : {}),
     ...(status !== undefined ? { status: status as MembershipStatus } : {}),
-    ...(cell('firstName') !== undefined ? { givenName: cell('firstName') } : {}),
-    ...(cell('lastName') !== undefined ? { familyName: cell('lastName') } : {}),
-    ...(cell('fullName') !== undefined ? { fullName: cell('fullName') } : {})
+    ...names
   }
 }
 
