@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import { sql } from 'kysely'
 import t from 'tap'
 import { bearer, buildTestApp, onPostgres, ownerWithOrg, type TestApp } from './helper.ts'
 
@@ -155,4 +156,19 @@ t.test('concurrent adds of the same people never make two memberships', { skip: 
   t.equal(responses.reduce((n, r) => n + r.json().length, 0), 30, 'each person created exactly once')
   const count = await ctx.app.db.selectFrom('org_memberships').select((eb) => eb.fn.countAll<number>().as('n')).where('org_id', '=', owner.orgId).executeTakeFirstOrThrow()
   t.equal(Number(count.n), 31)
+})
+
+t.test('a default role removed behind the service: the add is refused with 409 and writes nothing', async (t) => {
+  const ctx = await buildTestApp(t)
+  const owner = await ownerWithOrg(ctx)
+  // What a concurrent role change could leave for an instant; made here directly in the database.
+  await ctx.app.db.insertInto('org_roles').values({ org_id: owner.orgId, slug: 'fleeting', name: 'Fleeting', permissions: sql`'{}'::text[]` as any, scopes: sql`'{}'::text[]` as any }).execute()
+  await ctx.app.db.updateTable('organizations').set({ default_role: 'fleeting' }).where('id', '=', owner.orgId).execute()
+  await ctx.app.db.deleteFrom('org_roles').where('org_id', '=', owner.orgId).where('slug', '=', 'fleeting').execute()
+  const email = `gone-${randomUUID()}@example.com`
+  const res = await ctx.app.inject({ method: 'POST', url: `/v2/orgs/${owner.slug}/members`, headers: bearer(owner.token), payload: { users: [{ email }] } })
+  t.equal(res.statusCode, 409)
+  t.match(res.json(), { error: 'ConflictError', message: /removed meanwhile/ })
+  const users = await ctx.app.db.selectFrom('users').select('id').where('email', '=', email).execute()
+  t.same(users, [], 'the pending user was rolled back with the rest')
 })

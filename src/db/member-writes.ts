@@ -41,8 +41,12 @@ export function checkEntries (entries: AddEntry[]): void {
 export async function addMembers (db: Kysely<Database>, org: Organization, entries: AddEntry[], options: AddOptions, actor: AuditActor): Promise<AddedMember[]> {
   checkEntries(entries)
   return await db.transaction().execute(async (trx) => {
-    const roles = new Set((await trx.selectFrom('org_roles').select('slug').where('org_id', '=', org.id).execute()).map((r) => r.slug))
-    entries.forEach((e, i) => { if (!roles.has(e.roleSlug ?? org.default_role)) throw invalid(i, '/roleSlug', `role ${e.roleSlug} does not exist in this organization`) })
+    // The default role cannot be deleted, so only other roles are looked up; should it vanish
+    // anyway, the memberships' foreign key refuses the insert (409).
+    if (entries.some((e) => e.roleSlug !== undefined && e.roleSlug !== org.default_role)) {
+      const roles = new Set((await trx.selectFrom('org_roles').select('slug').where('org_id', '=', org.id).execute()).map((r) => r.slug))
+      entries.forEach((e, i) => { if (!roles.has(e.roleSlug ?? org.default_role)) throw invalid(i, '/roleSlug', `role ${e.roleSlug} does not exist in this organization`) })
+    }
 
     // Resolve every entry to a user; unknown emails become pending users.
     const ids = entries.flatMap((e) => (e.userId ? [e.userId] : []))

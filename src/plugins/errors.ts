@@ -52,6 +52,8 @@ export function toAppError (err: unknown): AppError | null {
     case 'FST_ERR_CTP_INVALID_JSON_BODY': return new ValidationError('body is not valid JSON')
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH': return new ValidationError('Content-Length does not match the body')
     case '23505': return new ConflictError('Already exists')
+    // A row this write refers to (a role, a user, the org) was removed by a concurrent request.
+    case '23503': return new ConflictError('Something this request refers to was removed meanwhile; try again')
     case '22P02': case '22007': case '22008': case '22021': case '22P05': case '22001':
       return new ValidationError('A value has an invalid format')
   }
