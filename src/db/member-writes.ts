@@ -74,16 +74,10 @@ export async function addMembers (db: Kysely<Database>, org: Organization, entri
       firstIndex.set(r.user.id, r.index)
     }
 
-    const existing = new Set((await trx.selectFrom('org_memberships').select('user_id')
-      .where('org_id', '=', org.id).where('user_id', 'in', resolved.map((r) => r.user.id)).execute()).map((m) => m.user_id))
-    const conflicts = resolved.filter((r) => existing.has(r.user.id))
-    if (conflicts.length > 0 && !options.skipExisting) {
-      throw new ConflictError(`${conflicts.length} of these users are already members`,
-        conflicts.map((c) => ({ index: c.index, userId: c.user.id, ...(c.user.email ? { email: c.user.email } : {}) })))
-    }
-
+    // Existing members are found by the insert itself (ON CONFLICT DO NOTHING returns only new
+    // rows); without skipExisting, they make it a 409 and the transaction writes nothing.
     // Sorted by user id so concurrent overlapping adds take row locks in one order (no deadlock).
-    const toAdd = resolved.filter((r) => !existing.has(r.user.id)).sort((a, b) => (a.user.id < b.user.id ? -1 : 1))
+    const toAdd = [...resolved].sort((a, b) => (a.user.id < b.user.id ? -1 : 1))
     const tokens = new Map<string, string>()
     const members = new Map<string, MemberRow>()
     for (const part of chunks(toAdd)) {
@@ -115,10 +109,10 @@ export async function addMembers (db: Kysely<Database>, org: Organization, entri
       for (const member of inserted) members.set(member.userId, member)
     }
     const created = [...members.keys()]
-    // A concurrent request added some of them between our check and our insert.
     if (created.length < toAdd.length && !options.skipExisting) {
-      const raced = toAdd.filter((r) => !created.includes(r.user.id))
-      throw new ConflictError(`${raced.length} of these users are already members`, raced.map((c) => ({ index: c.index, userId: c.user.id })))
+      const conflicts = resolved.filter((r) => !members.has(r.user.id))
+      throw new ConflictError(`${conflicts.length} of these users are already members`,
+        conflicts.map((c) => ({ index: c.index, userId: c.user.id, ...(c.user.email ? { email: c.user.email } : {}) })))
     }
     const createdSet = new Set(created)
     await addToGroups(trx, org.id, toAdd.filter((r) => createdSet.has(r.user.id)).flatMap((r) => (r.entry.groups ?? []).map((g) => ({ userId: r.user.id, group: g }))), options.invitedBy)
