@@ -114,11 +114,10 @@ export async function addMembers (db: Kysely<Database>, org: Organization, entri
       throw new ConflictError(`${conflicts.length} of these users are already members`,
         conflicts.map((c) => ({ index: c.index, userId: c.user.id, ...(c.user.email ? { email: c.user.email } : {}) })))
     }
-    const createdSet = new Set(created)
-    await addToGroups(trx, org.id, toAdd.filter((r) => createdSet.has(r.user.id)).flatMap((r) => (r.entry.groups ?? []).map((g) => ({ userId: r.user.id, group: g }))), options.invitedBy)
+    await addToGroups(trx, org.id, toAdd.filter((r) => members.has(r.user.id)).flatMap((r) => (r.entry.groups ?? []).map((g) => ({ userId: r.user.id, group: g }))), options.invitedBy)
     await recordAudit(trx, actor, {
       orgId: org.id, action: 'members.added', targetType: 'membership',
-      metadata: { created: created.length, skipped: resolved.length - created.length, invited: [...tokens.keys()].filter((id) => createdSet.has(id)).length, userIds: created.slice(0, 100) }
+      metadata: { created: created.length, skipped: resolved.length - created.length, invited: [...tokens.keys()].filter((id) => members.has(id)).length, userIds: created.slice(0, 100) }
     })
     // A membership made here has only the groups this request gave it (removals take groups along).
     const groups = toAdd.some((r) => (r.entry.groups?.length ?? 0) > 0) ? await groupsOfUsers(trx, org.id, created) : new Map<string, string[]>()

@@ -48,10 +48,10 @@ function headerOf (record: CsvRecord | undefined): string[] {
   return names
 }
 
-/** One record as an import row, or the reason its line fails. */
 // CSV column → user field.
 const NAME_COLUMNS = [['firstName', 'givenName'], ['lastName', 'familyName'], ['fullName', 'fullName']] as const
 
+/** One record as an import row, or the reason its line fails. */
 function toRow (record: CsvRecord, header: string[], roles: Set<string>, defaultRole: string): ImportRow | { line: number, message: string } {
   const line = record.line
   if (record.fields === undefined) return { line, message: `not valid CSV: ${record.error}` }
