@@ -1,13 +1,13 @@
 // npm run export -- --org SLUG [--out FILE] ...: downloads an org's member export (CSV) through
 // the SDK, with a progress line (rows, rows/s) on a terminal. See --help.
 import { parseArgs } from 'node:util'
-import { createOrgroster, isOrgrosterError, type MemberExportQuery } from '../src/sdk/index.ts'
+import { createOrgroster, isOrgrosterError, type MemberExportQuery } from '../packages/sdk/src/index.ts'
 import { loadConfig } from '../src/config.ts'
 import { resolveJwtKeys } from '../src/lib/jwt-keys.ts'
 import { DEV_ADMIN, mintToken } from '../src/lib/dev-token.ts'
 import { progressLine } from './lib/progress.ts'
 
-const HELP = `Downloads the member export (CSV) of an organization through orgroster/sdk.
+const HELP = `Downloads the member export (CSV) of an organization through @orgroster/sdk.
 
   npm run export -- --org SLUG [--out FILE|-] [--url URL] [--status S] [--columns a,b] [--bom]
 

@@ -1,6 +1,5 @@
 // Migrations are modules in ./migrations, applied in name order by Kysely's Migrator.
-import { Migrator, type MigrationProvider, type Migration } from 'kysely/migration'
-import type { Kysely } from 'kysely'
+import { Migrator, type Kysely, type MigrationProvider, type Migration } from 'kysely'
 import * as initial from './migrations/2026-11-23-0001-initial.ts'
 import * as adminIndexes from './migrations/2026-11-23-0301-admin-indexes.ts'
 import * as memberCounts from './migrations/2026-11-24-0401-member-counts.ts'
