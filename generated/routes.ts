@@ -6459,6 +6459,125 @@ export const routes = {
       }
     }
   },
+  "getMetrics": {
+    "method": "GET",
+    "url": "/metrics",
+    "security": [
+      "MetricsAuth"
+    ],
+    "bodyTypes": [],
+    "schema": {
+      "response": {
+        "401": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "AuthenticationError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "Why the credential was refused."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "404": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "NotFoundError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What was not found."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "429": {
+          "type": "object",
+          "required": [
+            "error",
+            "message",
+            "retryAfterMs"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "RateLimitError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "Which limit."
+            },
+            "retryAfterMs": {
+              "type": "number",
+              "description": "Milliseconds until the limit resets."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "500": {
+          "type": "object",
+          "additionalProperties": false,
+          "description": "Never a stack trace, SQL or other detail of the failure.",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "InternalError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "const": "Something went wrong",
+              "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        }
+      }
+    }
+  },
   "getOpenApiJson": {
     "method": "GET",
     "url": "/openapi.json",
@@ -8193,6 +8312,73 @@ export const routes = {
                 "database unreachable"
               ],
               "description": "Why the instance is not ready."
+            }
+          }
+        }
+      }
+    }
+  },
+  "getRoot": {
+    "method": "GET",
+    "url": "/",
+    "security": [],
+    "bodyTypes": [],
+    "schema": {
+      "response": {
+        "429": {
+          "type": "object",
+          "required": [
+            "error",
+            "message",
+            "retryAfterMs"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "RateLimitError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "Which limit."
+            },
+            "retryAfterMs": {
+              "type": "number",
+              "description": "Milliseconds until the limit resets."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "500": {
+          "type": "object",
+          "additionalProperties": false,
+          "description": "Never a stack trace, SQL or other detail of the failure.",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "InternalError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "const": "Something went wrong",
+              "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
             }
           }
         }
@@ -11512,7 +11698,7 @@ export const routes = {
         "properties": {
           "orgId": {
             "type": "string",
-            "description": "Organization ID",
+            "description": "The organization's `id` (a UUID, not its slug): the `id` field of `GET /v2/orgs/{orgSlug}` or of the organization in `GET /v2/orgs`. A slug, like any unknown id, is a 404.",
             "maxLength": 100
           }
         },

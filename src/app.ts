@@ -11,6 +11,7 @@ import redis from './plugins/redis.ts'
 import auth from './plugins/auth.ts'
 import rateLimits from './plugins/rate-limit.ts'
 import docs from './plugins/docs.ts'
+import metrics from './plugins/metrics.ts'
 import routes from './routes/index.ts'
 
 export { loggerOptions }
@@ -72,6 +73,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
 
   await app.register(errors)
   await app.register(db, { config })
+  await app.register(metrics)
   await app.register(redis, { config })
   await app.register(auth, { config, jwtKeys: options.jwtKeys ?? resolveJwtKeys(config) })
   await app.register(rateLimits, { config })

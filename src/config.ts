@@ -27,6 +27,7 @@ export interface Config {
   DB_NAMED_STATEMENTS: boolean
   SHUTDOWN_DELAY_MS: number
   SEED_DEMO: boolean
+  METRICS_TOKEN?: string
 }
 
 export const configSchema = {
@@ -58,7 +59,8 @@ export const configSchema = {
     DB_ACQUIRE_TIMEOUT_MS: { type: 'integer', minimum: 50, default: 5000 },
     DB_NAMED_STATEMENTS: { type: 'boolean', default: true },
     SHUTDOWN_DELAY_MS: { type: 'integer', minimum: 0, maximum: 120000, default: 0 },
-    SEED_DEMO: { type: 'boolean', default: true }
+    SEED_DEMO: { type: 'boolean', default: true },
+    METRICS_TOKEN: { type: 'string', minLength: 16 }
   }
 } as const
 

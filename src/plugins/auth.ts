@@ -1,16 +1,17 @@
 // Authentication: Bearer JWTs (algorithm pinned, exp and sub required, iss/aud checked when
 // configured) and org API keys (x-api-key or x-prismeai-api-key). Every failure is a 401 in
 // the family's body; nothing about the credential is logged.
+import { timingSafeEqual } from 'node:crypto'
 import fp from 'fastify-plugin'
 import fastifyJwt from '@fastify/jwt'
 import type { FastifyRequest } from 'fastify'
-import { AuthenticationError, RateLimitError } from '../lib/errors.ts'
+import { AuthenticationError, NotFoundError, RateLimitError } from '../lib/errors.ts'
 import { FailureLimiter, RedisFailureLimiter, type FailureCounter } from '../lib/failure-limiter.ts'
 import type { Principal } from '../lib/principal.ts'
 import type { JwtKeys } from '../lib/jwt-keys.ts'
 import type { Config } from '../config.ts'
 import { upsertUserFromClaims } from '../db/users.ts'
-import { touchApiKey, verifyApiKey } from '../db/api-keys.ts'
+import { hashSecret, touchApiKey, verifyApiKey } from '../db/api-keys.ts'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -88,7 +89,7 @@ export default fp(async function auth (app, opts: { config: Config, jwtKeys: Jwt
 
   app.decorate('authenticate', async function authenticate (request: FastifyRequest, schemes: readonly string[]) {
     const wait = await failures.blockedFor(request.ip)
-    if (wait > 0) throw new RateLimitError('Too many failed authentication attempts from this address', wait)
+    if (wait > 0) throw new RateLimitError('Too many failed authentication attempts from this address', wait, 'auth_failures')
     try {
       await authenticateOnce(request, schemes)
     } catch (err) {
@@ -97,8 +98,18 @@ export default fp(async function auth (app, opts: { config: Config, jwtKeys: Jwt
     }
   })
 
+  // GET /metrics: the operator's METRICS_TOKEN as a Bearer token, compared in constant time; with
+  // no METRICS_TOKEN configured the metrics are off (404).
+  const metricsDigest = config.METRICS_TOKEN === undefined ? null : Buffer.from(hashSecret(config.METRICS_TOKEN))
+  function checkMetricsToken (header: string | undefined): void {
+    if (metricsDigest === null) throw new NotFoundError('Metrics are off: set METRICS_TOKEN to serve them')
+    const given = header?.startsWith('Bearer ') === true ? header.slice('Bearer '.length) : ''
+    if (!timingSafeEqual(Buffer.from(hashSecret(given)), metricsDigest)) throw new AuthenticationError('Send the METRICS_TOKEN as a Bearer token')
+  }
+
   async function authenticateOnce (request: FastifyRequest, schemes: readonly string[]): Promise<void> {
     const bearer = request.headers.authorization
+    if (schemes.includes('MetricsAuth')) { checkMetricsToken(bearer); return }
     // Clients of the public seed send org API keys as `Authorization: Bearer <key>`.
     const bearerKey = bearer?.startsWith('Bearer iak_') ? bearer.slice('Bearer '.length) : undefined
     const key = apiKeyHeader(request) ?? bearerKey

@@ -135,6 +135,7 @@ export const memberImportHandlers = {
     }
     if (header === null) headerOf(undefined)
     total.failed.sort((a, b) => a.line - b.line)
+    this.metrics.importRows(total.created, total.skipped, failedCount, dryRun)
     if (!dryRun) {
       await recordAudit(this.db, auditActor(request), {
         orgId: org.id, action: 'members.imported', targetType: 'organization', targetId: org.id,
