@@ -1175,6 +1175,12 @@ export interface components {
             scopes?: string[];
             slug: components["schemas"]["Slug"];
         };
+        /**
+         * @example {
+         *       "name": "Engineering",
+         *       "slug": "engineering"
+         *     }
+         */
         CreateOrgGroup: {
             /** @description Free text. */
             description?: string;
