@@ -79,7 +79,7 @@ function toRow (record: CsvRecord, header: string[], { roles, defaultRole, held 
   const missing = firstUncovered(held, permissions)
   if (missing !== undefined) return { line, message: uncoveredMessage(`Role ${roleSlug}`, missing) }
   const status = cell('status')
-  if (status !== undefined && !STATUSES.has(status)) return { line, message: `status must be active, invited or suspended` }
+  if (status !== undefined && !STATUSES.has(status)) return { line, message: 'status must be active, invited or suspended' }
   const groups = (cell('groups') ?? '').split(';').filter((g) => g !== '')
   // The bounds of a JSON add (email, groups) and of display names elsewhere in the API.
   if (email !== undefined && email.length > MAX_EMAIL) return { line, message: `email is longer than ${MAX_EMAIL} characters` }
@@ -146,7 +146,10 @@ export const memberImportHandlers = {
     total.failed.sort((a, b) => a.line - b.line)
     if (!dryRun) {
       await recordAudit(this.db, auditActor(request), {
-        orgId: org.id, action: 'members.imported', targetType: 'organization', targetId: org.id,
+        orgId: org.id,
+        action: 'members.imported',
+        targetType: 'organization',
+        targetId: org.id,
         metadata: { created: total.created, skipped: total.skipped, failed: failedCount, skipExisting }
       })
     }
