@@ -25,7 +25,7 @@ export function userOf (request: FastifyRequest): UserPrincipal {
 /** A caller with standing in the org; `permissions` is its held set (role permissions, or the key's own list). */
 export interface OrgCaller extends OrgAccess { permissions: string[] }
 
-export const SUSPENDED = 'organization is suspended'
+const SUSPENDED = 'organization is suspended'
 
 export async function requireOrg (request: FastifyRequest, slug: string, permission: string, options: { whileSuspended?: boolean } = {}): Promise<OrgCaller> {
   return standing(await loadOrgAccess(request.server.db, principalOf(request), { slug }), slug, permission, options.whileSuspended === true)
