@@ -65,7 +65,10 @@ function build (app: FastifyInstance): Metrics {
   }
   const poolGauge = (name: string, help: string, read: (p: Pool) => number): void => {
     registry.registerMetric(new Gauge({
-      name, help, labelNames: ['pool'], registers: [],
+      name,
+      help,
+      labelNames: ['pool'],
+      registers: [],
       collect () { for (const [label, p] of pools()) this.set({ pool: label }, read(p)) }
     }))
   }

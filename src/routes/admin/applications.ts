@@ -9,7 +9,7 @@ import { createClient, listClientsPage, type OauthClientRow } from '../../db/cli
 import { decodeCursor, encodeCursor, type KeysetPage } from '../../db/keyset.ts'
 import { organizationExists } from '../../db/orgs.ts'
 import { ConflictError, NotFoundError, ValidationError } from '../../lib/errors.ts'
-import { redirectUriProblem } from '../../lib/redirect-uri.ts'
+import { normalizeRedirectUri } from '../../lib/redirect-uri.ts'
 import { auditActor, requirePlatformPermission } from '../access.ts'
 import type { Handlers } from '../operations.ts'
 import type { components } from '../../../generated/openapi.js'
@@ -20,8 +20,15 @@ function toApplication (a: Application) {
 
 function toRole (r: ApplicationRole) {
   return {
-    id: r.id, applicationId: r.application_id, slug: r.slug, name: r.name, description: r.description,
-    permissions: r.permissions, createdBy: r.created_by, createdAt: r.created_at, updatedAt: r.updated_at
+    id: r.id,
+    applicationId: r.application_id,
+    slug: r.slug,
+    name: r.name,
+    description: r.description,
+    permissions: r.permissions,
+    createdBy: r.created_by,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at
   }
 }
 
@@ -30,9 +37,17 @@ type GrantType = components['schemas']['GrantType']
 
 function toClient (c: OauthClientRow) {
   return {
-    id: c.id, organizationId: c.org_id, applicationId: c.application_id, clientId: c.client_id, name: c.name,
-    redirectUris: c.redirect_uris, grantTypes: c.grant_types as GrantType[], scopes: c.scopes,
-    createdBy: c.created_by, createdAt: c.created_at, updatedAt: c.updated_at
+    id: c.id,
+    organizationId: c.org_id,
+    applicationId: c.application_id,
+    clientId: c.client_id,
+    name: c.name,
+    redirectUris: c.redirect_uris,
+    grantTypes: c.grant_types as GrantType[],
+    scopes: c.scopes,
+    createdBy: c.created_by,
+    createdAt: c.created_at,
+    updatedAt: c.updated_at
   }
 }
 
@@ -89,15 +104,13 @@ export const applicationHandlers = {
   async createClient (request, reply) {
     const user = requirePlatformPermission(request, 'admin:write')
     const { organizationId, applicationId, name, redirectUris = [], grantTypes = ['authorization_code', 'refresh_token'], scopes = [] } = request.body
-    const problems = redirectUris.flatMap((uri, i) => {
-      const problem = redirectUriProblem(uri)
-      return problem === null ? [] : [{ field: `body/redirectUris/${i}`, message: problem }]
-    })
+    const checked = redirectUris.map(normalizeRedirectUri)
+    const problems = checked.flatMap((c, i) => ('problem' in c ? [{ field: `body/redirectUris/${i}`, message: c.problem }] : []))
     if (problems.length > 0) throw new ValidationError(`${problems[0]!.field} ${problems[0]!.message}`, problems)
     if (!(await organizationExists(this.db, organizationId))) throw new NotFoundError(`Organization ${organizationId} not found`)
     if (applicationId !== undefined) await existingApplication(this.db, applicationId)
     const { client, secret } = await createClient(this.db,
-      { orgId: organizationId, applicationId: applicationId ?? null, name, redirectUris, grantTypes, scopes },
+      { orgId: organizationId, applicationId: applicationId ?? null, name, redirectUris: checked.flatMap((c) => ('uri' in c ? [c.uri] : [])), grantTypes, scopes },
       user.userId, auditActor(request))
     reply.code(201)
     return { ...toClient(client), clientSecret: secret }

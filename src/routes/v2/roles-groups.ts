@@ -4,8 +4,6 @@ import { createRole, deleteRole, getRole, listRoles, updateRole } from '../../db
 import {
   addGroupMembers, createGroup, deleteGroup, getGroup, listGroupMembers, listGroups, removeGroupMembers, updateGroup, type GroupRow
 } from '../../db/groups.ts'
-import { ForbiddenError } from '../../lib/errors.ts'
-import { permits } from '../../lib/permissions.ts'
 import { actorUserId } from '../../lib/principal.ts'
 import { auditActor, principalOf, requireOrg } from '../access.ts'
 import type { Handlers } from '../operations.ts'
@@ -14,22 +12,30 @@ const present = (o: Record<string, unknown>) => Object.fromEntries(Object.entrie
 
 function toRole (orgSlug: string, r: OrgRole) {
   return {
-    id: r.id, orgSlug, name: r.name, slug: r.slug, permissions: r.permissions, scopes: r.scopes, isSystem: r.is_system,
-    createdAt: r.created_at, updatedAt: r.updated_at,
+    id: r.id,
+    orgSlug,
+    name: r.name,
+    slug: r.slug,
+    permissions: r.permissions,
+    scopes: r.scopes,
+    isSystem: r.is_system,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
     ...present({ description: r.description, createdBy: r.created_by, updatedBy: r.updated_by })
   }
 }
 
 function toGroup (orgSlug: string, g: GroupRow) {
   return {
-    id: g.id, orgSlug, name: g.name, slug: g.slug, memberCount: Number(g.member_count ?? 0), createdAt: g.created_at, updatedAt: g.updated_at,
+    id: g.id,
+    orgSlug,
+    name: g.name,
+    slug: g.slug,
+    memberCount: Number(g.member_count ?? 0),
+    createdAt: g.created_at,
+    updatedAt: g.updated_at,
     ...present({ description: g.description, createdBy: g.created_by, updatedBy: g.updated_by })
   }
-}
-
-function checkGrantable (held: string[] | null, requested: string[] | undefined): void {
-  const excess = (requested ?? []).find((p) => !permits(held ?? [], p))
-  if (excess !== undefined) throw new ForbiddenError(`Cannot grant ${excess}: the caller does not hold it`)
 }
 
 export const roleGroupHandlers = {
@@ -40,8 +46,7 @@ export const roleGroupHandlers = {
   },
   async createOrgRole (request, reply) {
     const { org, permissions } = await requireOrg(request, request.params.orgSlug, 'orgs:roles:manage')
-    checkGrantable(permissions, request.body.permissions)
-    const role = await createRole(this.db, org.id, request.body, actorUserId(principalOf(request)), auditActor(request))
+    const role = await createRole(this.db, org.id, permissions, request.body, actorUserId(principalOf(request)), auditActor(request))
     reply.code(201)
     return toRole(org.slug, role)
   },
@@ -51,12 +56,11 @@ export const roleGroupHandlers = {
   },
   async updateOrgRole (request) {
     const { org, permissions } = await requireOrg(request, request.params.orgSlug, 'orgs:roles:manage')
-    checkGrantable(permissions, request.body.permissions)
-    return toRole(org.slug, await updateRole(this.db, org.id, request.params.roleSlug, request.body, actorUserId(principalOf(request)), auditActor(request)))
+    return toRole(org.slug, await updateRole(this.db, org.id, permissions, request.params.roleSlug, request.body, actorUserId(principalOf(request)), auditActor(request)))
   },
   async deleteOrgRole (request) {
-    const { org } = await requireOrg(request, request.params.orgSlug, 'orgs:roles:manage')
-    await deleteRole(this.db, org.id, request.params.roleSlug, org.default_role, auditActor(request))
+    const { org, permissions } = await requireOrg(request, request.params.orgSlug, 'orgs:roles:manage')
+    await deleteRole(this.db, org.id, permissions, request.params.roleSlug, org.default_role, auditActor(request))
     return { success: true }
   },
 
