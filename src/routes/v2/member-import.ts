@@ -4,6 +4,7 @@ import type { Readable } from 'node:stream'
 import { StringDecoder } from 'node:string_decoder'
 import type { FastifyInstance } from 'fastify'
 import { recordAudit } from '../../db/audit.ts'
+import { emitEvents } from '../../db/events.ts'
 import { importMemberBatch, type ImportOutcome, type ImportRow } from '../../db/member-import.ts'
 import type { MembershipStatus } from '../../db/schema.ts'
 import { unprefixCell } from '../../lib/csv.ts'
@@ -121,7 +122,7 @@ export const memberImportHandlers = {
           const row = toRow(record, header, roles, org.default_role)
           if ('message' in row) fail(row); else rows.push(row)
         }
-        const outcome = await importMemberBatch(this.db, org, rows, options)
+        const outcome = await importMemberBatch(this.db, org, rows, options, auditActor(request))
         total.created += outcome.created
         total.skipped += outcome.skipped
         outcome.failed.forEach(fail)
@@ -136,9 +137,10 @@ export const memberImportHandlers = {
     if (header === null) headerOf(undefined)
     total.failed.sort((a, b) => a.line - b.line)
     if (!dryRun) {
-      await recordAudit(this.db, auditActor(request), {
-        orgId: org.id, action: 'members.imported', targetType: 'organization', targetId: org.id,
-        metadata: { created: total.created, skipped: total.skipped, failed: failedCount, skipExisting }
+      const imported = { created: total.created, skipped: total.skipped, failed: failedCount, skipExisting }
+      await this.db.transaction().execute(async (trx) => {
+        await recordAudit(trx, auditActor(request), { orgId: org.id, action: 'members.imported', targetType: 'organization', targetId: org.id, metadata: imported })
+        await emitEvents(trx, auditActor(request), org, [{ type: 'members.imported', data: imported }])
       })
     }
     return { ...total, failedCount, dryRun }
