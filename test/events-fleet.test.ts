@@ -10,6 +10,18 @@ import { bearer, buildTestApp, createTestDatabase, JWT_SECRET, onPostgres, owner
 import { startReceiver } from './webhook-receiver.ts'
 
 const skip = !onPostgres && 'instances share an outbox only through a PostgreSQL server; the embedded database belongs to one process'
+/** A server process, answering once its migrations ran (a loaded machine may take a while). */
+async function server (env: Record<string, string>) {
+  const s = await startServer(env)
+  for (let i = 0; i < 600; i++) {
+    if (await fetch(`http://127.0.0.1:${s.port}/readyz`).then((r) => r.ok, () => false)) return s
+    if (s.child.exitCode !== null) break
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  await s.stop()
+  throw new Error('the server did not become ready')
+}
+
 const FAST = { WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true', EVENTS_POLL_MS: '20', WEBHOOK_RETRY_SCHEDULE: '50ms,100ms', WEBHOOK_TIMEOUT_MS: '2000' }
 
 t.test('SIGKILL right after a commit: the next instance delivers it', { skip }, async (t) => {
@@ -20,8 +32,8 @@ t.test('SIGKILL right after a commit: the next instance delivers it', { skip }, 
   t.teardown(receiver.close)
   const env = { DATABASE_URL: databaseUrl, JWT_SECRET, ...FAST }
   // The first instance looks for work at start, then not for a minute: it never delivers.
-  const first = await startServer({ ...env, EVENTS_POLL_MS: '60000' })
-  t.teardown(first.stop)
+  const first = await server({ ...env, EVENTS_POLL_MS: '60000' })
+  t.teardown(() => { if (first.child.exitCode === null && first.child.signalCode === null) first.child.kill('SIGKILL') })
   const call = async (port: number, method: string, path: string, body?: object) => {
     const res = await fetch(`http://127.0.0.1:${port}${path}`, { method, headers: { ...bearer(token), ...(body ? { 'content-type': 'application/json' } : {}) }, ...(body ? { body: JSON.stringify(body) } : {}) })
     return { status: res.status, body: await res.json() as any }
@@ -35,9 +47,9 @@ t.test('SIGKILL right after a commit: the next instance delivers it', { skip }, 
   first.child.kill('SIGKILL')
   await new Promise((resolve) => first.child.once('exit', resolve))
   t.equal(receiver.received.length, 0, 'nothing was delivered before the kill')
-  const second = await startServer(env)
+  const second = await server(env)
   t.teardown(second.stop)
-  const [got] = await receiver.waitFor((r) => r.length >= 1, 15000)
+  const [got] = await receiver.waitFor((r) => r.length >= 1, 60000)
   t.match(got, { verified: true, body: { type: 'invitation.created', orgSlug: slug, data: { userId: added.body[0].userId } } })
 })
 
@@ -59,7 +71,7 @@ t.test('two instances on one PostgreSQL: each event delivered once, seq in commi
   ])
   t.ok(results.every((r) => r.statusCode === 201), 'every add committed')
   const total = 100
-  await receiver.waitFor((r) => new Set(r.map((m) => m.id)).size >= total, 30000)
+  await receiver.waitFor((r) => new Set(r.map((m) => m.id)).size >= total, 60000)
   await new Promise((resolve) => setTimeout(resolve, 500)) // time for a duplicate to show up
   const ids = receiver.received.map((m) => m.id)
   t.equal(ids.length, total, 'no event was delivered twice')

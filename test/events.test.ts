@@ -86,3 +86,16 @@ t.test('a change that rolls back emits nothing; a bulk add of N emits N', async 
   t.equal(feed.results.filter((e) => e.type === 'invitation.created').length, 25)
   t.same(feed.results.slice(2).map((e) => e.data.userId), bulk.json().map((m: any) => m.userId), 'in the order the add answered')
 })
+
+t.test('the built-in admin role reads events and manages webhooks; a member does neither', async (t) => {
+  const ctx = await buildTestApp(t)
+  const owner = await ownerWithOrg(ctx)
+  const roles = (await ctx.app.inject({ method: 'GET', url: `/v2/orgs/${owner.slug}/roles`, headers: bearer(owner.token) })).json().results
+  t.match(roles.find((r: any) => r.slug === 'admin').permissions, ['orgs:read', 'orgs:members:read', 'orgs:members:manage', 'orgs:roles:manage', 'orgs:apikeys:manage', 'orgs:invites:manage', 'orgs:webhooks:manage', 'orgs:events:read'])
+  for (const [roleSlug, status] of [['admin', 200], ['member', 403]] as const) {
+    const person = await signIn(ctx)
+    await ctx.app.inject({ method: 'POST', url: `/v2/orgs/${owner.slug}/members`, headers: bearer(owner.token), payload: { users: [{ userId: person.userId, roleSlug }] } })
+    t.equal((await ctx.app.inject({ method: 'GET', url: `/v2/orgs/${owner.slug}/events`, headers: bearer(person.token) })).statusCode, status, `${roleSlug} reads events`)
+    t.equal((await ctx.app.inject({ method: 'GET', url: `/v2/orgs/${owner.slug}/webhooks`, headers: bearer(person.token) })).statusCode, status, `${roleSlug} lists webhooks`)
+  }
+})

@@ -30,7 +30,7 @@ async function freePort (): Promise<number> {
   return port
 }
 
-async function until (what: string, ok: () => Promise<boolean>, ms = 15000): Promise<void> {
+async function until (what: string, ok: () => Promise<boolean>, ms = 30000): Promise<void> {
   const end = Date.now() + ms
   while (!(await ok())) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)

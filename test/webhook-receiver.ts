@@ -34,7 +34,7 @@ export async function startReceiver (port = 0): Promise<Receiver> {
     secret: null,
     respond: () => 200,
     close: async () => { await new Promise<void>((resolve) => server.close(() => resolve())); server.closeAllConnections() },
-    waitFor: async (predicate, ms = 10000) => {
+    waitFor: async (predicate, ms = 30000) => {
       const until = Date.now() + ms
       while (!predicate(receiver.received)) {
         if (Date.now() > until) throw new Error(`the receiver did not get what was awaited within ${ms} ms (got ${receiver.received.length})`)

@@ -25,7 +25,7 @@ async function deliveries (ctx: TestApp, owner: { slug: string, token: string },
   return (await ctx.app.inject({ method: 'GET', url: `/v2/orgs/${owner.slug}/webhooks/${webhookId}/deliveries?limit=100`, headers: bearer(owner.token) })).json().results as any[]
 }
 
-async function until<T> (what: string, probe: () => Promise<T>, ok: (v: T) => boolean, ms = 10000): Promise<T> {
+async function until<T> (what: string, probe: () => Promise<T>, ok: (v: T) => boolean, ms = 30000): Promise<T> {
   const end = Date.now() + ms
   for (;;) {
     const v = await probe()
@@ -109,7 +109,7 @@ t.test('receiver down: attempts recorded, delivered when it comes back; a manual
   const receiver = await startReceiver(port)
   t.teardown(receiver.close)
   receiver.secret = created.secret
-  const [got] = await receiver.waitFor((r) => r.length === 1, 5000)
+  const [got] = await receiver.waitFor((r) => r.length === 1)
   t.ok(got!.verified)
   t.equal(got!.body.type, 'organization.updated')
   const [d] = await until('delivered', () => deliveries(ctx, owner, created.id), (l) => l[0]?.status === 'delivered')

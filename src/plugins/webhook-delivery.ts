@@ -3,6 +3,7 @@
 // parallel, record each attempt. An idle instance looks again every EVENTS_POLL_MS; once an
 // hour it prunes what is past EVENTS_RETENTION_DAYS. Every instance runs one: the claims in
 // src/db/webhooks.ts share the work out.
+import { setMaxListeners } from 'node:events'
 import { setTimeout as sleep } from 'node:timers/promises'
 import fp from 'fastify-plugin'
 import type { Config } from '../config.ts'
@@ -16,6 +17,8 @@ const PRUNE_EVERY_MS = 3600000
 export default fp(async function webhookDelivery (app, opts: { config: Config }) {
   const { config } = opts
   const stopping = new AbortController()
+  // Every attempt in flight listens for the stop.
+  setMaxListeners(CLAIM_BATCH + 10, stopping.signal)
   // Longer than an attempt can take, so a live instance's claim never expires under it.
   const leaseMs = config.WEBHOOK_TIMEOUT_MS + 30000
   const recordOptions = { retrySchedule: config.WEBHOOK_RETRY_SCHEDULE, disableAfterHours: config.WEBHOOK_DISABLE_AFTER_HOURS, retry: true }

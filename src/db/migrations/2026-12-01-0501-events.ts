@@ -81,7 +81,8 @@ export async function up (db: Kysely<any>): Promise<void> {
   )`.execute(db)
 
   // The built-in admin role of every existing org gains the two new permissions (DESIGN.md 4).
-  await sql`update org_roles set permissions = permissions || array['orgs:webhooks:manage', 'orgs:events:read']::text[], updated_at = now()
+  await sql`update org_roles set permissions = permissions || array['orgs:webhooks:manage', 'orgs:events:read']::text[],
+      description = 'Manages members, roles, API keys, invites and webhooks; reads events.', updated_at = now()
     where is_system and slug = 'admin' and not ('orgs:webhooks:manage' = any (permissions))`.execute(db)
 }
 
