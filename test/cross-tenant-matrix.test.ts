@@ -117,8 +117,16 @@ function requestOf (id: OperationId, scope: Scope, w: World, headers: Record<str
   const def = routes[id]
   const call = MATRIX[id].call?.(scope, w) ?? {}
   const values: Record<string, string> = {
-    orgSlug: scope.orgSlug, orgId: scope.orgId, applicationId: scope.applicationId,
-    userId: w.memberId, groupSlug: w.groupSlug, roleSlug: w.roleSlug, keyId: w.keyId, webhookId: w.webhookId, deliveryId: w.deliveryId, ...call.params
+    orgSlug: scope.orgSlug,
+    orgId: scope.orgId,
+    applicationId: scope.applicationId,
+    userId: w.memberId,
+    groupSlug: w.groupSlug,
+    roleSlug: w.roleSlug,
+    keyId: w.keyId,
+    webhookId: w.webhookId,
+    deliveryId: w.deliveryId,
+    ...call.params
   }
   const path = def.url.replace(/:(\w+)/g, (_, name: string) => {
     const value = values[name]

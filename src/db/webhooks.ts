@@ -180,8 +180,15 @@ function messageOf (row: ClaimRow): ClaimedDelivery['message'] {
   }
   if (row.e_seq === null) return null
   const event = toEvent({
-    id: row.event_id, org_id: row.org_id, org_slug: row.e_org_slug as string, seq: row.e_seq, type: row.event_type,
-    actor_type: row.e_actor_type as string, actor_id: row.e_actor_id, data: row.e_data as Record<string, unknown>, created_at: row.e_created_at as string
+    id: row.event_id,
+    org_id: row.org_id,
+    org_slug: row.e_org_slug as string,
+    seq: row.e_seq,
+    type: row.event_type,
+    actor_type: row.e_actor_type as string,
+    actor_id: row.e_actor_id,
+    data: row.e_data as Record<string, unknown>,
+    created_at: row.e_created_at as string
   })
   return { id: event.id, body: JSON.stringify(event) }
 }

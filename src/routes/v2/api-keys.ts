@@ -12,7 +12,6 @@ import type { Handlers } from '../operations.ts'
 
 const MANAGE = 'orgs:apikeys:manage'
 
-
 function checkGrantable (held: string[], requested: string[] | undefined): void {
   const excess = (requested ?? []).find((p) => !permits(held, p))
   if (excess !== undefined) throw new ForbiddenError(`Cannot grant ${excess}: the caller does not hold it`)
@@ -34,8 +33,15 @@ export const apiKeyHandlers = {
       const taken = await trx.selectFrom('org_api_keys').select('id').where('org_id', '=', org.id).where('slug', '=', body.slug).executeTakeFirst()
       if (taken) throw new ConflictError(`API key ${body.slug} already exists`)
       const result = await insertApiKey(trx, {
-        orgId: org.id, orgSlug: org.slug, slug: body.slug, name: body.name, permissions: body.permissions ?? [],
-        scopes: body.scopes, ownerType: body.ownerType, ownerId: body.ownerId, expiresAt: body.expiresAt,
+        orgId: org.id,
+        orgSlug: org.slug,
+        slug: body.slug,
+        name: body.name,
+        permissions: body.permissions ?? [],
+        scopes: body.scopes,
+        ownerType: body.ownerType,
+        ownerId: body.ownerId,
+        expiresAt: body.expiresAt,
         createdBy: actorUserId(principalOf(request))
       })
       await recordAudit(trx, auditActor(request), { orgId: org.id, action: 'apikey.created', targetType: 'apikey', targetId: result.key.id, metadata: { slug: body.slug, permissions: body.permissions ?? [] } })

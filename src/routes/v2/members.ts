@@ -10,7 +10,6 @@ import { actorUserId } from '../../lib/principal.ts'
 import { auditActor, principalOf, requireOrg } from '../access.ts'
 import type { Handlers } from '../operations.ts'
 
-
 const inviteTtl = (request: FastifyRequest) => request.server.config.INVITE_TTL_HOURS
 
 function parseUserIds (raw: string | undefined): string[] | undefined {

@@ -7,7 +7,6 @@ import { toOrganization } from '../../lib/representations.ts'
 import { auditActor, requireOrg, userOf } from '../access.ts'
 import type { Handlers } from '../operations.ts'
 
-
 async function freeSlug (request: Parameters<Handlers['createOrganization']>[0], name: string): Promise<string> {
   const base = slugify(name)
   if (!(await slugTaken(request.server.db, base))) return base

@@ -10,8 +10,6 @@ import { present, toGroup, toRole } from '../../lib/representations.ts'
 import { auditActor, principalOf, requireOrg } from '../access.ts'
 import type { Handlers } from '../operations.ts'
 
-
-
 function checkGrantable (held: string[] | null, requested: string[] | undefined): void {
   const excess = (requested ?? []).find((p) => !permits(held ?? [], p))
   if (excess !== undefined) throw new ForbiddenError(`Cannot grant ${excess}: the caller does not hold it`)
