@@ -232,7 +232,12 @@ export interface RecordOptions {
   /** Delays before each retry; past the last one the delivery has failed. */
   retrySchedule: number[]
   disableAfterHours: number
-  /** A test is never retried. */
+}
+
+export interface Attempted {
+  delivery: ClaimedDelivery
+  result: AttemptResult
+  /** False for a test (never retried) and for an event past retention. */
   retry: boolean
 }
 
@@ -241,11 +246,29 @@ function withJitter (ms: number): number {
   return Math.round(ms * (0.8 + Math.random() * 0.4))
 }
 
-/** Records the attempt; schedules the next one or settles the delivery; disables an endpoint failing too long. */
-export async function recordAttempt (db: Kysely<Database>, delivery: ClaimedDelivery, result: AttemptResult, options: RecordOptions): Promise<void> {
-  const delay = options.retry ? options.retrySchedule[delivery.attempts - 1] : undefined
+/**
+ * Records attempts (one transaction, three statements however many): schedules each next
+ * attempt or settles the delivery, ends a webhook's failing streak on a success, and disables an
+ * endpoint that has been failing for `disableAfterHours`.
+ */
+export async function recordAttempts (db: Kysely<Database>, attempted: Attempted[], options: RecordOptions): Promise<void> {
+  if (attempted.length === 0) return
+  const outcome = attempted.map(({ delivery, result, retry }) => {
+    const delay = retry ? options.retrySchedule[delivery.attempts - 1] : undefined
+    return {
+      id: delivery.id,
+      status: result.succeeded ? 'delivered' : delay === undefined ? 'failed' : 'pending',
+      delayMs: result.succeeded || delay === undefined ? null : withJitter(delay),
+      code: result.responseCode
+    }
+  })
+  // A webhook's streak follows the last of its attempts here (tests do not count).
+  const last = new Map<string, boolean>()
+  for (const { delivery, result } of attempted) if (delivery.eventType !== TEST_EVENT_TYPE) last.set(delivery.webhookId, result.succeeded)
+  const succeeded = [...last].filter(([, ok]) => ok).map(([id]) => id)
+  const failed = [...last].filter(([, ok]) => !ok).map(([id]) => id)
   await db.transaction().execute(async (trx) => {
-    await trx.insertInto('webhook_attempts').values({
+    await trx.insertInto('webhook_attempts').values(attempted.map(({ delivery, result }) => ({
       delivery_id: delivery.id,
       started_at: result.startedAt.toISOString(),
       succeeded: result.succeeded,
@@ -253,24 +276,26 @@ export async function recordAttempt (db: Kysely<Database>, delivery: ClaimedDeli
       duration_ms: result.durationMs,
       response_body: result.response,
       error: result.error === null ? null : result.error.slice(0, 500)
-    }).execute()
-    await trx.updateTable('webhook_deliveries').set({
-      status: result.succeeded ? 'delivered' : delay === undefined ? 'failed' : 'pending',
-      next_attempt_at: result.succeeded || delay === undefined ? null : sql<string>`now() + make_interval(secs => ${withJitter(delay) / 1000})` as any,
-      claimed_until: null,
-      last_response_code: result.responseCode,
-      updated_at: sql<string>`now()` as any
-    }).where('id', '=', delivery.id).execute()
-    if (delivery.eventType === TEST_EVENT_TYPE) return
-    if (result.succeeded) {
-      await trx.updateTable('webhooks').set({ failing_since: null }).where('id', '=', delivery.webhookId).where('failing_since', 'is not', null).execute()
-    } else {
+    }))).execute()
+    await sql`update webhook_deliveries d set
+        status = v.status,
+        next_attempt_at = case when v.delay_ms is null then null else now() + make_interval(secs => v.delay_ms / 1000.0) end,
+        claimed_until = null,
+        last_response_code = v.code,
+        updated_at = now()
+      from unnest(${outcome.map((o) => o.id)}::uuid[], ${outcome.map((o) => o.status)}::text[],
+        ${outcome.map((o) => o.delayMs)}::float8[], ${outcome.map((o) => o.code)}::int[]) as v(id, status, delay_ms, code)
+      where d.id = v.id`.execute(trx)
+    if (succeeded.length > 0) {
+      await trx.updateTable('webhooks').set({ failing_since: null }).where('id', 'in', succeeded).where('failing_since', 'is not', null).execute()
+    }
+    if (failed.length > 0) {
       await sql`update webhooks set
           failing_since = coalesce(failing_since, now()),
           enabled = enabled and coalesce(failing_since, now()) > now() - make_interval(hours => ${options.disableAfterHours}),
           disabled_reason = case when enabled and coalesce(failing_since, now()) <= now() - make_interval(hours => ${options.disableAfterHours})
             then ${`every delivery failed for ${options.disableAfterHours} hours`} else disabled_reason end
-        where id = ${delivery.webhookId}`.execute(trx)
+        where id = any (${failed}::uuid[])`.execute(trx)
     }
   })
 }

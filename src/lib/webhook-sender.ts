@@ -16,7 +16,13 @@ export interface WebhookMessage {
   body: string
 }
 
-export interface SendOptions { timeoutMs: number, allowPrivate: boolean, signal?: AbortSignal }
+export interface SendOptions {
+  timeoutMs: number
+  allowPrivate: boolean
+  signal?: AbortSignal
+  /** Keep-alive agents to reuse connections (new sockets still go through the checked lookup). */
+  agents?: { http: http.Agent, https: https.Agent }
+}
 
 export interface AttemptResult {
   startedAt: Date
@@ -87,7 +93,7 @@ export async function sendWebhook (message: WebhookMessage, options: SendOptions
       method: 'POST',
       headers: { ...headers, 'content-length': String(Buffer.byteLength(message.body)) },
       lookup: guardedLookup(options.allowPrivate),
-      agent: false
+      agent: options.agents === undefined ? false : url.protocol === 'https:' ? options.agents.https : options.agents.http
     }, (res) => {
       const kept: Buffer[] = []
       let size = 0

@@ -4,14 +4,16 @@
 // hour it prunes what is past EVENTS_RETENTION_DAYS. Every instance runs one: the claims in
 // src/db/webhooks.ts share the work out.
 import { setMaxListeners } from 'node:events'
+import http from 'node:http'
+import https from 'node:https'
 import { setTimeout as sleep } from 'node:timers/promises'
 import fp from 'fastify-plugin'
 import type { Config } from '../config.ts'
 import { pruneEvents } from '../db/events.ts'
-import { claimDeliveries, dispatchEvents, pruneOrphanWebhooks, recordAttempt, releaseClaims, type ClaimedDelivery } from '../db/webhooks.ts'
-import { sendWebhook, type AttemptResult } from '../lib/webhook-sender.ts'
+import { claimDeliveries, dispatchEvents, pruneOrphanWebhooks, recordAttempts, releaseClaims, type Attempted, type ClaimedDelivery } from '../db/webhooks.ts'
+import { sendWebhook } from '../lib/webhook-sender.ts'
 
-const CLAIM_BATCH = 50
+const CLAIM_BATCH = 200
 const PRUNE_EVERY_MS = 3600000
 
 export default fp(async function webhookDelivery (app, opts: { config: Config }) {
@@ -19,30 +21,31 @@ export default fp(async function webhookDelivery (app, opts: { config: Config })
   const stopping = new AbortController()
   // Every attempt in flight listens for the stop.
   setMaxListeners(CLAIM_BATCH + 10, stopping.signal)
+  // Connections to an endpoint are reused from round to round; closed with the app.
+  const agents = { http: new http.Agent({ keepAlive: true, maxSockets: 64, timeout: 30000 }), https: new https.Agent({ keepAlive: true, maxSockets: 64, timeout: 30000 }) }
   // Longer than an attempt can take, so a live instance's claim never expires under it.
   const leaseMs = config.WEBHOOK_TIMEOUT_MS + 30000
-  const recordOptions = { retrySchedule: config.WEBHOOK_RETRY_SCHEDULE, disableAfterHours: config.WEBHOOK_DISABLE_AFTER_HOURS, retry: true }
+  const recordOptions = { retrySchedule: config.WEBHOOK_RETRY_SCHEDULE, disableAfterHours: config.WEBHOOK_DISABLE_AFTER_HOURS }
 
-  async function attempt (delivery: ClaimedDelivery): Promise<string | null> {
-    let result: AttemptResult
+  /** The attempt, or null when the instance stopped before it finished (the claim goes back). */
+  async function attempt (delivery: ClaimedDelivery): Promise<Attempted | null> {
     if (delivery.message === null) {
-      result = { startedAt: new Date(), succeeded: false, responseCode: null, durationMs: 0, response: null, error: 'the event is past retention' }
-      await recordAttempt(app.db, delivery, result, { ...recordOptions, retry: false })
-      return null
+      const result = { startedAt: new Date(), succeeded: false, responseCode: null, durationMs: 0, response: null, error: 'the event is past retention' }
+      return { delivery, result, retry: false }
     }
-    result = await sendWebhook({ url: delivery.url, secret: delivery.secret, ...delivery.message },
-      { timeoutMs: config.WEBHOOK_TIMEOUT_MS, allowPrivate: config.WEBHOOK_ALLOW_PRIVATE_NETWORKS, signal: stopping.signal })
-    if (stopping.signal.aborted && !result.succeeded) return delivery.id
-    await recordAttempt(app.db, delivery, result, recordOptions)
-    return null
+    const result = await sendWebhook({ url: delivery.url, secret: delivery.secret, ...delivery.message },
+      { timeoutMs: config.WEBHOOK_TIMEOUT_MS, allowPrivate: config.WEBHOOK_ALLOW_PRIVATE_NETWORKS, signal: stopping.signal, agents })
+    if (stopping.signal.aborted && !result.succeeded) return null
+    return { delivery, result, retry: true }
   }
 
   /** One round; true when it found work (then the next round starts at once). */
   async function round (): Promise<boolean> {
     const dispatched = await dispatchEvents(app.db)
     const claimed = await claimDeliveries(app.db, CLAIM_BATCH, leaseMs)
-    const unsent = (await Promise.all(claimed.map(attempt))).filter((id): id is string => id !== null)
-    await releaseClaims(app.db, unsent)
+    const attempted = await Promise.all(claimed.map(attempt))
+    await recordAttempts(app.db, attempted.filter((a): a is Attempted => a !== null), recordOptions)
+    await releaseClaims(app.db, claimed.filter((_, i) => attempted[i] === null).map((d) => d.id))
     return dispatched > 0 || claimed.length > 0
   }
 
@@ -71,5 +74,7 @@ export default fp(async function webhookDelivery (app, opts: { config: Config })
   app.addHook('onClose', async () => {
     stopping.abort()
     await running
+    agents.http.destroy()
+    agents.https.destroy()
   })
 }, { name: 'webhook-delivery', dependencies: ['db'] })

@@ -3,7 +3,7 @@ import { decodeCursor, encodeCursor } from '../../db/keyset.ts'
 import { EVENT_TYPES, eventSeq, listEvents, toEvent } from '../../db/events.ts'
 import {
   createTestDelivery, createWebhook, deleteWebhook, getDelivery, getWebhook, listDeliveries, listWebhooks,
-  recordAttempt, retryDelivery, rotateWebhookSecret, toWebhook, updateWebhook
+  recordAttempts, retryDelivery, rotateWebhookSecret, toWebhook, updateWebhook
 } from '../../db/webhooks.ts'
 import { ValidationError } from '../../lib/errors.ts'
 import { actorUserId } from '../../lib/principal.ts'
@@ -81,7 +81,7 @@ export const eventHandlers = {
     const webhook = await getWebhook(this.db, org.id, request.params.webhookId)
     const delivery = await createTestDelivery(this.db, webhook, config.WEBHOOK_TIMEOUT_MS * 2)
     const result = await sendWebhook({ url: delivery.url, secret: delivery.secret, ...delivery.message! }, { timeoutMs: config.WEBHOOK_TIMEOUT_MS, allowPrivate: config.WEBHOOK_ALLOW_PRIVATE_NETWORKS })
-    await recordAttempt(this.db, delivery, result, { retrySchedule: [], disableAfterHours: config.WEBHOOK_DISABLE_AFTER_HOURS, retry: false })
+    await recordAttempts(this.db, [{ delivery, result, retry: false }], { retrySchedule: [], disableAfterHours: config.WEBHOOK_DISABLE_AFTER_HOURS })
     return await getDelivery(this.db, webhook.id, delivery.id) as any
   },
 
