@@ -102,7 +102,7 @@ export async function rotateWebhookSecret (db: Kysely<Database>, orgId: string, 
     const webhook = await trx.updateTable('webhooks').set({ secret: newWebhookSecret(), updated_at: sql<string>`now()` as any })
       .where('org_id', '=', orgId).where('id', '=', id).returningAll().executeTakeFirst()
     if (!webhook) throw new NotFoundError('Webhook not found')
-    await recordAudit(trx, actor, { orgId, action: 'webhook.secret_rotated', targetType: 'webhook', targetId: id })
+    await recordAudit(trx, actor, { orgId, action: 'webhook.secret.rotated', targetType: 'webhook', targetId: id })
     return webhook
   })
 }
@@ -216,7 +216,8 @@ export async function claimDeliveries (db: Kysely<Database>, limit: number, leas
 }
 
 /** A claimed test delivery, made now for an immediate attempt (never retried). */
-export async function createTestDelivery (db: Kysely<Database>, webhook: Webhook, leaseMs: number): Promise<ClaimedDelivery> {
+export async function createTestDelivery (db: Kysely<Database>, webhook: Webhook, leaseMs: number, actor: AuditActor): Promise<ClaimedDelivery> {
+  await recordAudit(db, actor, { orgId: webhook.org_id, action: 'webhook.tested', targetType: 'webhook', targetId: webhook.id })
   const { rows } = await sql<ClaimRow>`with c as (
       insert into webhook_deliveries (webhook_id, event_type, attempts, claimed_until)
       values (${webhook.id}, ${TEST_EVENT_TYPE}, 1, now() + make_interval(secs => ${leaseMs / 1000}))
@@ -308,11 +309,14 @@ export async function releaseClaims (db: Kysely<Database>, ids: string[]): Promi
 }
 
 /** Makes the delivery due now, whatever its state (a failed one goes back to pending). */
-export async function retryDelivery (db: Kysely<Database>, webhookId: string, deliveryId: string): Promise<void> {
-  const updated = await db.updateTable('webhook_deliveries')
-    .set({ status: 'pending', next_attempt_at: sql<string>`now()` as any, claimed_until: null, updated_at: sql<string>`now()` as any })
-    .where('id', '=', deliveryId).where('webhook_id', '=', webhookId).returning('id').executeTakeFirst()
-  if (!updated) throw new NotFoundError('Delivery not found')
+export async function retryDelivery (db: Kysely<Database>, webhook: Webhook, deliveryId: string, actor: AuditActor): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    const updated = await trx.updateTable('webhook_deliveries')
+      .set({ status: 'pending', next_attempt_at: sql<string>`now()` as any, claimed_until: null, updated_at: sql<string>`now()` as any })
+      .where('id', '=', deliveryId).where('webhook_id', '=', webhook.id).returning('id').executeTakeFirst()
+    if (!updated) throw new NotFoundError('Delivery not found')
+    await recordAudit(trx, actor, { orgId: webhook.org_id, action: 'webhook.delivery.retried', targetType: 'webhook', targetId: webhook.id, metadata: { deliveryId } })
+  })
 }
 
 type AttemptRow = { delivery_id: string, started_at: string, succeeded: boolean, response_code: number | null, duration_ms: number, response_body: string | null, error: string | null }

@@ -79,7 +79,7 @@ export const eventHandlers = {
     const { org } = await requireOrg(request, request.params.orgSlug, MANAGE)
     const config = this.config
     const webhook = await getWebhook(this.db, org.id, request.params.webhookId)
-    const delivery = await createTestDelivery(this.db, webhook, config.WEBHOOK_TIMEOUT_MS * 2)
+    const delivery = await createTestDelivery(this.db, webhook, config.WEBHOOK_TIMEOUT_MS * 2, auditActor(request))
     const result = await sendWebhook({ url: delivery.url, secret: delivery.secret, ...delivery.message! }, { timeoutMs: config.WEBHOOK_TIMEOUT_MS, allowPrivate: config.WEBHOOK_ALLOW_PRIVATE_NETWORKS })
     await recordAttempts(this.db, [{ delivery, result, retry: false }], { retrySchedule: [], disableAfterHours: config.WEBHOOK_DISABLE_AFTER_HOURS })
     return await getDelivery(this.db, webhook.id, delivery.id) as any
@@ -97,7 +97,7 @@ export const eventHandlers = {
   async retryOrgWebhookDelivery (request, reply) {
     const { org } = await requireOrg(request, request.params.orgSlug, MANAGE)
     const webhook = await getWebhook(this.db, org.id, request.params.webhookId)
-    await retryDelivery(this.db, webhook.id, request.params.deliveryId)
+    await retryDelivery(this.db, webhook, request.params.deliveryId, auditActor(request))
     reply.code(202)
     return await getDelivery(this.db, webhook.id, request.params.deliveryId) as any
   }
