@@ -99,3 +99,19 @@ t.test('the built-in admin role reads events and manages webhooks; a member does
     t.equal((await ctx.app.inject({ method: 'GET', url: `/v2/orgs/${owner.slug}/webhooks`, headers: bearer(person.token) })).statusCode, status, `${roleSlug} lists webhooks`)
   }
 })
+
+t.test('group membership changes: group_membership.* per user, and the member as it now is', async (t) => {
+  const ctx = await buildTestApp(t)
+  const owner = await ownerWithOrg(ctx)
+  const person = await signIn(ctx)
+  const base = `/v2/orgs/${owner.slug}`
+  await ctx.app.inject({ method: 'POST', url: `${base}/members`, headers: bearer(owner.token), payload: { users: [{ userId: person.userId }] } })
+  await ctx.app.inject({ method: 'POST', url: `${base}/groups`, headers: bearer(owner.token), payload: { slug: 'ops', name: 'Ops' } })
+  t.equal((await ctx.app.inject({ method: 'POST', url: `${base}/groups/ops/members`, headers: bearer(owner.token), payload: { userIds: [person.userId] } })).statusCode, 201)
+  t.equal((await ctx.app.inject({ method: 'DELETE', url: `${base}/groups/ops/members`, headers: bearer(owner.token), payload: { userIds: [person.userId] } })).statusCode, 200)
+  const feed = (await events(ctx, owner.slug, owner.token)).results.slice(2)
+  t.same(feed.map((e) => e.type), ['group.created', 'group_membership.added', 'membership.updated', 'group_membership.removed', 'membership.updated'])
+  t.same(feed[1].data, { orgSlug: owner.slug, groupSlug: 'ops', userId: person.userId })
+  t.match(feed[2].data, { userId: person.userId, groups: ['ops'] })
+  t.match(feed[4].data, { userId: person.userId, groups: [] })
+})

@@ -3,7 +3,8 @@ import { sql, type Kysely } from 'kysely'
 import type { Database } from './schema.ts'
 import { recordAudit, type AuditActor } from './audit.ts'
 import { emitEvents } from './events.ts'
-import { toGroup } from '../lib/representations.ts'
+import { toGroup, toMembership } from '../lib/representations.ts'
+import { groupsOfUsers, membersOffsetPage } from './members.ts'
 import { ConflictError, NotFoundError, ValidationError } from '../lib/errors.ts'
 import { addToGroups } from './member-writes.ts'
 
@@ -67,8 +68,19 @@ export async function addGroupMembers (db: Kysely<Database>, orgId: string, slug
     if (index >= 0) throw new ValidationError(`body/userIds/${index} is not a member of this organization`, [{ field: `body/userIds/${index}`, message: 'is not a member of this organization' }])
     await addToGroups(trx, orgId, userIds.map((userId) => ({ userId, group: slug })), by)
     await recordAudit(trx, actor, { orgId, action: 'group.members.added', targetType: 'group', targetId: slug, metadata: { userIds: userIds.slice(0, 100) } })
-    await emitEvents(trx, actor, orgId, (orgSlug) => userIds.map((userId) => ({ type: 'group_membership.added', data: { orgSlug, groupSlug: slug, userId } })))
+    await emitGroupChange(trx, actor, orgId, slug, 'group_membership.added', userIds)
   })
+}
+
+/** One event per user and group, then each member as it now is, groups included (membership.updated). */
+async function emitGroupChange (trx: Kysely<Database>, actor: AuditActor, orgId: string, groupSlug: string, type: 'group_membership.added' | 'group_membership.removed', userIds: string[]): Promise<void> {
+  if (userIds.length === 0) return
+  const members = await membersOffsetPage(trx, orgId, { userIds }, userIds.length, 1, true)
+  const groups = await groupsOfUsers(trx, orgId, userIds)
+  await emitEvents(trx, actor, orgId, (orgSlug) => [
+    ...userIds.map((userId) => ({ type, data: { orgSlug, groupSlug, userId } })),
+    ...members.map((m) => ({ type: 'membership.updated' as const, data: toMembership(orgSlug, m, { groups: groups.get(m.userId) ?? [] }) }))
+  ])
 }
 
 export async function listGroupMembers (db: Kysely<Database>, orgId: string, slug: string, limit: number, page: number) {
@@ -85,6 +97,6 @@ export async function removeGroupMembers (db: Kysely<Database>, orgId: string, s
     const group = await getGroup(trx, orgId, slug)
     const removed = await trx.deleteFrom('org_group_members').where('group_id', '=', group.id).where('user_id', 'in', userIds).returning('user_id').execute()
     await recordAudit(trx, actor, { orgId, action: 'group.members.removed', targetType: 'group', targetId: slug, metadata: { userIds: userIds.slice(0, 100) } })
-    await emitEvents(trx, actor, orgId, (orgSlug) => removed.map((r) => ({ type: 'group_membership.removed', data: { orgSlug, groupSlug: slug, userId: r.user_id } })))
+    await emitGroupChange(trx, actor, orgId, slug, 'group_membership.removed', removed.map((r) => r.user_id))
   })
 }
