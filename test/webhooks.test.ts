@@ -175,6 +175,15 @@ t.test('webhook CRUD: the secret shown on create and rotate only, validation, te
     t.equal(res.json().error, 'ValidationError')
   }
   t.equal((await ctx.app.inject({ method: 'PATCH', url: `${base}/${hook.id}`, headers: bearer(owner.token), payload: {} })).statusCode, 400)
+  // Pointing an endpoint at the org's events needs the right to read them (the privilege ceiling).
+  const key = (await ctx.app.inject({ method: 'POST', url: `/v2/orgs/${owner.slug}/api-keys`, headers: bearer(owner.token), payload: { slug: 'hooks-only', name: 'Hooks', permissions: ['orgs:webhooks:manage'] } })).json()
+  const before = await ctx.app.db.selectFrom('webhooks').select(['id', 'url', 'event_types', 'description', 'enabled', 'secret']).where('org_id', '=', owner.orgId).execute()
+  for (const [method, url, payload] of [['POST', base, { url: 'https://example.com/exfiltrate' }], ['PATCH', `${base}/${hook.id}`, { url: 'https://example.com/exfiltrate' }]] as const) {
+    const res = await ctx.app.inject({ method, url, headers: { 'x-api-key': key.apiKey }, payload })
+    t.equal(res.statusCode, 403, `${method} by a key without orgs:events:read`)
+    t.equal(res.json().message, 'A webhook includes orgs:events:read, which the caller does not hold')
+  }
+  t.same(await ctx.app.db.selectFrom('webhooks').select(['id', 'url', 'event_types', 'description', 'enabled', 'secret']).where('org_id', '=', owner.orgId).execute(), before, 'nothing changed')
   t.equal((await ctx.app.inject({ method: 'DELETE', url: `${base}/${hook.id}`, headers: bearer(owner.token) })).statusCode, 200)
   t.equal((await ctx.app.inject({ method: 'GET', url: `${base}/${hook.id}`, headers: bearer(owner.token) })).statusCode, 404)
   t.same((await ctx.app.inject({ method: 'GET', url: base, headers: bearer(owner.token) })).json(), { results: [] })

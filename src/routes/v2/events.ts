@@ -6,6 +6,7 @@ import {
   recordAttempts, retryDelivery, rotateWebhookSecret, toWebhook, updateWebhook
 } from '../../db/webhooks.ts'
 import { ValidationError } from '../../lib/errors.ts'
+import { assertCovered } from '../../lib/privilege.ts'
 import { actorUserId } from '../../lib/principal.ts'
 import { checkWebhookUrl } from '../../lib/webhook-target.ts'
 import { sendWebhook } from '../../lib/webhook-sender.ts'
@@ -39,7 +40,9 @@ export const eventHandlers = {
   },
 
   async createOrgWebhook (request, reply) {
-    const { org } = await requireOrg(request, request.params.orgSlug, MANAGE)
+    const { org, permissions } = await requireOrg(request, request.params.orgSlug, MANAGE)
+    // An endpoint receives the org's events: only a caller who may read them may point one anywhere.
+    assertCovered(permissions, [READ], 'A webhook')
     const body = request.body
     checkWebhookUrl(body.url, this.config.WEBHOOK_ALLOW_PRIVATE_NETWORKS)
     const webhook = await createWebhook(this.db, org, body, actorUserId(principalOf(request)), auditActor(request))
@@ -58,7 +61,8 @@ export const eventHandlers = {
   },
 
   async updateOrgWebhook (request) {
-    const { org } = await requireOrg(request, request.params.orgSlug, MANAGE)
+    const { org, permissions } = await requireOrg(request, request.params.orgSlug, MANAGE)
+    assertCovered(permissions, [READ], 'A webhook')
     if (request.body.url !== undefined) checkWebhookUrl(request.body.url, this.config.WEBHOOK_ALLOW_PRIVATE_NETWORKS)
     return toWebhook(org.slug, await updateWebhook(this.db, org.id, request.params.webhookId, request.body, auditActor(request))) as any
   },
