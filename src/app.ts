@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { Config } from './config.ts'
 import { resolveJwtKeys, type JwtKeys } from './lib/jwt-keys.ts'
-import { loggerOptions } from './lib/logging.ts'
+import { loggerOptions, RequestLog } from './lib/logging.ts'
 import errors from './plugins/errors.ts'
 import db from './plugins/db.ts'
 import redis from './plugins/redis.ts'
@@ -37,6 +37,7 @@ export interface BuildOptions {
 export async function buildApp (config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
     logger: options.logger ?? loggerOptions(config),
+    logController: new RequestLog(),
     bodyLimit: 1024 * 1024,
     requestIdHeader: false,
     genReqId: (req) => {
