@@ -48,6 +48,9 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
       customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false }
     },
     forceCloseConnections: 'idle',
+    // Opening the database may create the embedded one or run long migrations: no plugin
+    // deadline (10 s by default) cuts a start-up that a busy machine slows; each phase is logged.
+    pluginTimeout: 0,
     return503OnClosing: true
   })
   app.decorate('config', config)
