@@ -7,7 +7,8 @@
 // seconds, server peak RSS, the `psql \copy` time and the ratio orgroster/COPY (throughput).
 //   BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/orgroster_bench; created if
 //   missing, kept between runs), BENCH_ROUNDS (3), BENCH_SIZES (100000,1000000),
-//   BENCH_PROFILE=1 (the server writes a CPU profile of the last export under bench/profiles/)
+//   BENCH_PROFILE=1 (the server writes a CPU profile of the last export under bench/profiles/);
+//   then bench/export-embedded.ts: the export on the embedded database beside PostgreSQL
 import { spawnSync } from 'node:child_process'
 import http from 'node:http'
 import { performance } from 'node:perf_hooks'
@@ -141,3 +142,6 @@ console.log(`\nmember export over HTTP on loopback vs psql \\copy of the same ro
 console.log('| server | members | rows/s | TTFB ms | total s | server peak RSS MB | same server before the export MB | \\copy s | ratio (copy s / export s) |')
 console.log('|---|---|---|---|---|---|---|---|---|')
 for (const line of results) console.log(line)
+
+// The same export on the embedded database beside PostgreSQL (BENCH_EMBEDDED=0 skips it).
+if (process.env.BENCH_EMBEDDED !== '0') await import('./export-embedded.ts')
