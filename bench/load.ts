@@ -142,7 +142,7 @@ try {
   let added = 0
   const addWork = async () => {
     const check = await keyAndOrg()
-    await addMembers(app.db, check.org, [{ email: `direct-${process.pid}-${added++}@example.com` }], { skipExisting: true, invitedBy: null, inviteTtlHours: 168 },
+    await addMembers(app.db, check.org, [{ email: `direct-${process.pid}-${added++}@example.com` }], { skipExisting: true, invitedBy: null, inviteTtlHours: 168, held: check.key.permissions },
       { actorId: check.key.id, actorKind: 'apiKey', requestId: 'bench' })
   }
 

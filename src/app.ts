@@ -29,6 +29,15 @@ declare module 'fastify' {
   }
 }
 
+/**
+ * Fastify's trustProxy from TRUST_PROXY. A hop count becomes a function trusting that many hops
+ * (Fastify 5 treats a bare number as trusting none): with `1`, request.ip is the address the
+ * load balancer appended to X-Forwarded-For, so the service must not be reachable around it.
+ */
+function trustProxyOption (setting: Config['TRUST_PROXY']): boolean | string[] | ((address: string, hop: number) => boolean) {
+  return typeof setting === 'number' ? (_address, hop) => hop < setting : setting
+}
+
 export interface BuildOptions {
   jwtKeys?: JwtKeys
   logger?: FastifyServerOptions['logger']
@@ -47,6 +56,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
     ajv: {
       customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false }
     },
+    trustProxy: trustProxyOption(config.TRUST_PROXY),
     forceCloseConnections: 'idle',
     // Opening the database may create the embedded one or run long migrations: no plugin
     // deadline (10 s by default) cuts a start-up that a busy machine slows; each phase is logged.
