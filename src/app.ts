@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { Config } from './config.ts'
 import { resolveJwtKeys, type JwtKeys } from './lib/jwt-keys.ts'
-import { loggerOptions } from './lib/logging.ts'
+import { loggerOptions, RequestLog } from './lib/logging.ts'
 import errors from './plugins/errors.ts'
 import db from './plugins/db.ts'
 import redis from './plugins/redis.ts'
@@ -49,6 +49,7 @@ export interface BuildOptions {
 export async function buildApp (config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
     logger: options.logger ?? loggerOptions(config),
+    logController: new RequestLog(),
     bodyLimit: 1024 * 1024,
     requestIdHeader: false,
     genReqId: (req) => {
@@ -60,6 +61,9 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
     },
     trustProxy: trustProxyOption(config.TRUST_PROXY),
     forceCloseConnections: 'idle',
+    // Opening the database may create the embedded one or run long migrations: no plugin
+    // deadline (10 s by default) cuts a start-up that a busy machine slows; each phase is logged.
+    pluginTimeout: 0,
     return503OnClosing: true
   })
   app.decorate('config', config)

@@ -18,12 +18,14 @@ export function migrator (db: Kysely<any>): Migrator {
   return new Migrator({ db, provider })
 }
 
-export async function migrateToLatest (db: Kysely<any>): Promise<void> {
+/** Applies the pending migrations; returns how many there were. */
+export async function migrateToLatest (db: Kysely<any>): Promise<number> {
   const { error, results } = await migrator(db).migrateToLatest()
   if (error) {
     const failed = results?.find((r) => r.status === 'Error')
     throw new Error(`migration ${failed?.migrationName ?? ''} failed: ${(error as Error).message}`, { cause: error })
   }
+  return results?.filter((r) => r.status === 'Success').length ?? 0
 }
 
 /** True when every known migration has been applied. */
