@@ -48,7 +48,8 @@ async function * bodyText (body: Readable, limit: number, charset: { label: stri
   const decoder = new TextDecoder(charset.label, { fatal: true, ignoreBOM: false })
   let bytes = 0
   let lines = 0
-  for await (const chunk of body as AsyncIterable<Buffer>) {
+  // Not destroyed when reading stops early: the handler drains the rest before answering.
+  for await (const chunk of body.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
     bytes += chunk.length
     if (bytes > limit) throw new PayloadTooLargeError(`A CSV import is at most ${limit} bytes; ${NOTHING_WRITTEN}`)
     let text: string
@@ -65,8 +66,10 @@ async function * bodyText (body: Readable, limit: number, charset: { label: stri
   yield decoder.decode()
 }
 
+const noHeader = (): ValidationError => new ValidationError('body: the CSV has no header row', [{ field: 'body', message: 'has no header row' }])
+
 function headerOf (record: CsvRecord | undefined): string[] {
-  if (record === undefined) throw new ValidationError('body: the CSV has no header row', [{ field: 'body', message: 'has no header row' }])
+  if (record === undefined) throw noHeader()
   if (record.fields === undefined) throw new ValidationError(`body: the header row is not valid CSV (${record.error})`, [{ field: 'body', message: 'header is not valid CSV' }])
   const names = record.fields.map((n) => n.trim())
   if (!names.includes('userId') && !names.includes('email')) {
@@ -127,7 +130,24 @@ async function * importLines (records: AsyncIterable<CsvRecord[]>): AsyncGenerat
     const h = header
     yield batch.map((r) => toLine(r, h))
   }
-  if (header === null) headerOf(undefined)
+  if (header === null) throw noHeader()
+}
+
+/**
+ * Reads and drops what is left of a body the import stopped reading (a failure mid-file), up
+ * to the size limit, so the answer can go out on a connection that stays usable. Past the
+ * limit, or if the client stops sending, the connection is closed with the answer instead.
+ */
+async function drain (body: Readable, limit: number): Promise<void> {
+  if (body.readableEnded || body.destroyed) return
+  let bytes = 0
+  await new Promise<void>((resolve) => {
+    const done = (): void => { clearTimeout(timer); body.off('data', count); resolve() }
+    const count = (chunk: Buffer): void => { bytes += chunk.length; if (bytes > limit) done() }
+    const timer = setTimeout(done, 10_000)
+    body.on('data', count).once('end', done).once('error', done).once('close', done)
+    body.resume()
+  })
 }
 
 /** A failure of the system (not of a line) during the import: its answer says nothing was written. */
@@ -154,11 +174,14 @@ export const memberImportHandlers = {
       inviteTtlHours: this.config.INVITE_TTL_HOURS,
       actor: auditActor(request)
     }
-    const records = csvRecords(bodyText(request.body as unknown as Readable, IMPORT_MAX_BYTES, charset), q.delimiter !== undefined ? { delimiter: q.delimiter } : {})
+    const body = request.body as unknown as Readable | undefined
+    if (typeof body?.iterator !== 'function') throw noHeader()
+    const records = csvRecords(bodyText(body, IMPORT_MAX_BYTES, charset), q.delimiter !== undefined ? { delimiter: q.delimiter } : {})
     try {
       const outcome = await importMembers(this.db, org, importLines(records), options)
       return { ...outcome, dryRun: options.dryRun }
     } catch (err) {
+      if (!(err instanceof PayloadTooLargeError)) await drain(body, IMPORT_MAX_BYTES)
       if (err instanceof ImportRolledBack) {
         const { failed, failedCount } = err.outcome
         throw new ValidationError(`body: ${failedCount} line${failedCount === 1 ? '' : 's'} failed (strict); ${NOTHING_WRITTEN}`,
