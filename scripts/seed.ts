@@ -6,7 +6,7 @@
 import { parseArgs } from 'node:util'
 import { sql } from 'kysely'
 import { loadConfig } from '../src/config.ts'
-import { connectDatabase } from '../src/db/connect.ts'
+import { connectDatabase, exitOnOpenError } from '../src/db/connect.ts'
 import { migrateToLatest } from '../src/db/migrate.ts'
 import { createOrganization, slugify } from '../src/db/orgs.ts'
 import { seedMembers } from '../src/db/seed.ts'
@@ -30,7 +30,7 @@ try {
 }
 
 const config = loadConfig(process.env, true)
-const handle = await connectDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.DATA_DIR, poolMax: 2, statementTimeoutMs: 600_000 })
+const handle = await connectDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.DATA_DIR, poolMax: 2, statementTimeoutMs: 600_000 }).catch(exitOnOpenError)
 try {
   await migrateToLatest(handle.db)
   const slug = slugify(org)

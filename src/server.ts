@@ -3,6 +3,7 @@
 import closeWithGrace from 'close-with-grace'
 import { buildApp } from './app.ts'
 import { ConfigError, loadConfig } from './config.ts'
+import { exitOnOpenError } from './db/connect.ts'
 import { seedDemo } from './db/demo.ts'
 import { developmentBanner } from './lib/dev-token.ts'
 
@@ -17,7 +18,8 @@ try {
   throw err
 }
 
-const app = await buildApp(config)
+// A locked or damaged embedded database: one line saying which directory and what to do.
+const app = await buildApp(config).catch(exitOnOpenError)
 const delay = config.SHUTDOWN_DELAY_MS
 closeWithGrace({ delay: delay + 10_000 }, async ({ signal, err }) => {
   if (err) app.log.error({ err }, 'closing after an error')

@@ -103,7 +103,7 @@ t.test('bad lines fail alone, reported with their line numbers', async (t) => {
     `${e()},,ghost,active,B`, // 3 unknown role
     `${e()},,member,active,"multi`, // 4-5 ok, a quoted field over two lines
     'line"', // 5
-    `"${e()}"x,,member,active,C`, // 6 quotes then text: taken literally, not an email
+    `"${e()}"x,,member,active,C`, // 6 malformed quoting: a closing quote followed by text
     `${e()},,member`, // 7 too few fields
     `,${randomUUID()},member,active,D`, // 8 unknown user, no email
     `${e()},,member,sleeping,E`, // 9 bad status
@@ -119,7 +119,7 @@ t.test('bad lines fail alone, reported with their line numbers', async (t) => {
   t.equal(body.created, 3)
   t.same(body.failed.map((f: { line: number }) => f.line), [3, 6, 7, 8, 9, 10, 11, 12, 14])
   t.match(body.failed, [
-    { message: /role ghost/ }, { message: 'email must match format "email"' }, { message: /expected 5 fields, found 3/ }, { message: /not a known user/ },
+    { message: /role ghost/ }, { message: /not valid CSV/ }, { message: /expected 5 fields, found 3/ }, { message: /not a known user/ },
     { message: /status/ }, { message: /same user as line 2/ }, { message: /not a UUID/ }, { message: /userId or an email/ },
     { message: /NUL/ }
   ])

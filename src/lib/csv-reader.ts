@@ -3,7 +3,10 @@
 // from it: true line numbers, and a malformed record that fails alone.
 //
 // - A bare quote inside an unquoted field is taken literally, as spreadsheets write it
-//   (`Dwayne "The Rock Johnson`): csv-parse's relax_quotes.
+//   (`Dwayne "The Rock Johnson`): that line is read again on its own with csv-parse's
+//   relax_quotes. Relaxed throughout, a quote opened by mistake would pair with such a quote
+//   lines later and silently swallow the lines between; strict, that closing quote followed by
+//   text is an error, and the line that opened it fails alone.
 // - A record csv-parse refuses (a quote never closed, a record over the size limit), or one that
 //   spans several lines and has the wrong number of fields (a quote opened by mistake swallowed
 //   the next lines), fails alone on its first line, and reading starts again on the line after
@@ -13,6 +16,7 @@
 // bytes each record spans (its `bytes` offset), and only the bytes of the record being parsed
 // are kept.
 import { parse, type Parser } from 'csv-parse'
+import { parse as parseSync } from 'csv-parse/sync'
 
 export interface CsvRecord {
   /** The 1-based line the record starts on (the header is line 1). */
@@ -50,6 +54,8 @@ function blankPrefix (buf: Uint8Array): number {
 
 const REFUSALS: Record<string, string> = {
   CSV_QUOTE_NOT_CLOSED: 'a quoted field is never closed',
+  CSV_INVALID_CLOSING_QUOTE: 'a closing quote is followed by more text (a stray quote?)',
+  INVALID_OPENING_QUOTE: 'a quote inside an unquoted field',
   CSV_MAX_RECORD_SIZE: 'the record is too long (a quoted field never closed?)'
 }
 
@@ -88,15 +94,26 @@ export async function * csvRecords (chunks: AsyncIterable<string>, options: CsvR
     pending = pending.subarray(span.length)
     parsed = end
   }
+  let literal = false // the failure is a bare quote in an unquoted field
   const refused = (code: string | undefined): void => {
-    failure ??= REFUSALS[code ?? ''] ?? `not valid CSV (${code ?? 'unknown error'})`
+    if (failure !== null) return
+    literal = code === 'INVALID_OPENING_QUOTE'
+    failure = REFUSALS[code ?? ''] ?? `not valid CSV (${code ?? 'unknown error'})`
+  }
+  /** The first line of `text` as one record, bare quotes taken literally; null if it is not one. */
+  const relaxed = (text: Buffer): string[] | null => {
+    try {
+      const rows = parseSync(text, { delimiter: delimiter as string, record_delimiter: ['\r\n', '\n'], relax_quotes: true, relax_column_count: true }) as string[][]
+      return rows.length === 1 ? rows[0]! : null
+    } catch {
+      return null
+    }
   }
   const open = (): Parser => {
     parsed = 0
     const p = parse({
       delimiter: delimiter as string,
       record_delimiter: ['\r\n', '\n'],
-      relax_quotes: true,
       relax_column_count: true,
       skip_empty_lines: true,
       skip_records_with_error: true,
@@ -111,9 +128,16 @@ export async function * csvRecords (chunks: AsyncIterable<string>, options: CsvR
   const recover = (): void => {
     const blank = blankPrefix(pending)
     const start = line + countLf(pending, 0, blank)
-    out.push({ line: start, error: failure as string })
-    failure = null
     const next = pending.indexOf(LF, blank)
+    const fields = literal && (next >= 0 ? next : pending.length) <= maxRecordBytes ? relaxed(pending.subarray(blank, next < 0 ? pending.length : next + 1)) : null
+    if (fields !== null) {
+      expected ??= fields.length
+      out.push({ line: start, fields })
+    } else {
+      out.push({ line: start, error: failure as string })
+    }
+    failure = null
+    literal = false
     // A line longer than what has arrived: the rest of it is dropped as it comes.
     dropping = next < 0
     const rest = next < 0 ? pending.length : next + 1
@@ -123,6 +147,9 @@ export async function * csvRecords (chunks: AsyncIterable<string>, options: CsvR
     parser = open()
     if (pending.length > 0) parser.write(pending)
   }
+  // A line read again on its own must have arrived whole (or the input ended).
+  const ready = (ended: boolean): boolean => failure !== null &&
+    (!literal || ended || pending.length > maxRecordBytes || pending.indexOf(LF, blankPrefix(pending)) >= 0)
   const finish = async (p: Parser): Promise<void> => { await new Promise<void>((resolve) => { p.end(() => resolve()) }) }
 
   let first = true
@@ -146,8 +173,8 @@ export async function * csvRecords (chunks: AsyncIterable<string>, options: CsvR
       dropping = false
     }
     pending = pending.length === 0 ? bytes : Buffer.concat([pending, bytes])
-    parser.write(bytes)
-    while (failure !== null) recover()
+    if (failure === null) parser.write(bytes)
+    while (ready(false)) recover()
     if (out.length > 0) { yield out; out = [] }
   }
   if (parser === null) {
@@ -156,12 +183,11 @@ export async function * csvRecords (chunks: AsyncIterable<string>, options: CsvR
     parser = open()
     pending = Buffer.from(head, 'utf8')
     parser.write(pending)
-    while (failure !== null) recover()
   }
   for (;;) {
+    while (ready(true)) recover()
     await finish(parser)
     if (failure === null) break
-    while (failure !== null) recover()
   }
   if (out.length > 0) yield out
 }
