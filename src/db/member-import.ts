@@ -7,7 +7,7 @@
 import { sql, type Kysely } from 'kysely'
 import type { Database, Organization } from './schema.ts'
 import { recordAudit, type AuditActor } from './audit.ts'
-import { writeMembers, type WriteEntry } from './member-writes.ts'
+import { roleSlugs, writeMembers, type WriteEntry } from './member-writes.ts'
 
 /** An import line: an entry to write, or the reason it fails without touching the database. */
 export type ImportLine = { line: number, entry: WriteEntry } | { line: number, message: string }
@@ -49,6 +49,7 @@ export async function importMembers (db: Kysely<Database>, org: Organization, li
   try {
     await db.transaction().execute(async (trx) => {
       await sql`create temporary table import_seen (user_id uuid primary key, ref text not null) on commit drop`.execute(trx)
+      const rolesAtStart = await roleSlugs(trx, org.id)
       const seenBefore = async (users: Array<{ userId: string, ref: string }>): Promise<Map<string, string>> => {
         const added = new Set((await sql<{ user_id: string }>`insert into import_seen (user_id, ref)
           select * from unnest(${users.map((u) => u.userId)}::uuid[], ${users.map((u) => u.ref)}::text[])
@@ -60,7 +61,7 @@ export async function importMembers (db: Kysely<Database>, org: Organization, li
       }
       const write = async (batch: Array<{ line: number, entry: WriteEntry }>): Promise<void> => {
         if (batch.length === 0) return
-        const result = await writeMembers(trx, org, batch.map((b) => b.entry), { invitedBy: options.by, inviteTtlHours: options.inviteTtlHours, readBack: false, seenBefore })
+        const result = await writeMembers(trx, org, batch.map((b) => b.entry), { invitedBy: options.by, inviteTtlHours: options.inviteTtlHours, readBack: false, seenBefore, rolesAtStart })
         outcome.created += result.created.length
         for (const e of result.existing) {
           if (options.skipExisting) outcome.skipped++

@@ -35,6 +35,11 @@ export interface WriteOptions {
    * batches), by user id, with the ref of that entry; given the users of this call.
    */
   seenBefore?: (users: Array<{ userId: string, ref: string }>) => Promise<Map<string, string>>
+  /**
+   * The org's roles when the write began (an import spans many calls): one of them gone now was
+   * deleted by a concurrent request, a conflict for the whole write rather than a bad entry.
+   */
+  rolesAtStart?: Set<string>
 }
 
 export interface WriteOutcome {
@@ -76,6 +81,10 @@ export function checkEntries (entries: AddEntry[]): void {
 
 interface UserRef { id: string, sub: string | null, email: string | null }
 
+export async function roleSlugs (db: Kysely<Database>, orgId: string): Promise<Set<string>> {
+  return new Set((await db.selectFrom('org_roles').select('slug').where('org_id', '=', orgId).execute()).map((r) => r.slug))
+}
+
 /**
  * The one membership writer (POST /members and the CSV import), inside the caller's
  * transaction, for up to a few thousand entries: roles checked, users resolved (unknown
@@ -90,8 +99,13 @@ export async function writeMembers (trx: Kysely<Database>, org: Organization, en
   // The default role cannot be deleted, so only other roles are looked up; should it vanish
   // anyway, the memberships' foreign key refuses the insert (409).
   if (entries.some((e) => e.roleSlug !== undefined && e.roleSlug !== org.default_role)) {
-    const roles = new Set((await trx.selectFrom('org_roles').select('slug').where('org_id', '=', org.id).execute()).map((r) => r.slug))
-    entries.forEach((e, i) => { if (!roles.has(e.roleSlug ?? org.default_role)) fail(i, '/roleSlug', `role ${e.roleSlug} does not exist in this organization`) })
+    const roles = await roleSlugs(trx, org.id)
+    entries.forEach((e, i) => {
+      const slug = e.roleSlug ?? org.default_role
+      if (roles.has(slug)) return
+      if (options.rolesAtStart?.has(slug) === true) throw new ConflictError(`Role ${slug} was deleted while this request ran`)
+      fail(i, '/roleSlug', `role ${e.roleSlug} does not exist in this organization`)
+    })
   }
 
   // Resolve every entry to a user; unknown emails become pending users.
