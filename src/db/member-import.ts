@@ -82,7 +82,10 @@ export async function importMembers (db: Kysely<Database>, org: Organization, li
       if (options.strict && outcome.failedCount > 0) throw new ImportRolledBack(outcome, 'strict')
       if (options.dryRun) throw new ImportRolledBack(outcome, 'dryRun')
       await recordAudit(trx, options.actor, {
-        orgId: org.id, action: 'members.imported', targetType: 'organization', targetId: org.id,
+        orgId: org.id,
+        action: 'members.imported',
+        targetType: 'organization',
+        targetId: org.id,
         metadata: { created: outcome.created, skipped: outcome.skipped, failed: outcome.failedCount, skipExisting: options.skipExisting }
       })
     })

@@ -214,7 +214,9 @@ export async function addMembers (db: Kysely<Database>, org: Organization, entri
     }
     const created = outcome.created.map((c) => c.userId)
     await recordAudit(trx, actor, {
-      orgId: org.id, action: 'members.added', targetType: 'membership',
+      orgId: org.id,
+      action: 'members.added',
+      targetType: 'membership',
       metadata: { created: created.length, skipped: outcome.existing.length, invited: outcome.created.filter((c) => c.inviteToken !== undefined).length, userIds: created.slice(0, 100) }
     })
     // A membership made here has only the groups this request gave it (removals take groups along).

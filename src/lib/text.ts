@@ -3,6 +3,7 @@
 // is iterative: a JSON body nested deeper than MAX_JSON_DEPTH is refused, never recursed into.
 import { ValidationError } from './errors.ts'
 
+// eslint-disable-next-line no-control-regex -- NUL is exactly what this looks for
 const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
 
 /** How deep objects and arrays may nest in a request (no operation needs more than a few levels). */
