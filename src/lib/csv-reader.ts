@@ -66,7 +66,7 @@ function sniff (firstLine: string): ',' | ';' {
 
 /** The records of a stream of text chunks, in batches (whatever one chunk completed). */
 export async function * csvRecords (chunks: AsyncIterable<string>, options: CsvReadOptions = {}): AsyncGenerator<CsvRecord[]> {
-  const maxRecordBytes = options.maxRecordBytes ?? 256 * 1024
+  const maxRecordBytes = options.maxRecordBytes ?? 512 * 1024
   let delimiter = options.delimiter
   // The bytes fed to the current parser that no record has consumed yet, and the line they start on.
   let pending: Buffer = Buffer.alloc(0)
