@@ -325,7 +325,7 @@ export interface paths {
         head?: never;
         /**
          * Update Organization
-         * @description Updates an organization. Needs `orgs:manage`.
+         * @description Updates an organization. Needs `orgs:manage`. `status: suspended` freezes the organization (see `OrganizationStatus`); while it is suspended the only change accepted is `status: active`, from a signed-in owner or a platform user holding `admin:write`.
          */
         patch: operations["updateOrganization"];
         trace?: never;
@@ -1053,7 +1053,7 @@ export interface components {
             name: string;
             organizationId: components["schemas"]["Uuid"];
             /**
-             * @description Absolute URLs (a scheme, and a host for http and https), without a fragment.
+             * @description Redirect URIs, each by an allow rule (parsed as WHATWG URLs): `https://` with a host, no userinfo, no fragment, no wildcard; `http://` only for a loopback address (`127.0.0.1`, `[::1]`); or a private-use scheme in reverse-DNS form (`com.example.app:/oauth`, RFC 8252 section 7.1). Stored normalized (scheme and host lowercased, default port dropped) and matched exactly. Any other form is a 400 naming the item.
              * @default []
              */
             redirectUris: string[];
@@ -1523,7 +1523,7 @@ export interface components {
             data?: components["schemas"]["OrganizationExportRow"][];
         };
         /**
-         * @description Organization status.
+         * @description Organization status. A `suspended` organization is frozen: every operation on its members, invitations, roles, groups, API keys, import and export (and renaming or deleting it) answers 403 `organization is suspended`, to its members and its API keys alike, and the public member list answers 404. Reading it (`GET /v2/orgs/{orgSlug}`) still works, and so does un-suspending it (`PATCH` with `status: active`) by a signed-in member holding `orgs:manage` (an owner; not an API key) or by a platform user holding `admin:write` (sending only `status`).
          * @enum {string}
          */
         OrganizationStatus: "active" | "suspended";
@@ -2175,7 +2175,7 @@ export interface components {
                 "application/json": components["schemas"]["ConflictError"];
             };
         };
-        /** @description The credential may see the organization but lacks the permission. */
+        /** @description The credential may see the organization but lacks the permission (`Missing permission ...`), or the organization is suspended (`organization is suspended`). */
         Forbidden: {
             headers: {
                 "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
@@ -3022,6 +3022,7 @@ export interface operations {
             200: components["responses"]["Success"];
             400: components["responses"]["BadParameters"];
             401: components["responses"]["Unauthenticated"];
+            /** @description The credential lacks `orgs:delete`, or the organization is suspended. */
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
@@ -3058,6 +3059,7 @@ export interface operations {
             };
             400: components["responses"]["BadParameters"];
             401: components["responses"]["Unauthenticated"];
+            /** @description The credential lacks `orgs:manage`; or the organization is suspended and this is not an un-suspension (`status: active`) by an owner or a platform `admin:write` user (who may send only `status`). API keys cannot un-suspend. */
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             413: components["responses"]["PayloadTooLarge"];
@@ -3141,6 +3143,7 @@ export interface operations {
             };
             400: components["responses"]["BadParameters"];
             401: components["responses"]["Unauthenticated"];
+            /** @description The credential lacks `orgs:apikeys:manage`; or the organization is suspended; or the key's `permissions` includes a permission the caller's held set does not cover (the message names the permission set and the first permission the caller lacks, as in `The new permission set includes orgs:delete, which the caller does not hold`). Nothing is written. */
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
@@ -3199,6 +3202,7 @@ export interface operations {
             200: components["responses"]["Success"];
             400: components["responses"]["BadParameters"];
             401: components["responses"]["Unauthenticated"];
+            /** @description The credential lacks `orgs:apikeys:manage`; or the organization is suspended; or the key includes a permission the caller's held set does not cover (the message names the key and the first permission the caller lacks, as in `API key ci includes orgs:*, which the caller does not hold`). Nothing is written. */
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
@@ -3237,6 +3241,7 @@ export interface operations {
             };
             400: components["responses"]["BadParameters"];
             401: components["responses"]["Unauthenticated"];
+            /** @description The credential lacks `orgs:apikeys:manage`; or the organization is suspended; or the key's current or new permissions (for any change: renaming, enabling, disabling) includes a permission the caller's held set does not cover (the message names the key (or the new permission set) and the first permission the caller lacks, as in `API key ci includes orgs:*, which the caller does not hold`). Nothing is written. */
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
@@ -3282,6 +3287,7 @@ export interface operations {
             };
             400: components["responses"]["BadParameters"];
             401: components["responses"]["Unauthenticated"];
+            /** @description The credential lacks `orgs:apikeys:manage`; or the organization is suspended; or the key includes a permission the caller's held set does not cover (the message names the key and the first permission the caller lacks, as in `API key ci includes orgs:*, which the caller does not hold`). Nothing is written. No secret is returned, so a narrower caller never receives a broader key's secret. */
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
@@ -3656,6 +3662,7 @@ export interface operations {
             };
             400: components["responses"]["BadParameters"];
             401: components["responses"]["Unauthenticated"];
+            /** @description The credential lacks `orgs:members:manage`; or the organization is suspended; or a role given (an entry's `roleSlug`, or the default role) includes a permission the caller's held set does not cover (the message names the role and the first permission the caller lacks, as in `Role owner includes orgs:*, which the caller does not hold`). Nothing is written. */
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
@@ -3691,6 +3698,7 @@ export interface operations {
             200: components["responses"]["Success"];
             400: components["responses"]["BadParameters"];
             401: components["responses"]["Unauthenticated"];
+            /** @description The credential lacks `orgs:members:manage`; or the organization is suspended; or the current role of any listed member includes a permission the caller's held set does not cover (the message names the role and the first permission the caller lacks, as in `Role owner includes orgs:*, which the caller does not hold`). Nothing is written. No one is removed. */
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
@@ -3749,6 +3757,7 @@ export interface operations {
             200: components["responses"]["Success"];
             400: components["responses"]["BadParameters"];
             401: components["responses"]["Unauthenticated"];
+            /** @description The credential lacks `orgs:members:manage`; or the organization is suspended; or the member's current role (an invitation's role, for a revoked invitation) includes a permission the caller's held set does not cover (the message names the role and the first permission the caller lacks, as in `Role owner includes orgs:*, which the caller does not hold`). Nothing is written. */
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
@@ -3795,6 +3804,7 @@ export interface operations {
             };
             400: components["responses"]["BadParameters"];
             401: components["responses"]["Unauthenticated"];
+            /** @description The credential lacks `orgs:members:manage`; or the organization is suspended; or the member's current role or the new `roleSlug` includes a permission the caller's held set does not cover (the message names the role and the first permission the caller lacks, as in `Role owner includes orgs:*, which the caller does not hold`). Nothing is written. */
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
@@ -3830,6 +3840,7 @@ export interface operations {
             };
             400: components["responses"]["BadParameters"];
             401: components["responses"]["Unauthenticated"];
+            /** @description The credential lacks `orgs:invites:manage`; or the organization is suspended; or the invitation's role includes a permission the caller's held set does not cover (the message names the role and the first permission the caller lacks, as in `Role admin includes orgs:roles:manage, which the caller does not hold`). Nothing is written. */
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
@@ -3935,6 +3946,7 @@ export interface operations {
             };
             400: components["responses"]["BadParameters"];
             401: components["responses"]["Unauthenticated"];
+            /** @description The credential lacks `orgs:members:manage`, or the organization is suspended. A line whose role the caller's held set does not cover is not a 403: that line fails, in `failed`, with the message a JSON add answers (`Role owner includes orgs:*, which the caller does not hold`), and the other lines go on. */
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
@@ -4024,6 +4036,7 @@ export interface operations {
             };
             400: components["responses"]["BadParameters"];
             401: components["responses"]["Unauthenticated"];
+            /** @description The credential lacks `orgs:roles:manage`; or the organization is suspended; or the new role includes a permission the caller's held set does not cover (the message names the permission set and the first permission the caller lacks, as in `The new permission set includes orgs:delete, which the caller does not hold`). Nothing is written. */
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
@@ -4082,6 +4095,7 @@ export interface operations {
             200: components["responses"]["Success"];
             400: components["responses"]["BadParameters"];
             401: components["responses"]["Unauthenticated"];
+            /** @description The credential lacks `orgs:roles:manage`; or the organization is suspended; or the role includes a permission the caller's held set does not cover (the message names the role and the first permission the caller lacks, as in `Role finance includes orgs:*, which the caller does not hold`). Nothing is written. */
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
@@ -4121,6 +4135,7 @@ export interface operations {
             };
             400: components["responses"]["BadParameters"];
             401: components["responses"]["Unauthenticated"];
+            /** @description The credential lacks `orgs:roles:manage`; or the organization is suspended; or the role's current or new permissions includes a permission the caller's held set does not cover (the message names the role (or the new permission set) and the first permission the caller lacks, as in `Role finance includes orgs:*, which the caller does not hold`). Nothing is written. */
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];

@@ -1484,7 +1484,7 @@ export const routes = {
             "type": "array",
             "maxItems": 50,
             "default": [],
-            "description": "Absolute URLs (a scheme, and a host for http and https), without a fragment.",
+            "description": "Redirect URIs, each by an allow rule (parsed as WHATWG URLs): `https://` with a host, no userinfo, no fragment, no wildcard; `http://` only for a loopback address (`127.0.0.1`, `[::1]`); or a private-use scheme in reverse-DNS form (`com.example.app:/oauth`, RFC 8252 section 7.1). Stored normalized (scheme and host lowercased, default port dropped) and matched exactly. Any other form is a 400 naming the item.",
             "items": {
               "type": "string",
               "minLength": 1,
@@ -3094,7 +3094,7 @@ export const routes = {
                 "active",
                 "suspended"
               ],
-              "description": "Organization status."
+              "description": "Organization status. A `suspended` organization is frozen: every operation on its members, invitations, roles, groups, API keys, import and export (and renaming or deleting it) answers 403 `organization is suspended`, to its members and its API keys alike, and the public member list answers 404. Reading it (`GET /v2/orgs/{orgSlug}`) still works, and so does un-suspending it (`PATCH` with `status: active`) by a signed-in member holding `orgs:manage` (an owner; not an API key) or by a platform user holding `admin:write` (sending only `status`)."
             },
             "defaultRole": {
               "type": "string",
@@ -7899,7 +7899,7 @@ export const routes = {
                 "active",
                 "suspended"
               ],
-              "description": "Organization status."
+              "description": "Organization status. A `suspended` organization is frozen: every operation on its members, invitations, roles, groups, API keys, import and export (and renaming or deleting it) answers 403 `organization is suspended`, to its members and its API keys alike, and the public member list answers 404. Reading it (`GET /v2/orgs/{orgSlug}`) still works, and so does un-suspending it (`PATCH` with `status: active`) by a signed-in member holding `orgs:manage` (an owner; not an API key) or by a platform user holding `admin:write` (sending only `status`)."
             },
             "defaultRole": {
               "type": "string",
@@ -11394,7 +11394,7 @@ export const routes = {
                       "active",
                       "suspended"
                     ],
-                    "description": "Organization status."
+                    "description": "Organization status. A `suspended` organization is frozen: every operation on its members, invitations, roles, groups, API keys, import and export (and renaming or deleting it) answers 403 `organization is suspended`, to its members and its API keys alike, and the public member list answers 404. Reading it (`GET /v2/orgs/{orgSlug}`) still works, and so does un-suspending it (`PATCH` with `status: active`) by a signed-in member holding `orgs:manage` (an owner; not an API key) or by a platform user holding `admin:write` (sending only `status`)."
                   },
                   "defaultRole": {
                     "type": "string",
@@ -15047,7 +15047,7 @@ export const routes = {
               "active",
               "suspended"
             ],
-            "description": "Organization status."
+            "description": "Organization status. A `suspended` organization is frozen: every operation on its members, invitations, roles, groups, API keys, import and export (and renaming or deleting it) answers 403 `organization is suspended`, to its members and its API keys alike, and the public member list answers 404. Reading it (`GET /v2/orgs/{orgSlug}`) still works, and so does un-suspending it (`PATCH` with `status: active`) by a signed-in member holding `orgs:manage` (an owner; not an API key) or by a platform user holding `admin:write` (sending only `status`)."
           },
           "defaultRole": {
             "type": "string",
@@ -15101,7 +15101,7 @@ export const routes = {
                 "active",
                 "suspended"
               ],
-              "description": "Organization status."
+              "description": "Organization status. A `suspended` organization is frozen: every operation on its members, invitations, roles, groups, API keys, import and export (and renaming or deleting it) answers 403 `organization is suspended`, to its members and its API keys alike, and the public member list answers 404. Reading it (`GET /v2/orgs/{orgSlug}`) still works, and so does un-suspending it (`PATCH` with `status: active`) by a signed-in member holding `orgs:manage` (an owner; not an API key) or by a platform user holding `admin:write` (sending only `status`)."
             },
             "defaultRole": {
               "type": "string",

@@ -29,6 +29,15 @@ declare module 'fastify' {
   }
 }
 
+/**
+ * Fastify's trustProxy from TRUST_PROXY. A hop count becomes a function trusting that many hops
+ * (Fastify 5 treats a bare number as trusting none): with `1`, request.ip is the address the
+ * load balancer appended to X-Forwarded-For, so the service must not be reachable around it.
+ */
+function trustProxyOption (setting: Config['TRUST_PROXY']): boolean | string[] | ((address: string, hop: number) => boolean) {
+  return typeof setting === 'number' ? (_address, hop) => hop < setting : setting
+}
+
 export interface BuildOptions {
   jwtKeys?: JwtKeys
   logger?: FastifyServerOptions['logger']
@@ -48,6 +57,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
     },
     clientErrorHandler,
     frameworkErrors,
+    trustProxy: trustProxyOption(config.TRUST_PROXY),
     forceCloseConnections: 'idle',
     return503OnClosing: true
   })

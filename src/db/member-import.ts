@@ -20,6 +20,8 @@ export interface ImportOptions {
   by: string | null
   inviteTtlHours: number
   actor: AuditActor
+  /** The caller's held set: a line giving a role above it fails (the privilege ceiling). */
+  held: readonly string[]
 }
 
 export interface ImportOutcome {
@@ -61,7 +63,7 @@ export async function importMembers (db: Kysely<Database>, org: Organization, li
       }
       const write = async (batch: Array<{ line: number, entry: WriteEntry }>): Promise<void> => {
         if (batch.length === 0) return
-        const result = await writeMembers(trx, org, batch.map((b) => b.entry), { invitedBy: options.by, inviteTtlHours: options.inviteTtlHours, readBack: false, seenBefore, rolesAtStart })
+        const result = await writeMembers(trx, org, batch.map((b) => b.entry), { invitedBy: options.by, inviteTtlHours: options.inviteTtlHours, readBack: false, seenBefore, rolesAtStart, held: options.held, refuseUncovered: false })
         outcome.created += result.created.length
         for (const e of result.existing) {
           if (options.skipExisting) outcome.skipped++

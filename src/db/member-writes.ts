@@ -4,10 +4,18 @@ import { sql, type Kysely } from 'kysely'
 import type { Database, MembershipStatus, Organization } from './schema.ts'
 import { recordAudit, type AuditActor } from './audit.ts'
 import { groupsOfUsers, MEMBER_COLUMNS, type MemberRow } from './members.ts'
+import { rolePermissions } from './roles.ts'
 import { ConflictError, ValidationError } from '../lib/errors.ts'
+import { assertCovered, firstUncovered, uncoveredMessage } from '../lib/privilege.ts'
 
 export interface AddEntry { userId?: string, email?: string, roleSlug?: string, groups?: string[] }
-export interface AddOptions { skipExisting: boolean, invitedBy: string | null, inviteTtlHours: number }
+export interface AddOptions {
+  skipExisting: boolean
+  invitedBy: string | null
+  inviteTtlHours: number
+  /** The caller's held set: every role given must be covered by it. */
+  held: readonly string[]
+}
 export interface AddedMember { userId: string, member: MemberRow, groups: string[], inviteToken?: string }
 
 /**
@@ -28,6 +36,10 @@ export interface WriteEntry extends AddEntry {
 export interface WriteOptions {
   invitedBy: string | null
   inviteTtlHours: number
+  /** The caller's held set: every role given must be covered by it (the privilege ceiling). */
+  held: readonly string[]
+  /** A role above the caller is a 403 for the whole call (POST /members), else that entry fails. */
+  refuseUncovered: boolean
   /** Return the written memberships with their users and invite tokens (POST /members). */
   readBack: boolean
   /**
@@ -96,17 +108,22 @@ export async function writeMembers (trx: Kysely<Database>, org: Organization, en
   const failed: WriteOutcome['failed'] = []
   const live = new Set(entries.keys())
   const fail = (index: number, field: string, message: string): void => { failed.push({ index, field, message }); live.delete(index) }
-  // The default role cannot be deleted, so only other roles are looked up; should it vanish
-  // anyway, the memberships' foreign key refuses the insert (409).
-  if (entries.some((e) => e.roleSlug !== undefined && e.roleSlug !== org.default_role)) {
-    const roles = await roleSlugs(trx, org.id)
-    entries.forEach((e, i) => {
-      const slug = e.roleSlug ?? org.default_role
-      if (roles.has(slug)) return
-      if (options.rolesAtStart?.has(slug) === true) throw new ConflictError(`Role ${slug} was deleted while this request ran`)
-      fail(i, '/roleSlug', `role ${e.roleSlug} does not exist in this organization`)
-    })
-  }
+  // Every role given, the default one included, must exist and be covered by the caller's held
+  // set (a deleted default role makes the memberships' foreign key refuse the insert: 409).
+  const slugs = [...new Set(entries.map((e) => e.roleSlug ?? org.default_role))]
+  const roles = await rolePermissions(trx, org.id, slugs)
+  entries.forEach((e, i) => {
+    const slug = e.roleSlug ?? org.default_role
+    if (roles.has(slug) || e.roleSlug === undefined) return
+    if (options.rolesAtStart?.has(slug) === true) throw new ConflictError(`Role ${slug} was deleted while this request ran`)
+    fail(i, '/roleSlug', `role ${e.roleSlug} does not exist in this organization`)
+  })
+  if (options.refuseUncovered) for (const slug of slugs) assertCovered(options.held, roles.get(slug) ?? [], `Role ${slug}`)
+  entries.forEach((e, i) => {
+    const slug = e.roleSlug ?? org.default_role
+    const missing = live.has(i) ? firstUncovered(options.held, roles.get(slug) ?? []) : undefined
+    if (missing !== undefined) fail(i, '/roleSlug', uncoveredMessage(`Role ${slug}`, missing))
+  })
 
   // Resolve every entry to a user; unknown emails become pending users.
   const ids = [...new Set(entries.flatMap((e, i) => (live.has(i) && e.userId !== undefined ? [e.userId.toLowerCase()] : [])))]
@@ -204,7 +221,7 @@ export async function addMembers (db: Kysely<Database>, org: Organization, entri
   checkEntries(entries)
   return await db.transaction().execute(async (trx) => {
     const outcome = await writeMembers(trx, org, entries.map((e, i) => ({ ...e, ref: `entry ${i}` })),
-      { invitedBy: options.invitedBy, inviteTtlHours: options.inviteTtlHours, readBack: true })
+      { invitedBy: options.invitedBy, inviteTtlHours: options.inviteTtlHours, readBack: true, held: options.held, refuseUncovered: true })
     const bad = outcome.failed[0]
     if (bad !== undefined) throw invalid(bad.index, bad.field, bad.message)
     // Without skipExisting, existing members make it a 409 and the transaction writes nothing.

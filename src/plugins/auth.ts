@@ -1,6 +1,8 @@
 // Authentication: Bearer JWTs (algorithm pinned, exp and sub required, iss/aud checked when
 // configured) and org API keys (x-api-key or x-prismeai-api-key). Every failure is a 401 in
-// the family's body; nothing about the credential is logged.
+// the family's body (a 429 once the failed-auth limiter's ceiling is passed); nothing about the
+// credential is logged.
+import { createHash } from 'node:crypto'
 import fp from 'fastify-plugin'
 import fastifyJwt from '@fastify/jwt'
 import type { FastifyRequest } from 'fastify'
@@ -29,6 +31,18 @@ function apiKeyHeader (request: FastifyRequest): string | undefined {
   const value = request.headers['x-api-key'] ?? request.headers['x-prismeai-api-key']
   if (Array.isArray(value)) throw new AuthenticationError('Send one API key')
   return value
+}
+
+/**
+ * What the failure limiter counts a credential as: an API key by its public prefix, anything
+ * else by a short SHA-256 (the credential itself is never stored), "none" when none was sent.
+ */
+export function credentialFingerprint (request: FastifyRequest): string {
+  const sent = request.headers['x-api-key'] ?? request.headers['x-prismeai-api-key'] ?? request.headers.authorization
+  if (sent === undefined) return 'none'
+  const raw = [sent].flat().join(',')
+  const prefix = /iak_[a-z0-9-]*_([0-9a-f]{16})_/.exec(raw)?.[1]
+  return prefix !== undefined ? `key:${prefix}` : createHash('sha256').update(raw).digest('hex').slice(0, 16)
 }
 
 export default fp(async function auth (app, opts: { config: Config, jwtKeys: JwtKeys }) {
@@ -83,16 +97,22 @@ export default fp(async function auth (app, opts: { config: Config, jwtKeys: Jwt
   }
 
   const failures: FailureCounter = app.redis
-    ? new RedisFailureLimiter(app.redis, config.AUTH_FAILURE_MAX, 60_000, (err) => app.log.warn({ err: err.message }, 'failed-auth counter unavailable'))
-    : new FailureLimiter(config.AUTH_FAILURE_MAX, 60_000)
+    ? new RedisFailureLimiter(app.redis, 60_000, (err) => app.log.warn({ err: err.message }, 'failed-auth counter unavailable'))
+    : new FailureLimiter(60_000)
 
+  // A failure past either ceiling is answered 429 instead of 401; a valid credential always
+  // passes. `request.ip` is the client behind the load balancers TRUST_PROXY names.
   app.decorate('authenticate', async function authenticate (request: FastifyRequest, schemes: readonly string[]) {
-    const wait = await failures.blockedFor(request.ip)
-    if (wait > 0) throw new RateLimitError('Too many failed authentication attempts from this address', wait)
     try {
       await authenticateOnce(request, schemes)
     } catch (err) {
-      if (err instanceof AuthenticationError) await failures.fail(request.ip)
+      if (!(err instanceof AuthenticationError)) throw err
+      const [perCredential, perAddress] = await Promise.all([
+        failures.fail(`c:${request.ip}:${credentialFingerprint(request)}`, config.AUTH_FAILURE_MAX),
+        failures.fail(`a:${request.ip}`, config.AUTH_FAILURE_ADDRESS_MAX)
+      ])
+      const wait = Math.max(perCredential, perAddress)
+      if (wait > 0) throw new RateLimitError('Too many failed authentication attempts from this address', wait)
       throw err
     }
   })

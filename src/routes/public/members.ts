@@ -1,5 +1,6 @@
 // GET /api/public/organizations/{orgId}/members, exactly as the seed list-org-members-public.md:
-// admins only, 404 for an org that does not exist or that the caller may not administer.
+// admins only, 404 for an org that does not exist or that the caller may not administer (a
+// suspended org is administered by nobody; the seed has no 403).
 import { loadOrgAccess } from '../../db/orgs.ts'
 import { decodeCursor, encodeCursor } from '../../db/keyset.ts'
 import { listMembersAfter, type MemberRow } from '../../db/members.ts'
@@ -38,7 +39,7 @@ export const publicHandlers = {
     const notFound = new NotFoundError('Organization not found')
     if (!UUID.test(orgId)) throw notFound
     const access = await loadOrgAccess(this.db, principalOf(request), { id: orgId.toLowerCase() })
-    if (access === null || access.permissions === null || !permits(access.permissions, ADMIN_PERMISSION)) throw notFound
+    if (access === null || access.permissions === null || access.org.status === 'suspended' || !permits(access.permissions, ADMIN_PERMISSION)) throw notFound
     const scope = `public-members:${access.org.id}`
     const after = request.query.cursor !== undefined ? decodeCursor(scope, request.query.cursor) : null
     const [page, roles] = await Promise.all([

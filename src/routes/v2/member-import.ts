@@ -160,7 +160,7 @@ function nothingWritten (err: unknown): unknown {
 
 export const memberImportHandlers = {
   async importOrgMembers (request, reply) {
-    const { org } = await requireOrg(request, request.params.orgSlug, 'orgs:members:manage')
+    const { org, permissions } = await requireOrg(request, request.params.orgSlug, 'orgs:members:manage')
     if (Number(request.headers['content-length'] ?? 0) > IMPORT_MAX_BYTES) {
       throw new PayloadTooLargeError(`A CSV import is at most ${IMPORT_MAX_BYTES} bytes; ${NOTHING_WRITTEN}`)
     }
@@ -172,7 +172,8 @@ export const memberImportHandlers = {
       strict: q.strict === true,
       by: actorUserId(principalOf(request)),
       inviteTtlHours: this.config.INVITE_TTL_HOURS,
-      actor: auditActor(request)
+      actor: auditActor(request),
+      held: permissions
     }
     const body = request.body as unknown as Readable | undefined
     if (typeof body?.iterator !== 'function') throw noHeader()

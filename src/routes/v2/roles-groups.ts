@@ -4,8 +4,6 @@ import { createRole, deleteRole, getRole, listRoles, updateRole } from '../../db
 import {
   addGroupMembers, createGroup, deleteGroup, getGroup, listGroupMembers, listGroups, removeGroupMembers, updateGroup, type GroupRow
 } from '../../db/groups.ts'
-import { ForbiddenError } from '../../lib/errors.ts'
-import { permits } from '../../lib/permissions.ts'
 import { actorUserId } from '../../lib/principal.ts'
 import { auditActor, principalOf, requireOrg } from '../access.ts'
 import type { Handlers } from '../operations.ts'
@@ -40,11 +38,6 @@ function toGroup (orgSlug: string, g: GroupRow) {
   }
 }
 
-function checkGrantable (held: string[] | null, requested: string[] | undefined): void {
-  const excess = (requested ?? []).find((p) => !permits(held ?? [], p))
-  if (excess !== undefined) throw new ForbiddenError(`Cannot grant ${excess}: the caller does not hold it`)
-}
-
 export const roleGroupHandlers = {
   async listOrgRoles (request) {
     const { org } = await requireOrg(request, request.params.orgSlug, 'orgs:read')
@@ -53,8 +46,7 @@ export const roleGroupHandlers = {
   },
   async createOrgRole (request, reply) {
     const { org, permissions } = await requireOrg(request, request.params.orgSlug, 'orgs:roles:manage')
-    checkGrantable(permissions, request.body.permissions)
-    const role = await createRole(this.db, org.id, request.body, actorUserId(principalOf(request)), auditActor(request))
+    const role = await createRole(this.db, org.id, permissions, request.body, actorUserId(principalOf(request)), auditActor(request))
     reply.code(201)
     return toRole(org.slug, role)
   },
@@ -64,12 +56,11 @@ export const roleGroupHandlers = {
   },
   async updateOrgRole (request) {
     const { org, permissions } = await requireOrg(request, request.params.orgSlug, 'orgs:roles:manage')
-    checkGrantable(permissions, request.body.permissions)
-    return toRole(org.slug, await updateRole(this.db, org.id, request.params.roleSlug, request.body, actorUserId(principalOf(request)), auditActor(request)))
+    return toRole(org.slug, await updateRole(this.db, org.id, permissions, request.params.roleSlug, request.body, actorUserId(principalOf(request)), auditActor(request)))
   },
   async deleteOrgRole (request) {
-    const { org } = await requireOrg(request, request.params.orgSlug, 'orgs:roles:manage')
-    await deleteRole(this.db, org.id, request.params.roleSlug, org.default_role, auditActor(request))
+    const { org, permissions } = await requireOrg(request, request.params.orgSlug, 'orgs:roles:manage')
+    await deleteRole(this.db, org.id, permissions, request.params.roleSlug, org.default_role, auditActor(request))
     return { success: true }
   },
 
