@@ -11,6 +11,9 @@ import redis from './plugins/redis.ts'
 import auth from './plugins/auth.ts'
 import rateLimits from './plugins/rate-limit.ts'
 import docs from './plugins/docs.ts'
+import metrics from './plugins/metrics.ts'
+import webhookDelivery from './plugins/webhook-delivery.ts'
+import natsEvents from './plugins/nats-events.ts'
 import routes from './routes/index.ts'
 
 export { loggerOptions }
@@ -84,10 +87,13 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
 
   await app.register(errors)
   await app.register(db, { config })
+  await app.register(metrics)
   await app.register(redis, { config })
   await app.register(auth, { config, jwtKeys: options.jwtKeys ?? resolveJwtKeys(config) })
   await app.register(rateLimits, { config })
   await app.register(docs)
+  await app.register(webhookDelivery, { config })
+  await app.register(natsEvents, { config })
   await app.register(routes)
   // Registered after the db plugin, so it runs before the database closes (onClose is LIFO).
   app.addHook('onClose', async () => { await Promise.allSettled([...app.handlersInFlight]) })

@@ -7,6 +7,7 @@
 import { sql, type Kysely } from 'kysely'
 import type { Database, Organization } from './schema.ts'
 import { recordAudit, type AuditActor } from './audit.ts'
+import { emitEvents } from './events.ts'
 import { roleSlugs, writeMembers, type WriteEntry } from './member-writes.ts'
 
 /** An import line: an entry to write, or the reason it fails without touching the database. */
@@ -63,7 +64,7 @@ export async function importMembers (db: Kysely<Database>, org: Organization, li
       }
       const write = async (batch: Array<{ line: number, entry: WriteEntry }>): Promise<void> => {
         if (batch.length === 0) return
-        const result = await writeMembers(trx, org, batch.map((b) => b.entry), { invitedBy: options.by, inviteTtlHours: options.inviteTtlHours, readBack: false, seenBefore, rolesAtStart, held: options.held, refuseUncovered: false })
+        const result = await writeMembers(trx, org, batch.map((b) => b.entry), { invitedBy: options.by, inviteTtlHours: options.inviteTtlHours, actor: options.actor, inviteTokens: false, seenBefore, rolesAtStart, held: options.held, refuseUncovered: false })
         outcome.created += result.created.length
         for (const e of result.existing) {
           if (options.skipExisting) outcome.skipped++
@@ -83,13 +84,9 @@ export async function importMembers (db: Kysely<Database>, org: Organization, li
       outcome.failed.sort((a, b) => a.line - b.line)
       if (options.strict && outcome.failedCount > 0) throw new ImportRolledBack(outcome, 'strict')
       if (options.dryRun) throw new ImportRolledBack(outcome, 'dryRun')
-      await recordAudit(trx, options.actor, {
-        orgId: org.id,
-        action: 'members.imported',
-        targetType: 'organization',
-        targetId: org.id,
-        metadata: { created: outcome.created, skipped: outcome.skipped, failed: outcome.failedCount, skipExisting: options.skipExisting }
-      })
+      const imported = { created: outcome.created, skipped: outcome.skipped, failed: outcome.failedCount, skipExisting: options.skipExisting }
+      await recordAudit(trx, options.actor, { orgId: org.id, action: 'members.imported', targetType: 'organization', targetId: org.id, metadata: imported })
+      await emitEvents(trx, options.actor, org, [{ type: 'members.imported', data: imported }])
     })
   } catch (err) {
     if (err instanceof ImportRolledBack && err.reason === 'dryRun') return err.outcome

@@ -3,10 +3,12 @@ import { createHash, randomBytes } from 'node:crypto'
 import { sql, type Kysely } from 'kysely'
 import type { Database, MembershipStatus, Organization } from './schema.ts'
 import { recordAudit, type AuditActor } from './audit.ts'
+import { emitEvents, type EventInput } from './events.ts'
 import { groupsOfUsers, MEMBER_COLUMNS, type MemberRow } from './members.ts'
 import { rolePermissions } from './roles.ts'
 import { ConflictError, ValidationError } from '../lib/errors.ts'
 import { assertCovered, firstUncovered, uncoveredMessage } from '../lib/privilege.ts'
+import { toMembership } from '../lib/representations.ts'
 
 export interface AddEntry { userId?: string, email?: string, roleSlug?: string, groups?: string[] }
 export interface AddOptions {
@@ -40,8 +42,10 @@ export interface WriteOptions {
   held: readonly string[]
   /** A role above the caller is a 403 for the whole call (POST /members), else that entry fails. */
   refuseUncovered: boolean
-  /** Return the written memberships with their users and invite tokens (POST /members). */
-  readBack: boolean
+  /** Who writes: the actor of the membership events. */
+  actor: AuditActor
+  /** Invitations get a token, returned once (POST /members); an import's are resent later. */
+  inviteTokens: boolean
   /**
    * Users this call's entries met in earlier calls of the same write (an import's earlier
    * batches), by user id, with the ref of that entry; given the users of this call.
@@ -55,8 +59,8 @@ export interface WriteOptions {
 }
 
 export interface WriteOutcome {
-  /** Entries written, in entry order. */
-  created: Array<{ index: number, userId: string, member?: MemberRow, inviteToken?: string }>
+  /** Entries written, in entry order, with the groups they are in now. */
+  created: Array<{ index: number, userId: string, member: MemberRow, groups: string[], inviteToken?: string }>
   /** Entries whose user was already a member (nothing written for them). */
   existing: Array<{ index: number, userId: string, email: string | null }>
   /** Entries refused, in entry order: `field` is relative to the entry ('' for the entry itself). */
@@ -170,13 +174,13 @@ export async function writeMembers (trx: Kysely<Database>, org: Organization, en
   // rows). Sorted by user id so concurrent overlapping writes take row locks in one order.
   const toAdd = [...fresh].sort((a, b) => (a.user.id < b.user.id ? -1 : 1))
   const tokens = new Map<string, string>()
-  const members = new Map<string, MemberRow | undefined>()
+  const members = new Map<string, MemberRow>()
   const now = sql<string>`now()` as any
   for (const part of chunks(toAdd)) {
     const rows = part.map((r) => {
       const status = r.entry.status ?? (r.user.sub === null ? 'invited' : 'active')
       const invited = status === 'invited'
-      const token = invited && options.readBack ? randomBytes(32).toString('base64url') : null
+      const token = invited && options.inviteTokens ? randomBytes(32).toString('base64url') : null
       if (token) tokens.set(r.user.id, token)
       return {
         org_id: org.id,
@@ -196,21 +200,21 @@ export async function writeMembers (trx: Kysely<Database>, org: Organization, en
       }
     })
     const insert = (db: Pick<Kysely<Database>, 'insertInto'>) => db.insertInto('org_memberships').values(rows).onConflict((oc) => oc.columns(['org_id', 'user_id']).doNothing())
-    if (options.readBack) {
-      // Inserted and read back with their users in one statement, inside the transaction: once it
-      // commits, a concurrent removal may delete them.
-      const inserted = await trx.with('m', (db) => insert(db).returningAll())
-        .selectFrom('m').innerJoin('users as u', 'u.id', 'm.user_id').select(MEMBER_COLUMNS).execute()
-      for (const member of inserted) members.set(member.userId, member)
-    } else {
-      for (const { user_id: userId } of await insert(trx).returning('user_id').execute()) members.set(userId, undefined)
-    }
+    // Inserted and read back with their users in one statement, inside the transaction: once it
+    // commits, a concurrent removal may delete them.
+    const inserted = await trx.with('m', (db) => insert(db).returningAll())
+      .selectFrom('m').innerJoin('users as u', 'u.id', 'm.user_id').select(MEMBER_COLUMNS).execute()
+    for (const member of inserted) members.set(member.userId, member)
   }
-  await addToGroups(trx, org.id, toAdd.filter((r) => members.has(r.user.id)).flatMap((r) => (r.entry.groups ?? []).map((g) => ({ userId: r.user.id, group: g }))), options.invitedBy)
+  const written = fresh.filter((r) => members.has(r.user.id))
+  await addToGroups(trx, org.id, written.flatMap((r) => (r.entry.groups ?? []).map((g) => ({ userId: r.user.id, group: g }))), options.invitedBy)
+  // A membership made here has only the groups this call gave it (removals take groups along).
+  const groups = written.some((r) => (r.entry.groups?.length ?? 0) > 0) ? await groupsOfUsers(trx, org.id, written.map((r) => r.user.id)) : new Map<string, string[]>()
+  await emitEvents(trx, options.actor, org, written.map((r) => membershipCreated(org.slug, members.get(r.user.id)!, groups.get(r.user.id) ?? [])))
   const byIndex = (a: { index: number }, b: { index: number }) => a.index - b.index
   return {
-    created: fresh.filter((r) => members.has(r.user.id)).map((r) => ({
-      index: r.index, userId: r.user.id, ...(options.readBack ? { member: members.get(r.user.id) } : {}), ...(tokens.has(r.user.id) ? { inviteToken: tokens.get(r.user.id) } : {})
+    created: written.map((r) => ({
+      index: r.index, userId: r.user.id, member: members.get(r.user.id)!, groups: groups.get(r.user.id) ?? [], ...(tokens.has(r.user.id) ? { inviteToken: tokens.get(r.user.id) } : {})
     })),
     existing: fresh.filter((r) => !members.has(r.user.id)).map((r) => ({ index: r.index, userId: r.user.id, email: r.user.email })),
     failed: failed.sort(byIndex)
@@ -221,7 +225,7 @@ export async function addMembers (db: Kysely<Database>, org: Organization, entri
   checkEntries(entries)
   return await db.transaction().execute(async (trx) => {
     const outcome = await writeMembers(trx, org, entries.map((e, i) => ({ ...e, ref: `entry ${i}` })),
-      { invitedBy: options.invitedBy, inviteTtlHours: options.inviteTtlHours, readBack: true, held: options.held, refuseUncovered: true })
+      { invitedBy: options.invitedBy, inviteTtlHours: options.inviteTtlHours, actor, inviteTokens: true, held: options.held, refuseUncovered: true })
     const bad = outcome.failed[0]
     if (bad !== undefined) throw invalid(bad.index, bad.field, bad.message)
     // Without skipExisting, existing members make it a 409 and the transaction writes nothing.
@@ -236,12 +240,13 @@ export async function addMembers (db: Kysely<Database>, org: Organization, entri
       targetType: 'membership',
       metadata: { created: created.length, skipped: outcome.existing.length, invited: outcome.created.filter((c) => c.inviteToken !== undefined).length, userIds: created.slice(0, 100) }
     })
-    // A membership made here has only the groups this request gave it (removals take groups along).
-    const groups = entries.some((e) => (e.groups?.length ?? 0) > 0) ? await groupsOfUsers(trx, org.id, created) : new Map<string, string[]>()
-    return outcome.created.map((c) => ({
-      userId: c.userId, member: c.member as MemberRow, groups: groups.get(c.userId) ?? [], ...(c.inviteToken !== undefined ? { inviteToken: c.inviteToken } : {})
-    }))
+    return outcome.created.map((c) => ({ userId: c.userId, member: c.member, groups: c.groups, ...(c.inviteToken !== undefined ? { inviteToken: c.inviteToken } : {}) }))
   })
+}
+
+/** The event of a new membership: an invitation when the person has not signed in yet. */
+export function membershipCreated (orgSlug: string, member: MemberRow, groups: string[]): EventInput {
+  return { type: member.status === 'invited' ? 'invitation.created' : 'membership.created', data: toMembership(orgSlug, member, { groups }) }
 }
 
 /** Puts users in groups, creating missing groups; existing group memberships are kept. */

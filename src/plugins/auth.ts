@@ -2,17 +2,17 @@
 // configured) and org API keys (x-api-key or x-prismeai-api-key). Every failure is a 401 in
 // the family's body (a 429 once the failed-auth limiter's ceiling is passed); nothing about the
 // credential is logged.
-import { createHash } from 'node:crypto'
+import { createHash, timingSafeEqual } from 'node:crypto'
 import fp from 'fastify-plugin'
 import fastifyJwt from '@fastify/jwt'
 import type { FastifyRequest } from 'fastify'
-import { AuthenticationError, RateLimitError } from '../lib/errors.ts'
+import { AuthenticationError, NotFoundError, RateLimitError } from '../lib/errors.ts'
 import { FailureLimiter, RedisFailureLimiter, type FailureCounter } from '../lib/failure-limiter.ts'
 import type { Principal } from '../lib/principal.ts'
 import type { JwtKeys } from '../lib/jwt-keys.ts'
 import type { Config } from '../config.ts'
 import { upsertUserFromClaims } from '../db/users.ts'
-import { touchApiKey, verifyApiKey } from '../db/api-keys.ts'
+import { hashSecret, touchApiKey, verifyApiKey } from '../db/api-keys.ts'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -112,13 +112,23 @@ export default fp(async function auth (app, opts: { config: Config, jwtKeys: Jwt
         failures.fail(`a:${request.ip}`, config.AUTH_FAILURE_ADDRESS_MAX)
       ])
       const wait = Math.max(perCredential, perAddress)
-      if (wait > 0) throw new RateLimitError('Too many failed authentication attempts from this address', wait)
+      if (wait > 0) throw new RateLimitError('Too many failed authentication attempts from this address', wait, 'auth_failures')
       throw err
     }
   })
 
+  // GET /metrics: the operator's METRICS_TOKEN as a Bearer token, compared in constant time; with
+  // no METRICS_TOKEN configured the metrics are off (404).
+  const metricsDigest = config.METRICS_TOKEN === undefined ? null : Buffer.from(hashSecret(config.METRICS_TOKEN))
+  function checkMetricsToken (header: string | undefined): void {
+    if (metricsDigest === null) throw new NotFoundError('Metrics are off: set METRICS_TOKEN to serve them')
+    const given = header?.startsWith('Bearer ') === true ? header.slice('Bearer '.length) : ''
+    if (!timingSafeEqual(Buffer.from(hashSecret(given)), metricsDigest)) throw new AuthenticationError('Send the METRICS_TOKEN as a Bearer token')
+  }
+
   async function authenticateOnce (request: FastifyRequest, schemes: readonly string[]): Promise<void> {
     const bearer = request.headers.authorization
+    if (schemes.includes('MetricsAuth')) { checkMetricsToken(bearer); return }
     // Clients of the public seed send org API keys as `Authorization: Bearer <key>`.
     const bearerKey = bearer?.startsWith('Bearer iak_') ? bearer.slice('Bearer '.length) : undefined
     const key = apiKeyHeader(request) ?? bearerKey

@@ -37,7 +37,8 @@ export const publicHandlers = {
   async listPublicOrgMembers (request) {
     const { orgId } = request.params
     const notFound = new NotFoundError('Organization not found')
-    if (!UUID.test(orgId)) throw notFound
+    // The format is public, so saying what was expected reveals nothing about any org.
+    if (!UUID.test(orgId)) throw new NotFoundError("Organization not found: orgId is the organization's id (a UUID, the id of GET /v2/orgs/{orgSlug}), not its slug")
     const access = await loadOrgAccess(this.db, principalOf(request), { id: orgId.toLowerCase() })
     if (access === null || access.permissions === null || access.org.status === 'suspended' || !permits(access.permissions, ADMIN_PERMISSION)) throw notFound
     const scope = `public-members:${access.org.id}`

@@ -180,6 +180,7 @@ export const memberImportHandlers = {
     const records = csvRecords(bodyText(body, IMPORT_MAX_BYTES, charset), q.delimiter !== undefined ? { delimiter: q.delimiter } : {})
     try {
       const outcome = await importMembers(this.db, org, importLines(records), options)
+      this.metrics.importRows(outcome.created, outcome.skipped, outcome.failedCount, options.dryRun)
       return { ...outcome, dryRun: options.dryRun }
     } catch (err) {
       if (!(err instanceof PayloadTooLargeError)) await drain(body, IMPORT_MAX_BYTES)

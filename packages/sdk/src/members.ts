@@ -1,6 +1,6 @@
 // Iterating every member across pages: async iterators over the keyset cursor, so a caller
 // writes `for await (const m of api.members('acme'))` and never handles a cursor.
-import type { operations } from '../../generated/openapi.js'
+import type { operations } from '../../../generated/openapi.js'
 import type { OrgrosterClient } from './client.js'
 import { unwrap } from './errors.js'
 
@@ -23,7 +23,7 @@ export async function * iterateMembers (client: OrgrosterClient, orgSlug: string
 }
 
 /** Every member of the public list (GET /api/public/organizations/{orgId}/members). */
-export async function * iteratePublicMembers (client: OrgrosterClient, orgId: string, options: { limit?: number } = {}): AsyncGenerator<PublicMember> {
+export async function * iteratePublicMembers (client: OrgrosterClient, orgId: string, options: { limit?: number | undefined } = {}): AsyncGenerator<PublicMember> {
   let cursor: string | undefined
   do {
     const page = await unwrap(client.GET('/api/public/organizations/{orgId}/members', {
