@@ -740,9 +740,13 @@ export interface paths {
         put?: never;
         /**
          * Import Org Members from CSV
-         * @description Adds members from a `text/csv` body in the export's own format (up to 50 MiB, read as a stream and applied in batches of up to 1,000 rows, each batch one transaction). Needs `orgs:members:manage`.
+         * @description Adds members from a `text/csv` body in the export's own format (up to 50 MiB, read as a stream). The whole file is one transaction, with its audit event `members.imported`: a failure of the system (database outage, killed process, client gone, a concurrent change such as a role deleted meanwhile) leaves nothing written, and the answer, when one can be sent, says so (503, 409, 413). Needs `orgs:members:manage`. More in the repository's docs/import.md.
          *
-         *     The header names the columns: any subset of the export's that has `userId` or `email`; unknown columns are ignored. On every cell one leading `'` (the export's formula guard) is removed. A row's user is found by `userId`, else by `email` (an unknown email becomes a pending user, named from `firstName`/`lastName`/`fullName`, with an invitation). `roleSlug` defaults to the org's default role; `status` (`active`, `invited`, `suspended`) is kept, defaulting to `invited` for users who never signed in and `active` otherwise; `groups` (slugs joined with `;`) are created when missing. Members already in the org are skipped, never changed (`skipExisting`). A bad line (malformed CSV, wrong number of fields, unknown role or user, the same user twice, an email over 320 characters, a name over 200, more than 50 groups or a group over 63) fails alone and is reported with its line number; the rest is applied. Export of org X, import into org Y, export of Y gives the same (userId, email, roleSlug, status, groups). Writes an audit event `members.imported` with the counts.
+         *     Encoding: UTF-8 (a BOM is ignored) unless `Content-Type` names a charset: `windows-1252`, `iso-8859-1` (read as windows-1252), `utf-16` (little-endian unless a BOM says otherwise) or `utf-16be`; another charset is a 415. A body that is not valid in its charset is a 400 naming the first bad line (for UTF-8 without a charset, it suggests naming one). Dialect: RFC 4180 records, CRLF or LF line ends, blank lines skipped; fields separated by `,`, or by `;` when `delimiter=;` is given or the header line has more `;` than `,` (the default of European spreadsheets). A bare quote inside an unquoted field is taken literally (`Dwayne "The Rock" Johnson`).
+         *
+         *     The header names the columns: any subset of the export's that has `userId` or `email`; unknown columns are ignored. On every cell one leading `'` (the export's formula guard) is removed. Each line is checked as a POST /members entry, with the same messages: a line's user is found by `userId` (whatever email that user has), else by `email`, which must then be a valid email; an unknown email becomes a pending user, named from `firstName`/`lastName`/`fullName` (up to 16,384 characters each), with an invitation (its token is not returned: resend the invitation to get one). `roleSlug` defaults to the org's default role; `status` (`active`, `invited`, `suspended`) is kept, defaulting to `invited` for users who never signed in and `active` otherwise; `groups` are slugs (`^[a-z0-9][a-z0-9-]{0,62}$`, at most 50) joined with `;`, created when missing. Members already in the org are skipped, never changed (`skipExisting`).
+         *
+         *     A bad line fails alone and is reported with its line number and message; the rest is applied (or, with `strict=true`, nothing is, and the 400 lists the failures). Bad lines: malformed CSV (a quoted field never closed, or one that swallows the next lines and leaves the record with the wrong number of fields: the line fails and reading goes on at the next line), a wrong number of fields, a NUL byte, no userId or email, a userId that is not a UUID, a value the POST /members entry schema refuses, an unknown role or user, the same user as an earlier line. Every data record is counted once: `created + skipped + failedCount` is the number of records after the header. Export of org X, import into org Y, export of Y gives the same (userId, email, roleSlug, status, groups, names).
          */
         post: operations["importOrgMembers"];
         delete?: never;
@@ -4565,10 +4569,14 @@ export interface operations {
     importOrgMembers: {
         parameters: {
             query?: {
+                /** @description The field separator; default `,`, or `;` when the header line has more `;` than `,`. */
+                delimiter?: "," | ";";
                 /** @description Validate and report what would happen without writing anything. */
                 dryRun?: boolean;
                 /** @description Skip rows whose user is already a member (default); false reports them as failed lines. */
                 skipExisting?: boolean;
+                /** @description Any bad line aborts the whole file: nothing is written and the 400 lists the failures (the first 1,000) as `details` with `field` `body/line/N`. */
+                strict?: boolean;
             };
             header?: never;
             path: {
@@ -4580,7 +4588,7 @@ export interface operations {
             };
             cookie?: never;
         };
-        /** @description The CSV file (RFC 4180, UTF-8, optional BOM, CRLF or LF line ends). */
+        /** @description The CSV file (RFC 4180, CRLF or LF line ends), UTF-8 with an optional BOM unless the Content-Type names another charset (`text/csv; charset=windows-1252`). */
         requestBody: {
             content: {
                 "text/csv": string;
@@ -4604,8 +4612,9 @@ export interface operations {
             /** @description The credential lacks `orgs:members:manage`, or the organization is suspended. A line whose role the caller's held set does not cover is not a 403: that line fails, in `failed`, with the message a JSON add answers (`Role owner includes orgs:*, which the caller does not hold`), and the other lines go on. */
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
             413: components["responses"]["PayloadTooLarge"];
-            /** @description The body is not `text/csv`. */
+            /** @description The body is not `text/csv`, or names a charset that is not supported. */
             415: {
                 headers: {
                     "RateLimit-Limit": components["headers"]["RateLimit-Limit"];

@@ -9351,6 +9351,19 @@ export const routes = {
             "type": "boolean",
             "default": true,
             "description": "Skip rows whose user is already a member (default); false reports them as failed lines."
+          },
+          "strict": {
+            "type": "boolean",
+            "default": false,
+            "description": "Any bad line aborts the whole file: nothing is written and the 400 lists the failures (the first 1,000) as `details` with `field` `body/line/N`."
+          },
+          "delimiter": {
+            "type": "string",
+            "enum": [
+              ",",
+              ";"
+            ],
+            "description": "The field separator; default `,`, or `;` when the header line has more `;` than `,`."
           }
         },
         "required": [],
@@ -9532,6 +9545,58 @@ export const routes = {
               "type": "string",
               "maxLength": 1000,
               "description": "What was not found."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "409": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ConflictError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What conflicts."
+            },
+            "conflicts": {
+              "type": "array",
+              "maxItems": 1000,
+              "description": "The conflicting users, where users conflict.",
+              "items": {
+                "type": "object",
+                "properties": {
+                  "index": {
+                    "type": "integer",
+                    "format": "int32",
+                    "minimum": 0,
+                    "maximum": 999,
+                    "description": "Position of the entry in the request."
+                  },
+                  "userId": {
+                    "type": "string",
+                    "format": "uuid",
+                    "maxLength": 36,
+                    "description": "The existing member's user id."
+                  },
+                  "email": {
+                    "type": "string",
+                    "description": "The existing member's email."
+                  }
+                }
+              }
             },
             "requestId": {
               "type": "string",

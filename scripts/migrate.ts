@@ -1,7 +1,7 @@
 // npm run migrate -- up|down|status: applies, reverts (one step) or lists migrations on the
 // configured database (DATABASE_URL, else the embedded one under DATA_DIR).
 import { loadConfig } from '../src/config.ts'
-import { connectDatabase } from '../src/db/connect.ts'
+import { connectDatabase, exitOnOpenError } from '../src/db/connect.ts'
 import { migrator } from '../src/db/migrate.ts'
 import { usageError } from './lib/args.ts'
 
@@ -13,7 +13,7 @@ if (args.length > 1) usageError(USAGE, `Unexpected argument '${args[1]}'`)
 if (!['up', 'down', 'status'].includes(command)) usageError(USAGE, `Unknown command '${command}'`)
 
 const config = loadConfig(process.env, true)
-const handle = await connectDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.DATA_DIR, poolMax: 2, statementTimeoutMs: 600_000 })
+const handle = await connectDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.DATA_DIR, poolMax: 2, statementTimeoutMs: 600_000 }).catch(exitOnOpenError)
 try {
   const m = migrator(handle.db)
   if (command === 'status') {

@@ -5,7 +5,7 @@
 // machine. Uses DATABASE_URL, else the embedded database under DATA_DIR.
 import { sql } from 'kysely'
 import { loadConfig } from '../src/config.ts'
-import { connectDatabase } from '../src/db/connect.ts'
+import { connectDatabase, exitOnOpenError } from '../src/db/connect.ts'
 import { migrateToLatest } from '../src/db/migrate.ts'
 import { createOrganization, slugify } from '../src/db/orgs.ts'
 import { seedMembers } from '../src/db/seed.ts'
@@ -27,7 +27,7 @@ if (org === '') usageError(USAGE, '--org must not be empty')
 if (!/^\d+$/.test(values.members) || members > 10_000_000) usageError(USAGE, '--members must be a whole number from 0 to 10,000,000')
 
 const config = loadConfig(process.env, true)
-const handle = await connectDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.DATA_DIR, poolMax: 2, statementTimeoutMs: 600_000 })
+const handle = await connectDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.DATA_DIR, poolMax: 2, statementTimeoutMs: 600_000 }).catch(exitOnOpenError)
 try {
   await migrateToLatest(handle.db)
   const slug = slugify(org)

@@ -3,6 +3,7 @@
 import closeWithGrace from 'close-with-grace'
 import { buildApp } from './app.ts'
 import { ConfigError, loadConfig } from './config.ts'
+import { exitOnOpenError } from './db/connect.ts'
 import { seedDemo } from './db/demo.ts'
 import { developmentBanner } from './lib/dev-token.ts'
 
@@ -27,7 +28,8 @@ let app
 try {
   app = await buildApp(config)
 } catch (err) {
-  if (!missingDatabase(err)) throw err
+  // A locked or damaged embedded database: one line saying which directory and what to do.
+  if (!missingDatabase(err)) exitOnOpenError(err)
   const name = new URL(config.DATABASE_URL ?? '').pathname.slice(1)
   console.error(`the database "${name}" does not exist: create it first (e.g. createdb ${name}), then start again`)
   process.exit(1)

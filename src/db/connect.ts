@@ -1,12 +1,17 @@
 // Opens the database: a `pg` pool for DATABASE_URL, else an embedded PGlite under DATA_DIR
 // (or in memory for `memory://`). Both read timestamptz as ISO 8601 strings with full
 // microsecond precision (keyset cursors need every digit) and int8 as numbers.
+import { mkdirSync } from 'node:fs'
+import { resolve } from 'node:path'
 import { Kysely, PostgresDialect } from 'kysely'
 import { PGliteDialect } from 'kysely-pglite-dialect'
 import pg from 'pg'
 import type { Database } from './schema.ts'
 import { PreparingClient } from './prepared.ts'
 import { openEmbedded } from './embedded.ts'
+import { DatabaseOpenError, lockDataDir } from './data-dir-lock.ts'
+
+export { DatabaseOpenError, exitOnOpenError } from './data-dir-lock.ts'
 
 export type DatabaseKind = 'postgres' | 'pglite'
 
@@ -99,20 +104,34 @@ export async function connectDatabase (options: ConnectOptions): Promise<Databas
   }
 
   const { types } = await import('@electric-sql/pglite')
-  // One options object: PGlite.create(undefined, options) ignores its options, and the
-  // in-memory database then returned timestamps as Dates (microseconds lost).
-  const lite = await openEmbedded({
-    dataDir: options.dataDir,
-    pgliteOptions: {
-      parsers: {
-        [types.TIMESTAMPTZ]: pgTimestampToIso,
-        [types.TIMESTAMP]: pgTimestampToIso,
-        [types.INT8]: Number
-      }
-    },
-    onPhase: options.onPhase
-  })
-  await lite.exec("SET TimeZone = 'UTC'")
+  const memory = options.dataDir === 'memory://'
+  let unlock = async (): Promise<void> => {}
+  if (!memory) {
+    mkdirSync(options.dataDir, { recursive: true })
+    unlock = await lockDataDir(options.dataDir)
+  }
+  let lite
+  try {
+    // One options object: PGlite.create(undefined, options) ignores its options, and the
+    // in-memory database then returned timestamps as Dates (microseconds lost).
+    lite = await openEmbedded({
+      dataDir: options.dataDir,
+      pgliteOptions: {
+        parsers: {
+          [types.TIMESTAMPTZ]: pgTimestampToIso,
+          [types.TIMESTAMP]: pgTimestampToIso,
+          [types.INT8]: Number
+        }
+      },
+      onPhase: options.onPhase
+    })
+    await lite.exec("SET TimeZone = 'UTC'")
+  } catch (err) {
+    await unlock()
+    if (memory) throw err
+    throw new DatabaseOpenError(`The embedded database in ${resolve(options.dataDir)} could not be opened and looks damaged (${String((err as Error).message ?? err).slice(0, 200)}): ` +
+      'restore it from a backup, or move it away to start with an empty one (or use DATABASE_URL)')
+  }
   const db = new Kysely<Database>({ dialect: new PGliteDialect(lite) })
-  return { db, kind: 'pglite', close: async () => { await db.destroy() } }
+  return { db, kind: 'pglite', close: async () => { await db.destroy(); await unlock() } }
 }

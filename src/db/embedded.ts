@@ -4,6 +4,7 @@
 // a PGlite version is dumped to a template under node_modules/.cache/orgroster, and every later
 // new database (a new DATA_DIR, each `memory://` one the tests make) is unpacked from it instead.
 // A template that cannot be written or read only costs the initdb it would have saved.
+import { LOCK } from './data-dir-lock.ts'
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
@@ -58,8 +59,9 @@ export async function openEmbedded (options: EmbeddedOptions): Promise<PGlite> {
   }
   const where = memory ? 'in memory' : `in ${options.dataDir}`
   const path = templatePath()
-  // Only into an empty directory: what a failed unpacking leaves can then be cleared safely.
-  const template = memory || readdirSync(options.dataDir).length === 0 ? readTemplate(path) : undefined
+  // Only into an empty directory (but for the owner's lock): what a failed unpacking leaves can
+  // then be cleared safely.
+  const template = memory || databaseFiles(options.dataDir).length === 0 ? readTemplate(path) : undefined
   if (template !== undefined) {
     options.onPhase?.(`creating the embedded database ${where} from the template ${path}`)
     try {
@@ -67,11 +69,16 @@ export async function openEmbedded (options: EmbeddedOptions): Promise<PGlite> {
     } catch {
       // A damaged template: drop it, and whatever it began to unpack into the new directory.
       rmSync(path, { force: true })
-      if (!memory) for (const entry of readdirSync(options.dataDir)) rmSync(join(options.dataDir, entry), { recursive: true, force: true })
+      if (!memory) for (const entry of databaseFiles(options.dataDir)) rmSync(join(options.dataDir, entry), { recursive: true, force: true })
     }
   }
   options.onPhase?.(`creating the embedded database ${where} (initdb; the first one made with this PGlite version takes longest)`)
   const lite = await PGlite.create({ ...onDisk, ...options.pgliteOptions })
   await saveTemplate(lite, path)
   return lite
+}
+
+/** What is in a data directory besides the lock its owning process holds there. */
+function databaseFiles (dataDir: string): string[] {
+  return readdirSync(dataDir).filter((entry) => entry !== LOCK)
 }

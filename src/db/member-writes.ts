@@ -1,13 +1,13 @@
-// Adding, changing and removing memberships. Each call is one transaction with its audit event.
+// Writing memberships: the one writer (POST /members and the CSV import) and the bulk add.
 import { createHash, randomBytes } from 'node:crypto'
 import { sql, type Kysely } from 'kysely'
-import type { Database, Organization } from './schema.ts'
+import type { Database, MembershipStatus, Organization } from './schema.ts'
 import { recordAudit, type AuditActor } from './audit.ts'
 import { emitEvents, type EventInput } from './events.ts'
 import { groupsOfUsers, MEMBER_COLUMNS, type MemberRow } from './members.ts'
 import { rolePermissions } from './roles.ts'
 import { ConflictError, ValidationError } from '../lib/errors.ts'
-import { assertCovered } from '../lib/privilege.ts'
+import { assertCovered, firstUncovered, uncoveredMessage } from '../lib/privilege.ts'
 import { toMembership } from '../lib/representations.ts'
 
 export interface AddEntry { userId?: string, email?: string, roleSlug?: string, groups?: string[] }
@@ -20,8 +20,55 @@ export interface AddOptions {
 }
 export interface AddedMember { userId: string, member: MemberRow, groups: string[], inviteToken?: string }
 
+/**
+ * One membership to write (POST /members entry, or an import line). `email` with `userId` is
+ * the fallback when no user has that id (an import line carries both).
+ */
+export interface WriteEntry extends AddEntry {
+  /** How messages name this entry: `entry 3`, `line 7`. */
+  ref: string
+  /** Kept as given (an import keeps an exported status); default invited for pending users, else active. */
+  status?: MembershipStatus
+  /** Names for a pending user this entry creates. */
+  givenName?: string
+  familyName?: string
+  fullName?: string
+}
+
+export interface WriteOptions {
+  invitedBy: string | null
+  inviteTtlHours: number
+  /** The caller's held set: every role given must be covered by it (the privilege ceiling). */
+  held: readonly string[]
+  /** A role above the caller is a 403 for the whole call (POST /members), else that entry fails. */
+  refuseUncovered: boolean
+  /** Who writes: the actor of the membership events. */
+  actor: AuditActor
+  /** Invitations get a token, returned once (POST /members); an import's are resent later. */
+  inviteTokens: boolean
+  /**
+   * Users this call's entries met in earlier calls of the same write (an import's earlier
+   * batches), by user id, with the ref of that entry; given the users of this call.
+   */
+  seenBefore?: (users: Array<{ userId: string, ref: string }>) => Promise<Map<string, string>>
+  /**
+   * The org's roles when the write began (an import spans many calls): one of them gone now was
+   * deleted by a concurrent request, a conflict for the whole write rather than a bad entry.
+   */
+  rolesAtStart?: Set<string>
+}
+
+export interface WriteOutcome {
+  /** Entries written, in entry order, with the groups they are in now. */
+  created: Array<{ index: number, userId: string, member: MemberRow, groups: string[], inviteToken?: string }>
+  /** Entries whose user was already a member (nothing written for them). */
+  existing: Array<{ index: number, userId: string, email: string | null }>
+  /** Entries refused, in entry order: `field` is relative to the entry ('' for the entry itself). */
+  failed: Array<{ index: number, field: string, message: string }>
+}
+
 // Rows per INSERT: well under PostgreSQL's 65,535 bind parameters at 16 columns a row.
-const CHUNK = 2000
+export const CHUNK = 2000
 
 function chunks<T> (items: T[]): T[][] {
   const out: T[][] = []
@@ -48,97 +95,152 @@ export function checkEntries (entries: AddEntry[]): void {
   })
 }
 
-export async function addMembers (db: Kysely<Database>, org: Organization, entries: AddEntry[], options: AddOptions, actor: AuditActor): Promise<AddedMember[]> {
-  checkEntries(entries)
-  return await db.transaction().execute(async (trx) => {
-    // Every role given, the default one included, must exist and be covered by the caller's
-    // held set (a deleted default role makes the memberships' foreign key refuse the insert: 409).
-    const slugs = [...new Set(entries.map((e) => e.roleSlug ?? org.default_role))]
-    const roles = await rolePermissions(trx, org.id, slugs)
-    entries.forEach((e, i) => { if (e.roleSlug !== undefined && !roles.has(e.roleSlug)) throw invalid(i, '/roleSlug', `role ${e.roleSlug} does not exist in this organization`) })
-    for (const slug of slugs) assertCovered(options.held, roles.get(slug) ?? [], `Role ${slug}`)
+interface UserRef { id: string, sub: string | null, email: string | null }
 
-    // Resolve every entry to a user; unknown emails become pending users.
-    const ids = entries.flatMap((e) => (e.userId ? [e.userId] : []))
-    const known = new Map((ids.length > 0 ? await trx.selectFrom('users').select(['id', 'sub', 'email']).where('id', 'in', ids).execute() : []).map((u) => [u.id, u]))
-    const emails = [...new Set(entries.flatMap((e) => (e.email ? [e.email.toLowerCase()] : [])))].sort()
-    const byEmail = new Map<string, { id: string, sub: string | null, email: string | null }>()
-    const remember = (u: { id: string, sub: string | null, email: string | null }) => byEmail.set((u.email as string).toLowerCase(), u)
+export async function roleSlugs (db: Kysely<Database>, orgId: string): Promise<Set<string>> {
+  return new Set((await db.selectFrom('org_roles').select('slug').where('org_id', '=', orgId).execute()).map((r) => r.slug))
+}
+
+/**
+ * The one membership writer (POST /members and the CSV import), inside the caller's
+ * transaction, for up to a few thousand entries: roles checked, users resolved (unknown
+ * emails become pending users, lowercased), one membership per user, invitations for pending
+ * users, groups created when missing. An entry that cannot be written is reported in `failed`
+ * and writes nothing; the caller decides whether that fails the whole call.
+ */
+export async function writeMembers (trx: Kysely<Database>, org: Organization, entries: WriteEntry[], options: WriteOptions): Promise<WriteOutcome> {
+  const failed: WriteOutcome['failed'] = []
+  const live = new Set(entries.keys())
+  const fail = (index: number, field: string, message: string): void => { failed.push({ index, field, message }); live.delete(index) }
+  // Every role given, the default one included, must exist and be covered by the caller's held
+  // set (a deleted default role makes the memberships' foreign key refuse the insert: 409).
+  const slugs = [...new Set(entries.map((e) => e.roleSlug ?? org.default_role))]
+  const roles = await rolePermissions(trx, org.id, slugs)
+  entries.forEach((e, i) => {
+    const slug = e.roleSlug ?? org.default_role
+    if (roles.has(slug) || e.roleSlug === undefined) return
+    if (options.rolesAtStart?.has(slug) === true) throw new ConflictError(`Role ${slug} was deleted while this request ran`)
+    fail(i, '/roleSlug', `role ${e.roleSlug} does not exist in this organization`)
+  })
+  if (options.refuseUncovered) for (const slug of slugs) assertCovered(options.held, roles.get(slug) ?? [], `Role ${slug}`)
+  entries.forEach((e, i) => {
+    const slug = e.roleSlug ?? org.default_role
+    const missing = live.has(i) ? firstUncovered(options.held, roles.get(slug) ?? []) : undefined
+    if (missing !== undefined) fail(i, '/roleSlug', uncoveredMessage(`Role ${slug}`, missing))
+  })
+
+  // Resolve every entry to a user; unknown emails become pending users.
+  const ids = [...new Set(entries.flatMap((e, i) => (live.has(i) && e.userId !== undefined ? [e.userId.toLowerCase()] : [])))]
+  const known = new Map((ids.length > 0 ? await trx.selectFrom('users').select(['id', 'sub', 'email']).where('id', 'in', ids).execute() : []).map((u) => [u.id, u]))
+  const byId = (e: WriteEntry): UserRef | undefined => (e.userId !== undefined ? known.get(e.userId.toLowerCase()) : undefined)
+  const emails = [...new Set(entries.flatMap((e, i) => (live.has(i) && e.email !== undefined && byId(e) === undefined ? [e.email.toLowerCase()] : [])))].sort()
+  const byEmail = new Map<string, UserRef>()
+  const remember = (u: UserRef) => byEmail.set((u.email as string).toLowerCase(), u)
+  if (emails.length > 0) {
+    const names = new Map<string, WriteEntry>()
+    entries.forEach((e, i) => { if (live.has(i) && e.email !== undefined && !names.has(e.email.toLowerCase())) names.set(e.email.toLowerCase(), e) })
     for (const part of chunks(emails)) {
-      const made = await trx.insertInto('users').values(part.map((email) => ({ email, status: 'pending' as const })))
-        .onConflict((oc) => oc.expression(sql`lower(email)`).doNothing()).returning(['id', 'sub', 'email']).execute()
+      const made = await trx.insertInto('users').values(part.map((email) => {
+        const e = names.get(email)
+        return { email, status: 'pending' as const, given_name: e?.givenName ?? null, family_name: e?.familyName ?? null, full_name: e?.fullName ?? null }
+      })).onConflict((oc) => oc.expression(sql`lower(email)`).doNothing()).returning(['id', 'sub', 'email']).execute()
       made.forEach(remember)
       // Those that existed (or that a concurrent add just committed) are read in a new statement.
       const existed = made.length === part.length ? [] : part.filter((email) => !byEmail.has(email))
       if (existed.length > 0) (await trx.selectFrom('users').select(['id', 'sub', 'email']).where(sql<string>`lower(email)`, 'in', existed).execute()).forEach(remember)
     }
-    const resolved = entries.map((e, i) => {
-      const user = e.userId !== undefined ? known.get(e.userId) : byEmail.get((e.email as string).toLowerCase())
-      if (!user) throw invalid(i, '/userId', 'is not a known user')
-      return { index: i, entry: e, user }
-    })
-    const firstIndex = new Map<string, number>()
-    for (const r of resolved) {
-      const first = firstIndex.get(r.user.id)
-      if (first !== undefined) throw invalid(r.index, '', `is the same user as entry ${first}`)
-      firstIndex.set(r.user.id, r.index)
-    }
+  }
+  const resolved: Array<{ index: number, entry: WriteEntry, user: UserRef }> = []
+  const firstRef = new Map<string, string>()
+  entries.forEach((entry, index) => {
+    if (!live.has(index)) return
+    const user = byId(entry) ?? (entry.email !== undefined ? byEmail.get(entry.email.toLowerCase()) : undefined)
+    if (user === undefined) { fail(index, '/userId', 'is not a known user'); return }
+    const first = firstRef.get(user.id)
+    if (first !== undefined) { fail(index, '', `is the same user as ${first}`); return }
+    firstRef.set(user.id, entry.ref)
+    resolved.push({ index, entry, user })
+  })
+  const before = options.seenBefore !== undefined && resolved.length > 0
+    ? await options.seenBefore(resolved.map((r) => ({ userId: r.user.id, ref: r.entry.ref })))
+    : new Map<string, string>()
+  const fresh = resolved.filter((r) => {
+    const first = before.get(r.user.id)
+    if (first !== undefined) fail(r.index, '', `is the same user as ${first}`)
+    return first === undefined
+  })
 
-    // Existing members are found by the insert itself (ON CONFLICT DO NOTHING returns only new
-    // rows); without skipExisting, they make it a 409 and the transaction writes nothing.
-    // Sorted by user id so concurrent overlapping adds take row locks in one order (no deadlock).
-    const toAdd = [...resolved].sort((a, b) => (a.user.id < b.user.id ? -1 : 1))
-    const tokens = new Map<string, string>()
-    const members = new Map<string, MemberRow>()
-    for (const part of chunks(toAdd)) {
-      const rows = part.map((r) => {
-        const pending = r.user.sub === null
-        const token = pending ? randomBytes(32).toString('base64url') : null
-        if (token) tokens.set(r.user.id, token)
-        return {
-          org_id: org.id,
-          user_id: r.user.id,
-          role_slug: r.entry.roleSlug ?? org.default_role,
-          status: pending ? 'invited' as const : 'active' as const,
-          invited_by: pending ? options.invitedBy : null,
-          invited_at: pending ? sql<string>`now()` as any : null,
-          invite_email: pending ? r.user.email : null,
-          invite_token_hash: token ? hashInviteToken(token) : null,
-          invite_expires_at: pending ? sql<string>`now() + make_interval(hours => ${options.inviteTtlHours})` as any : null,
-          joined_at: pending ? null : sql<string>`now()` as any,
-          joined_via: pending ? 'invite-email' as const : 'direct' as const,
-          created_by: options.invitedBy,
-          updated_by: options.invitedBy
-        }
-      })
-      // Inserted and read back with their users in one statement, inside the transaction: once it
-      // commits, a concurrent removal may delete them.
-      const inserted = await trx.with('m', (db) => db.insertInto('org_memberships').values(rows)
-        .onConflict((oc) => oc.columns(['org_id', 'user_id']).doNothing()).returningAll())
-        .selectFrom('m').innerJoin('users as u', 'u.id', 'm.user_id').select(MEMBER_COLUMNS).execute()
-      for (const member of inserted) members.set(member.userId, member)
+  // Existing members are found by the insert itself (ON CONFLICT DO NOTHING returns only new
+  // rows). Sorted by user id so concurrent overlapping writes take row locks in one order.
+  const toAdd = [...fresh].sort((a, b) => (a.user.id < b.user.id ? -1 : 1))
+  const tokens = new Map<string, string>()
+  const members = new Map<string, MemberRow>()
+  const now = sql<string>`now()` as any
+  for (const part of chunks(toAdd)) {
+    const rows = part.map((r) => {
+      const status = r.entry.status ?? (r.user.sub === null ? 'invited' : 'active')
+      const invited = status === 'invited'
+      const token = invited && options.inviteTokens ? randomBytes(32).toString('base64url') : null
+      if (token) tokens.set(r.user.id, token)
+      return {
+        org_id: org.id,
+        user_id: r.user.id,
+        role_slug: r.entry.roleSlug ?? org.default_role,
+        status,
+        invited_by: invited ? options.invitedBy : null,
+        invited_at: invited ? now : null,
+        invite_email: invited ? r.user.email : null,
+        invite_token_hash: token ? hashInviteToken(token) : null,
+        invite_expires_at: invited ? sql<string>`now() + make_interval(hours => ${options.inviteTtlHours})` as any : null,
+        joined_at: invited ? null : now,
+        joined_via: invited ? 'invite-email' as const : 'direct' as const,
+        deactivated_at: status === 'suspended' ? now : null,
+        created_by: options.invitedBy,
+        updated_by: options.invitedBy
+      }
+    })
+    const insert = (db: Pick<Kysely<Database>, 'insertInto'>) => db.insertInto('org_memberships').values(rows).onConflict((oc) => oc.columns(['org_id', 'user_id']).doNothing())
+    // Inserted and read back with their users in one statement, inside the transaction: once it
+    // commits, a concurrent removal may delete them.
+    const inserted = await trx.with('m', (db) => insert(db).returningAll())
+      .selectFrom('m').innerJoin('users as u', 'u.id', 'm.user_id').select(MEMBER_COLUMNS).execute()
+    for (const member of inserted) members.set(member.userId, member)
+  }
+  const written = fresh.filter((r) => members.has(r.user.id))
+  await addToGroups(trx, org.id, written.flatMap((r) => (r.entry.groups ?? []).map((g) => ({ userId: r.user.id, group: g }))), options.invitedBy)
+  // A membership made here has only the groups this call gave it (removals take groups along).
+  const groups = written.some((r) => (r.entry.groups?.length ?? 0) > 0) ? await groupsOfUsers(trx, org.id, written.map((r) => r.user.id)) : new Map<string, string[]>()
+  await emitEvents(trx, options.actor, org, written.map((r) => membershipCreated(org.slug, members.get(r.user.id)!, groups.get(r.user.id) ?? [])))
+  const byIndex = (a: { index: number }, b: { index: number }) => a.index - b.index
+  return {
+    created: written.map((r) => ({
+      index: r.index, userId: r.user.id, member: members.get(r.user.id)!, groups: groups.get(r.user.id) ?? [], ...(tokens.has(r.user.id) ? { inviteToken: tokens.get(r.user.id) } : {})
+    })),
+    existing: fresh.filter((r) => !members.has(r.user.id)).map((r) => ({ index: r.index, userId: r.user.id, email: r.user.email })),
+    failed: failed.sort(byIndex)
+  }
+}
+
+export async function addMembers (db: Kysely<Database>, org: Organization, entries: AddEntry[], options: AddOptions, actor: AuditActor): Promise<AddedMember[]> {
+  checkEntries(entries)
+  return await db.transaction().execute(async (trx) => {
+    const outcome = await writeMembers(trx, org, entries.map((e, i) => ({ ...e, ref: `entry ${i}` })),
+      { invitedBy: options.invitedBy, inviteTtlHours: options.inviteTtlHours, actor, inviteTokens: true, held: options.held, refuseUncovered: true })
+    const bad = outcome.failed[0]
+    if (bad !== undefined) throw invalid(bad.index, bad.field, bad.message)
+    // Without skipExisting, existing members make it a 409 and the transaction writes nothing.
+    if (outcome.existing.length > 0 && !options.skipExisting) {
+      throw new ConflictError(`${outcome.existing.length} of these users are already members`,
+        outcome.existing.map((c) => ({ index: c.index, userId: c.userId, ...(c.email ? { email: c.email } : {}) })))
     }
-    const created = [...members.keys()]
-    if (created.length < toAdd.length && !options.skipExisting) {
-      const conflicts = resolved.filter((r) => !members.has(r.user.id))
-      throw new ConflictError(`${conflicts.length} of these users are already members`,
-        conflicts.map((c) => ({ index: c.index, userId: c.user.id, ...(c.user.email ? { email: c.user.email } : {}) })))
-    }
-    await addToGroups(trx, org.id, toAdd.filter((r) => members.has(r.user.id)).flatMap((r) => (r.entry.groups ?? []).map((g) => ({ userId: r.user.id, group: g }))), options.invitedBy)
+    const created = outcome.created.map((c) => c.userId)
     await recordAudit(trx, actor, {
       orgId: org.id,
       action: 'members.added',
       targetType: 'membership',
-      metadata: { created: created.length, skipped: resolved.length - created.length, invited: [...tokens.keys()].filter((id) => members.has(id)).length, userIds: created.slice(0, 100) }
+      metadata: { created: created.length, skipped: outcome.existing.length, invited: outcome.created.filter((c) => c.inviteToken !== undefined).length, userIds: created.slice(0, 100) }
     })
-    // A membership made here has only the groups this request gave it (removals take groups along).
-    const groups = toAdd.some((r) => (r.entry.groups?.length ?? 0) > 0) ? await groupsOfUsers(trx, org.id, created) : new Map<string, string[]>()
-    const order = new Map(resolved.map((r) => [r.user.id, r.index]))
-    const added = created.sort((a, b) => (order.get(a) ?? 0) - (order.get(b) ?? 0)).map((userId) => ({
-      userId, member: members.get(userId) as MemberRow, groups: groups.get(userId) ?? [], ...(tokens.has(userId) ? { inviteToken: tokens.get(userId) } : {})
-    }))
-    await emitEvents(trx, actor, org, added.map((a) => membershipCreated(org.slug, a.member, a.groups)))
-    return added
+    return outcome.created.map((c) => ({ userId: c.userId, member: c.member, groups: c.groups, ...(c.inviteToken !== undefined ? { inviteToken: c.inviteToken } : {}) }))
   })
 }
 

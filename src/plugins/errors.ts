@@ -1,8 +1,11 @@
 // One error mapper for the whole service: typed errors, Fastify's own errors and database
 // errors become the body of the route's API family (DESIGN.md section 8). 5xx details are
 // logged, never sent.
+import { randomUUID } from 'node:crypto'
+import { STATUS_CODES } from 'node:http'
+import type { Socket } from 'node:net'
 import fp from 'fastify-plugin'
-import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
+import type { ConnectionError, FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import {
   AppError, AuthenticationError, clipErrorText, ConflictError, NotFoundError, PayloadTooLargeError, RateLimitError,
   ServiceUnavailableError, UnsupportedMediaTypeError, ValidationError
@@ -51,6 +54,8 @@ export function toAppError (err: unknown): AppError | null {
     case 'FST_ERR_CTP_EMPTY_JSON_BODY': return new ValidationError('body must be a JSON document')
     case 'FST_ERR_CTP_INVALID_JSON_BODY': return new ValidationError('body is not valid JSON')
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH': return new ValidationError('Content-Length does not match the body')
+    case 'FST_ERR_BAD_URL': return new ValidationError('The URL is not valid (a bad percent-encoding?)')
+    case 'FST_ERR_MAX_PARAM_LENGTH': return new AppError(414, 'UriTooLongError', 'A path parameter of the URL is too long')
     case '23505': return new ConflictError('Already exists')
     // A row this write refers to (a role, a user, the org) was removed by a concurrent request.
     case '23503': return new ConflictError('Something this request refers to was removed meanwhile; try again')
@@ -83,6 +88,9 @@ export function sendError (request: FastifyRequest, reply: FastifyReply, err: un
   }
   if (mapped instanceof ServiceUnavailableError) reply.header('retry-after', 1)
   reply.code(status).type('application/json; charset=utf-8')
+  // An answer sent before the request body was read (refused early, or failed mid-body):
+  // the unread rest would be taken for the next request on the connection.
+  if (!request.raw.complete) reply.header('connection', 'close')
   if (isPublicFamily(request.url)) {
     const title = PUBLIC_TITLES[status] ?? 'Error'
     const extra = mapped instanceof RateLimitError ? { retryAfterMs: mapped.extra.retryAfterMs } : {}
@@ -90,6 +98,37 @@ export function sendError (request: FastifyRequest, reply: FastifyReply, err: un
   }
   mapped ??= new AppError(500, 'InternalError', message)
   return reply.send({ error: mapped.kind, message, ...mapped.extra, requestId: request.id })
+}
+
+// Errors of the HTTP parser (no request object exists): the v2 family's body on the raw socket.
+const CLIENT_ERRORS: Record<string, [number, string, string]> = {
+  HPE_HEADER_OVERFLOW: [431, 'HeaderTooLargeError', 'The request headers (URL included) are too large'],
+  HPE_INVALID_CONTENT_LENGTH: [400, 'ValidationError', 'Content-Length is not valid'],
+  HPE_UNEXPECTED_CONTENT_LENGTH: [400, 'ValidationError', 'Content-Length is not valid'],
+  ERR_HTTP_REQUEST_TIMEOUT: [408, 'RequestTimeoutError', 'The request took too long to arrive']
+}
+
+/** Fastify's clientErrorHandler: the family's error body with an x-request-id, then close. */
+export function clientErrorHandler (err: ConnectionError, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return
+  const [status, kind, message] = CLIENT_ERRORS[err.code ?? ''] ?? [400, 'ValidationError', 'The request is not valid HTTP']
+  const requestId = randomUUID()
+  const raw: unknown = err.rawPacket
+  const path = /^[A-Z]+ (\S+)/.exec(Buffer.isBuffer(raw) ? raw.toString('latin1', 0, 200) : '')?.[1] ?? ''
+  const body = JSON.stringify(isPublicFamily(path)
+    ? { error: { title: status === 431 ? 'RequestHeaderFieldsTooLarge' : (PUBLIC_TITLES[status] ?? 'Error'), detail: message } }
+    : { error: kind, message, requestId })
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\ncontent-type: application/json; charset=utf-8\r\n` +
+      `content-length: ${Buffer.byteLength(body)}\r\nx-request-id: ${requestId}\r\nconnection: close\r\n\r\n${body}`)
+  }
+  socket.destroy()
+}
+
+/** Fastify's frameworkErrors (bad URL encoding, over-long path parameter): the one error mapper. */
+export function frameworkErrors (err: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  reply.header('x-request-id', request.id)
+  sendError(request, reply, err)
 }
 
 export default fp(async function errors (app) {

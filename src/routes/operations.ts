@@ -33,9 +33,17 @@ export type Handlers = { [K in OperationId]: Handler<K> }
 /** A body in a media type the operation does not declare is a 415, whatever parser took it. */
 function checkContentType (request: FastifyRequest, accepted: readonly string[]): void {
   const header = request.headers['content-type']
-  if (header === undefined) return
+  if (header === undefined) {
+    if (hasBody(request)) throw new UnsupportedMediaTypeError(`A body needs a Content-Type: ${accepted.join(' or ')}`)
+    return
+  }
   const essence = header.split(';')[0]!.trim().toLowerCase()
   if (!accepted.includes(essence)) throw new UnsupportedMediaTypeError(`Content-Type must be ${accepted.join(' or ')}`)
+}
+
+/** Whether the request carries a body at all (a length above zero, or chunked). */
+function hasBody (request: FastifyRequest): boolean {
+  return Number(request.headers['content-length'] ?? 0) > 0 || request.headers['transfer-encoding'] !== undefined
 }
 
 /** A JSON body (plain object or array); a streamed body (the CSV import) is checked by its reader. */
@@ -77,6 +85,9 @@ export function registerOperations (app: FastifyInstance, handlers: Partial<Hand
         : {}),
       preValidation: async (request: FastifyRequest) => {
         if (bodyTypes.length > 0) {
+          if (request.headers['content-type'] === undefined && !('bodyOptional' in def) && !hasBody(request)) {
+            throw new ValidationError(`body is required (${bodyTypes.join(' or ')})`, [{ field: 'body', message: 'is required' }])
+          }
           checkContentType(request, bodyTypes)
           // Runs before schema validation: a POST without its optional body validates as {}.
           if ('bodyOptional' in def && request.body === undefined) request.body = {}
