@@ -9,7 +9,8 @@ import { migrateToLatest } from '../src/db/migrate.ts'
 import { createOrganization } from '../src/db/orgs.ts'
 import { seedMembers } from '../src/db/seed.ts'
 import { upsertUserFromClaims } from '../src/db/users.ts'
-import { listMembersAfter, membersOffsetPage } from '../src/db/members.ts'
+import { listMembersPage } from '../src/db/members.ts'
+import { keysetRequest } from '../src/db/keyset.ts'
 import { scratchDatabase } from './lib/harness.ts'
 
 const base = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
@@ -45,8 +46,8 @@ try {
       ? null
       : await db.selectFrom('org_memberships').select(['created_at as createdAt', 'id']).where('org_id', '=', org.id)
         .orderBy('created_at', 'desc').orderBy('id', 'desc').offset(depth - 1).limit(1).executeTakeFirstOrThrow()
-    const keyset = await time(() => listMembersAfter(db, org.id, {}, LIMIT, position))
-    const offset = await time(() => membersOffsetPage(db, org.id, {}, LIMIT, depth / LIMIT + 1, false))
+    const keyset = await time(() => listMembersPage(db, org.id, {}, keysetRequest(LIMIT, position)))
+    const offset = await time(() => listMembersPage(db, org.id, {}, { limit: LIMIT, order: 'newest', after: null, offset: depth }))
     rows.push({ depth, keyset, offset })
   }
   const first = rows[0] as { keyset: number, offset: number }

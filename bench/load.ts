@@ -12,7 +12,8 @@ import { seedMembers } from '../src/db/seed.ts'
 import { upsertUserFromClaims } from '../src/db/users.ts'
 import { insertApiKey, verifyApiKey } from '../src/db/api-keys.ts'
 import { loadOrgAccess } from '../src/db/orgs.ts'
-import { countMembers, listMembersAfter } from '../src/db/members.ts'
+import { countMembers, listMembersPage } from '../src/db/members.ts'
+import { keysetRequest } from '../src/db/keyset.ts'
 import { scratchDatabase } from './lib/harness.ts'
 
 const base = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
@@ -57,7 +58,7 @@ try {
         if (!check.ok) throw new Error(check.reason)
         const principal = { kind: 'apiKey' as const, keyId: check.key.id, org: check.org, permissions: check.key.permissions }
         await loadOrgAccess(app.db, principal, { slug: 'bench' })
-        await Promise.all([listMembersAfter(app.db, org.id, {}, 20, null), countMembers(app.db, org.id, {})])
+        await Promise.all([listMembersPage(app.db, org.id, {}, keysetRequest(20, null)), countMembers(app.db, org.id, {})])
         latencies.push(performance.now() - started)
       }
     }))

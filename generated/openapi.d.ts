@@ -342,7 +342,7 @@ export interface paths {
         };
         /**
          * List Org API Keys
-         * @description Lists the org's API keys, newest first (never the raw keys or hashes). Needs `orgs:apikeys:manage`.
+         * @description Lists the org's API keys, newest first (never the raw keys or hashes), paged by `page` or `cursor` like every `/v2` list. Needs `orgs:apikeys:manage`.
          */
         get: operations["listOrgApiKeys"];
         put?: never;
@@ -427,7 +427,7 @@ export interface paths {
         };
         /**
          * List Org Groups
-         * @description Lists groups with their member counts. Needs `orgs:read`.
+         * @description Lists groups with their member counts, newest first, paged by `page` or `cursor` like every `/v2` list. Needs `orgs:read`.
          */
         get: operations["listOrgGroups"];
         put?: never;
@@ -489,13 +489,13 @@ export interface paths {
         };
         /**
          * List Org Group Members
-         * @description Lists a group's members, newest first. Needs `orgs:members:read`.
+         * @description Lists a group's members, newest first (the order they were added), paged by `page` or `cursor` like every `/v2` list. Needs `orgs:members:read`.
          */
         get: operations["listOrgGroupMembers"];
         put?: never;
         /**
          * Add Org Group Members
-         * @description Adds org members to a group; users already in it are left as they are. Needs `orgs:members:manage`.
+         * @description Adds org members to a group, by `userIds`, `emails` (case-insensitive) or both, as in Prisme; every one must already be a member of the organization (else 400 naming the entry). Users already in the group are left as they are and listed too. Needs `orgs:members:manage`.
          */
         post: operations["addOrgGroupMembers"];
         /**
@@ -520,7 +520,7 @@ export interface paths {
         };
         /**
          * List Org Members
-         * @description Lists members and invitations, newest first. Two ways to page: `page` (offset, with `total`), or `cursor` (keyset: pass the previous page's `nextCursor`; every page costs the same at any depth; `total` is only computed when no cursor is given). Needs `orgs:members:read`.
+         * @description Lists members and invitations, newest first (or oldest first with `sort=createdAt`). Two ways to page: `page` (offset, with `total`), or `cursor` (keyset: pass the previous page's `nextCursor`; every page costs the same at any depth; `total` is only computed when no cursor is given). Needs `orgs:members:read`.
          */
         get: operations["listOrgMembers"];
         put?: never;
@@ -567,7 +567,7 @@ export interface paths {
         head?: never;
         /**
          * Update Org Member
-         * @description Changes a member's role, or suspends (`status: suspended`, sets `deactivatedAt`) and reactivates (`status: active`) a member. The last owner cannot be demoted or suspended (409). Needs `orgs:members:manage`.
+         * @description Changes a member's role, or suspends (`status: suspended`, sets `deactivatedAt`) and reactivates (`status: active`) a member. The last owner cannot be demoted or suspended (409). Prisme's body is accepted: `userId`, when sent, must be the path's `userId` (else 400). Deliberate difference: `status: invited` is a 400, since a membership becomes a pending invitation only when a member is added by email (addOrgMembers), never by turning an existing member back. Needs `orgs:members:manage`.
          */
         patch: operations["updateOrgMember"];
         trace?: never;
@@ -661,7 +661,7 @@ export interface paths {
         };
         /**
          * List Org Roles
-         * @description Lists the org's roles, built-in first. Needs `orgs:read`.
+         * @description Lists the org's roles, newest first (`sort=createdAt`: built-in roles first), paged by `page` or `cursor` like every `/v2` list. Needs `orgs:read`.
          */
         get: operations["listOrgRoles"];
         put?: never;
@@ -713,6 +713,23 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /**
+         * @description `userIds`, `emails` or both (at least one of them).
+         * @example {
+         *       "userIds": [
+         *         "3f1d2c4b-8a9e-4f6a-b7c1-2d3e4f5a6b7c"
+         *       ],
+         *       "emails": [
+         *         "grace@example.com"
+         *       ]
+         *     }
+         */
+        AddOrgGroupMembers: {
+            /** @description Emails of org members (case-insensitive). */
+            emails?: string[];
+            /** @description User ids of org members. */
+            userIds?: components["schemas"]["Uuid"][];
+        };
         AddOrgMembers: {
             /** @description When true, members already in the org are silently skipped instead of triggering a 409. Returns only the actually created memberships. */
             skipExisting?: boolean;
@@ -1363,6 +1380,8 @@ export interface components {
          * @enum {string}
          */
         MembershipStatus: "active" | "invited" | "suspended";
+        /** @description Pass as `cursor` for the next page (with the same `sort`); null on the last page only, on `page` requests too. */
+        NextCursor: string | null;
         /**
          * @example {
          *       "error": "NotFoundError",
@@ -1640,6 +1659,7 @@ export interface components {
         };
         /**
          * @example {
+         *       "id": "9b2f6c1e-3d4a-4e5f-8a7b-1c2d3e4f5a6b",
          *       "orgSlug": "acme",
          *       "groupSlug": "engineering",
          *       "userId": "3f1d2c4b-8a9e-4f6a-b7c1-2d3e4f5a6b7c",
@@ -1662,6 +1682,11 @@ export interface components {
             email?: string;
             /** @description The group's slug. */
             groupSlug: string;
+            /**
+             * Format: uuid
+             * @description The group membership's id.
+             */
+            id: string;
             /** @description The organization's slug. */
             orgSlug: string;
             /**
@@ -1824,7 +1849,7 @@ export interface components {
         PaginationMeta: {
             /** @description Whether there are more items after this page */
             hasMore: boolean;
-            /** @description Cursor for the next page (null if no more pages) */
+            /** @description Cursor for the next page (null if no more pages): the `id` of this page's last member */
             nextCursor: string | null;
         };
         /**
@@ -2258,6 +2283,8 @@ export interface components {
         };
     };
     parameters: {
+        /** @description The `nextCursor` of the previous page (keyset paging: every page costs the same at any depth; `total` is left out). Valid only with the `sort` it was issued for; cannot be combined with `page`. */
+        Cursor: string;
         /** @description The group's slug. */
         GroupSlug: components["schemas"]["Slug"];
         /** @description The API key's id. */
@@ -2266,8 +2293,12 @@ export interface components {
         Limit: number;
         /** @description The organization's slug. */
         OrgSlug: components["schemas"]["Slug"];
-        /** @description Page number, from 1 (offset paging; prefer `cursor` where offered). Default 1. */
+        /** @description Page number, from 1 (offset paging, with `total`; cannot be combined with `cursor`). Default 1. Every page also carries `nextCursor`, so a walk can go on by keyset. */
         Page: number;
+        /** @description Case-insensitive part of the name. */
+        Search: string;
+        /** @description `-createdAt` (default, newest first) or `createdAt` (oldest first); ties at the same microsecond are ordered by `id`. Deliberate difference from Prisme, whose `sort` names any field: every list here orders by creation only (the order its keyset index serves), and another value is a 400. */
+        Sort: "-createdAt" | "createdAt";
         /** @description The member's user id. */
         UserId: components["schemas"]["Uuid"];
     };
@@ -2701,7 +2732,7 @@ export interface operations {
     listPublicOrgMembers: {
         parameters: {
             query?: {
-                /** @description Cursor for pagination (the `nextCursor` of the previous page) */
+                /** @description Cursor for pagination (ID of the last item from previous page): the `id` of any member of this organization; the page holds the members after it. An id that is not one of this organization's members is a 400. */
                 cursor?: string;
                 /** @description Maximum number of items to return (1-100, default 50) */
                 limit?: number;
@@ -2900,7 +2931,7 @@ export interface operations {
             query?: {
                 /** @description Page size (1-100, default 20). */
                 limit?: components["parameters"]["Limit"];
-                /** @description Page number, from 1 (offset paging; prefer `cursor` where offered). Default 1. */
+                /** @description Page number, from 1 (offset paging, with `total`; cannot be combined with `cursor`). Default 1. Every page also carries `nextCursor`, so a walk can go on by keyset. */
                 page?: components["parameters"]["Page"];
                 /** @description Case-insensitive substring of the organization name or slug. */
                 search?: string;
@@ -3064,14 +3095,18 @@ export interface operations {
     listOrgApiKeys: {
         parameters: {
             query?: {
+                /** @description The `nextCursor` of the previous page (keyset paging: every page costs the same at any depth; `total` is left out). Valid only with the `sort` it was issued for; cannot be combined with `page`. */
+                cursor?: components["parameters"]["Cursor"];
                 /** @description Page size (1-100, default 20). */
                 limit?: components["parameters"]["Limit"];
                 /** @description Only keys with this owner id. */
                 ownerId?: string;
                 /** @description Only keys with this owner type. */
                 ownerType?: string;
-                /** @description Page number, from 1 (offset paging; prefer `cursor` where offered). Default 1. */
+                /** @description Page number, from 1 (offset paging, with `total`; cannot be combined with `cursor`). Default 1. Every page also carries `nextCursor`, so a walk can go on by keyset. */
                 page?: components["parameters"]["Page"];
+                /** @description `-createdAt` (default, newest first) or `createdAt` (oldest first); ties at the same microsecond are ordered by `id`. Deliberate difference from Prisme, whose `sort` names any field: every list here orders by creation only (the order its keyset index serves), and another value is a 400. */
+                sort?: components["parameters"]["Sort"];
             };
             header?: never;
             path: {
@@ -3092,10 +3127,11 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
+                        nextCursor: components["schemas"]["NextCursor"];
                         /** @description One page of keys. */
                         results: components["schemas"]["OrgApiKey"][];
-                        /** @description How many keys match. */
-                        total: number;
+                        /** @description How many keys match (omitted on cursor pages). */
+                        total?: number;
                     };
                 };
             };
@@ -3286,7 +3322,18 @@ export interface operations {
     };
     listOrgGroups: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description The `nextCursor` of the previous page (keyset paging: every page costs the same at any depth; `total` is left out). Valid only with the `sort` it was issued for; cannot be combined with `page`. */
+                cursor?: components["parameters"]["Cursor"];
+                /** @description Page size (1-100, default 20). */
+                limit?: components["parameters"]["Limit"];
+                /** @description Page number, from 1 (offset paging, with `total`; cannot be combined with `cursor`). Default 1. Every page also carries `nextCursor`, so a walk can go on by keyset. */
+                page?: components["parameters"]["Page"];
+                /** @description Case-insensitive part of the name. */
+                search?: components["parameters"]["Search"];
+                /** @description `-createdAt` (default, newest first) or `createdAt` (oldest first); ties at the same microsecond are ordered by `id`. Deliberate difference from Prisme, whose `sort` names any field: every list here orders by creation only (the order its keyset index serves), and another value is a 400. */
+                sort?: components["parameters"]["Sort"];
+            };
             header?: never;
             path: {
                 /** @description The organization's slug. */
@@ -3306,10 +3353,11 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        /** @description The groups, by slug. */
+                        nextCursor: components["schemas"]["NextCursor"];
+                        /** @description One page of groups. */
                         results: components["schemas"]["OrgGroup"][];
-                        /** @description How many groups. */
-                        total: number;
+                        /** @description How many groups match (omitted on cursor pages). */
+                        total?: number;
                     };
                 };
             };
@@ -3456,10 +3504,14 @@ export interface operations {
     listOrgGroupMembers: {
         parameters: {
             query?: {
+                /** @description The `nextCursor` of the previous page (keyset paging: every page costs the same at any depth; `total` is left out). Valid only with the `sort` it was issued for; cannot be combined with `page`. */
+                cursor?: components["parameters"]["Cursor"];
                 /** @description Page size (1-100, default 20). */
                 limit?: components["parameters"]["Limit"];
-                /** @description Page number, from 1 (offset paging; prefer `cursor` where offered). Default 1. */
+                /** @description Page number, from 1 (offset paging, with `total`; cannot be combined with `cursor`). Default 1. Every page also carries `nextCursor`, so a walk can go on by keyset. */
                 page?: components["parameters"]["Page"];
+                /** @description `-createdAt` (default, newest first) or `createdAt` (oldest first); ties at the same microsecond are ordered by `id`. Deliberate difference from Prisme, whose `sort` names any field: every list here orders by creation only (the order its keyset index serves), and another value is a 400. */
+                sort?: components["parameters"]["Sort"];
             };
             header?: never;
             path: {
@@ -3482,10 +3534,11 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
+                        nextCursor: components["schemas"]["NextCursor"];
                         /** @description One page of group members. */
                         results: components["schemas"]["OrgGroupMember"][];
-                        /** @description How many members the group has. */
-                        total: number;
+                        /** @description How many members the group has (omitted on cursor pages). */
+                        total?: number;
                     };
                 };
             };
@@ -3511,7 +3564,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["GroupMemberIds"];
+                "application/json": components["schemas"]["AddOrgGroupMembers"];
             };
         };
         responses: {
@@ -3565,22 +3618,22 @@ export interface operations {
     listOrgMembers: {
         parameters: {
             query?: {
-                /** @description The `nextCursor` of the previous page (keyset paging; only with `sort=-createdAt`). */
-                cursor?: string;
+                /** @description The `nextCursor` of the previous page (keyset paging: every page costs the same at any depth; `total` is left out). Valid only with the `sort` it was issued for; cannot be combined with `page`. */
+                cursor?: components["parameters"]["Cursor"];
                 /** @description Only members of this group (slug). */
                 group?: components["schemas"]["Slug"];
                 /** @description When true, each membership carries `groups` (one extra query per page). */
                 includeGroups?: boolean;
                 /** @description Page size (1-100, default 20). */
                 limit?: components["parameters"]["Limit"];
-                /** @description Page number, from 1 (offset paging; prefer `cursor` where offered). Default 1. */
+                /** @description Page number, from 1 (offset paging, with `total`; cannot be combined with `cursor`). Default 1. Every page also carries `nextCursor`, so a walk can go on by keyset. */
                 page?: components["parameters"]["Page"];
                 /** @description Case-insensitive prefix of the email, first, last or full name. */
                 q?: string;
                 /** @description Only members with this role. */
                 roleSlug?: components["schemas"]["Slug"];
-                /** @description `-createdAt` (default, newest first) or `createdAt`. */
-                sort?: "-createdAt" | "createdAt";
+                /** @description `-createdAt` (default, newest first) or `createdAt` (oldest first); ties at the same microsecond are ordered by `id`. Deliberate difference from Prisme, whose `sort` names any field: every list here orders by creation only (the order its keyset index serves), and another value is a 400. */
+                sort?: components["parameters"]["Sort"];
                 /** @description Only memberships with this status. */
                 status?: components["schemas"]["MembershipStatus"];
                 /** @description Comma-separated user ids to filter on (at most 100). */
@@ -3605,8 +3658,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        /** @description Pass as `cursor` for the next page; null on the last page. */
-                        nextCursor: string | null;
+                        nextCursor: components["schemas"]["NextCursor"];
                         /** @description The memberships of this page. */
                         results: components["schemas"]["OrgMembership"][];
                         /** @description How many memberships match (omitted on cursor pages). */
@@ -3769,10 +3821,11 @@ export interface operations {
                 "application/json": {
                     roleSlug?: components["schemas"]["Slug"];
                     /**
-                     * @description `suspended` deactivates the member; `active` reactivates.
+                     * @description `suspended` deactivates the member; `active` reactivates; `invited` is refused (400).
                      * @enum {string}
                      */
-                    status?: "active" | "suspended";
+                    status?: "active" | "invited" | "suspended";
+                    userId?: components["schemas"]["Uuid"];
                 };
             };
         };
@@ -3948,7 +4001,18 @@ export interface operations {
     };
     listOrgRoles: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description The `nextCursor` of the previous page (keyset paging: every page costs the same at any depth; `total` is left out). Valid only with the `sort` it was issued for; cannot be combined with `page`. */
+                cursor?: components["parameters"]["Cursor"];
+                /** @description Page size (1-100, default 20). */
+                limit?: components["parameters"]["Limit"];
+                /** @description Page number, from 1 (offset paging, with `total`; cannot be combined with `cursor`). Default 1. Every page also carries `nextCursor`, so a walk can go on by keyset. */
+                page?: components["parameters"]["Page"];
+                /** @description Case-insensitive part of the name. */
+                search?: components["parameters"]["Search"];
+                /** @description `-createdAt` (default, newest first) or `createdAt` (oldest first); ties at the same microsecond are ordered by `id`. Deliberate difference from Prisme, whose `sort` names any field: every list here orders by creation only (the order its keyset index serves), and another value is a 400. */
+                sort?: components["parameters"]["Sort"];
+            };
             header?: never;
             path: {
                 /** @description The organization's slug. */
@@ -3970,10 +4034,11 @@ export interface operations {
                     "application/json": {
                         /** @description Slug of the role given to members added without one. */
                         defaultRole: string;
-                        /** @description The roles. */
+                        nextCursor: components["schemas"]["NextCursor"];
+                        /** @description One page of roles. */
                         results: components["schemas"]["OrgRole"][];
-                        /** @description How many roles. */
-                        total: number;
+                        /** @description How many roles match (omitted on cursor pages). */
+                        total?: number;
                     };
                 };
             };

@@ -34,12 +34,16 @@ export const routes = {
         ],
         "additionalProperties": false
       },
+      "querystring": {
+        "type": "object",
+        "properties": {},
+        "required": [],
+        "additionalProperties": false
+      },
       "body": {
         "type": "object",
         "additionalProperties": false,
-        "required": [
-          "userIds"
-        ],
+        "description": "`userIds`, `emails` or both (at least one of them).",
         "properties": {
           "userIds": {
             "type": "array",
@@ -53,6 +57,19 @@ export const routes = {
               "format": "uuid",
               "description": "A UUID."
             }
+          },
+          "emails": {
+            "type": "array",
+            "description": "Emails of org members (case-insensitive).",
+            "minItems": 1,
+            "maxItems": 1000,
+            "uniqueItems": true,
+            "items": {
+              "type": "string",
+              "format": "email",
+              "maxLength": 320,
+              "description": "An email."
+            }
           }
         }
       },
@@ -60,15 +77,22 @@ export const routes = {
         "201": {
           "type": "array",
           "maxItems": 1000,
-          "description": "The added group memberships.",
+          "description": "The group memberships of the given users, in the order given.",
           "items": {
             "type": "object",
             "required": [
+              "id",
               "orgSlug",
               "groupSlug",
               "userId"
             ],
             "properties": {
+              "id": {
+                "type": "string",
+                "format": "uuid",
+                "maxLength": 36,
+                "description": "The group membership's id."
+              },
               "orgSlug": {
                 "type": "string",
                 "pattern": "^[a-z0-9][a-z0-9-]{0,62}$",
@@ -309,6 +333,12 @@ export const routes = {
         "required": [
           "orgSlug"
         ],
+        "additionalProperties": false
+      },
+      "querystring": {
+        "type": "object",
+        "properties": {},
+        "required": [],
         "additionalProperties": false
       },
       "body": {
@@ -770,6 +800,12 @@ export const routes = {
       "application/json"
     ],
     "schema": {
+      "querystring": {
+        "type": "object",
+        "properties": {},
+        "required": [],
+        "additionalProperties": false
+      },
       "body": {
         "type": "object",
         "additionalProperties": false,
@@ -1089,6 +1125,12 @@ export const routes = {
         "required": [
           "applicationId"
         ],
+        "additionalProperties": false
+      },
+      "querystring": {
+        "type": "object",
+        "properties": {},
+        "required": [],
         "additionalProperties": false
       },
       "body": {
@@ -1454,6 +1496,12 @@ export const routes = {
       "application/json"
     ],
     "schema": {
+      "querystring": {
+        "type": "object",
+        "properties": {},
+        "required": [],
+        "additionalProperties": false
+      },
       "body": {
         "type": "object",
         "additionalProperties": false,
@@ -1859,6 +1907,12 @@ export const routes = {
         "required": [
           "orgSlug"
         ],
+        "additionalProperties": false
+      },
+      "querystring": {
+        "type": "object",
+        "properties": {},
+        "required": [],
         "additionalProperties": false
       },
       "body": {
@@ -2299,6 +2353,12 @@ export const routes = {
         ],
         "additionalProperties": false
       },
+      "querystring": {
+        "type": "object",
+        "properties": {},
+        "required": [],
+        "additionalProperties": false
+      },
       "body": {
         "type": "object",
         "additionalProperties": false,
@@ -2647,6 +2707,12 @@ export const routes = {
         "required": [
           "orgSlug"
         ],
+        "additionalProperties": false
+      },
+      "querystring": {
+        "type": "object",
+        "properties": {},
+        "required": [],
         "additionalProperties": false
       },
       "body": {
@@ -3024,6 +3090,12 @@ export const routes = {
       "application/json"
     ],
     "schema": {
+      "querystring": {
+        "type": "object",
+        "properties": {},
+        "required": [],
+        "additionalProperties": false
+      },
       "body": {
         "type": "object",
         "additionalProperties": false,
@@ -3364,6 +3436,12 @@ export const routes = {
         ],
         "additionalProperties": false
       },
+      "querystring": {
+        "type": "object",
+        "properties": {},
+        "required": [],
+        "additionalProperties": false
+      },
       "response": {
         "200": {
           "type": "object",
@@ -3589,6 +3667,12 @@ export const routes = {
         ],
         "additionalProperties": false
       },
+      "querystring": {
+        "type": "object",
+        "properties": {},
+        "required": [],
+        "additionalProperties": false
+      },
       "response": {
         "200": {
           "type": "object",
@@ -3812,6 +3896,12 @@ export const routes = {
           "orgSlug",
           "roleSlug"
         ],
+        "additionalProperties": false
+      },
+      "querystring": {
+        "type": "object",
+        "properties": {},
+        "required": [],
         "additionalProperties": false
       },
       "response": {
@@ -4082,6 +4172,12 @@ export const routes = {
         "required": [
           "orgSlug"
         ],
+        "additionalProperties": false
+      },
+      "querystring": {
+        "type": "object",
+        "properties": {},
+        "required": [],
         "additionalProperties": false
       },
       "response": {
@@ -6402,6 +6498,12 @@ export const routes = {
     "security": [],
     "bodyTypes": [],
     "schema": {
+      "querystring": {
+        "type": "object",
+        "properties": {},
+        "required": [],
+        "additionalProperties": false
+      },
       "response": {
         "200": {
           "type": "object",
@@ -6465,6 +6567,12 @@ export const routes = {
     "security": [],
     "bodyTypes": [],
     "schema": {
+      "querystring": {
+        "type": "object",
+        "properties": {},
+        "required": [],
+        "additionalProperties": false
+      },
       "response": {
         "200": {
           "type": "object",
@@ -6537,6 +6645,12 @@ export const routes = {
     "security": [],
     "bodyTypes": [],
     "schema": {
+      "querystring": {
+        "type": "object",
+        "properties": {},
+        "required": [],
+        "additionalProperties": false
+      },
       "response": {
         "429": {
           "type": "object",
@@ -6628,6 +6742,12 @@ export const routes = {
           "orgSlug",
           "keyId"
         ],
+        "additionalProperties": false
+      },
+      "querystring": {
+        "type": "object",
+        "properties": {},
+        "required": [],
         "additionalProperties": false
       },
       "response": {
@@ -6944,6 +7064,12 @@ export const routes = {
         ],
         "additionalProperties": false
       },
+      "querystring": {
+        "type": "object",
+        "properties": {},
+        "required": [],
+        "additionalProperties": false
+      },
       "response": {
         "200": {
           "type": "object",
@@ -7218,6 +7344,12 @@ export const routes = {
           "orgSlug",
           "userId"
         ],
+        "additionalProperties": false
+      },
+      "querystring": {
+        "type": "object",
+        "properties": {},
+        "required": [],
         "additionalProperties": false
       },
       "response": {
@@ -7564,6 +7696,12 @@ export const routes = {
         ],
         "additionalProperties": false
       },
+      "querystring": {
+        "type": "object",
+        "properties": {},
+        "required": [],
+        "additionalProperties": false
+      },
       "response": {
         "200": {
           "type": "object",
@@ -7855,6 +7993,12 @@ export const routes = {
         ],
         "additionalProperties": false
       },
+      "querystring": {
+        "type": "object",
+        "properties": {},
+        "required": [],
+        "additionalProperties": false
+      },
       "response": {
         "200": {
           "type": "object",
@@ -8116,6 +8260,12 @@ export const routes = {
     "security": [],
     "bodyTypes": [],
     "schema": {
+      "querystring": {
+        "type": "object",
+        "properties": {},
+        "required": [],
+        "additionalProperties": false
+      },
       "response": {
         "200": {
           "type": "object",
@@ -9569,7 +9719,22 @@ export const routes = {
             "format": "int32",
             "minimum": 1,
             "maximum": 100000,
-            "description": "Page number, from 1 (offset paging; prefer `cursor` where offered). Default 1."
+            "description": "Page number, from 1 (offset paging, with `total`; cannot be combined with `cursor`). Default 1. Every page also carries `nextCursor`, so a walk can go on by keyset."
+          },
+          "cursor": {
+            "type": "string",
+            "pattern": "^[A-Za-z0-9_-]+$",
+            "maxLength": 512,
+            "description": "The `nextCursor` of the previous page (keyset paging: every page costs the same at any depth; `total` is left out). Valid only with the `sort` it was issued for; cannot be combined with `page`."
+          },
+          "sort": {
+            "type": "string",
+            "enum": [
+              "-createdAt",
+              "createdAt"
+            ],
+            "default": "-createdAt",
+            "description": "`-createdAt` (default, newest first) or `createdAt` (oldest first); ties at the same microsecond are ordered by `id`. Deliberate difference from Prisme, whose `sort` names any field: every list here orders by creation only (the order its keyset index serves), and another value is a 400."
           },
           "ownerType": {
             "type": "string",
@@ -9590,7 +9755,7 @@ export const routes = {
           "type": "object",
           "required": [
             "results",
-            "total"
+            "nextCursor"
           ],
           "properties": {
             "results": {
@@ -9701,7 +9866,16 @@ export const routes = {
             },
             "total": {
               "type": "number",
-              "description": "How many keys match."
+              "description": "How many keys match (omitted on cursor pages)."
+            },
+            "nextCursor": {
+              "type": [
+                "string",
+                "null"
+              ],
+              "pattern": "^[A-Za-z0-9_-]+$",
+              "maxLength": 512,
+              "description": "Pass as `cursor` for the next page (with the same `sort`); null on the last page only, on `page` requests too."
             }
           }
         },
@@ -9933,7 +10107,22 @@ export const routes = {
             "format": "int32",
             "minimum": 1,
             "maximum": 100000,
-            "description": "Page number, from 1 (offset paging; prefer `cursor` where offered). Default 1."
+            "description": "Page number, from 1 (offset paging, with `total`; cannot be combined with `cursor`). Default 1. Every page also carries `nextCursor`, so a walk can go on by keyset."
+          },
+          "cursor": {
+            "type": "string",
+            "pattern": "^[A-Za-z0-9_-]+$",
+            "maxLength": 512,
+            "description": "The `nextCursor` of the previous page (keyset paging: every page costs the same at any depth; `total` is left out). Valid only with the `sort` it was issued for; cannot be combined with `page`."
+          },
+          "sort": {
+            "type": "string",
+            "enum": [
+              "-createdAt",
+              "createdAt"
+            ],
+            "default": "-createdAt",
+            "description": "`-createdAt` (default, newest first) or `createdAt` (oldest first); ties at the same microsecond are ordered by `id`. Deliberate difference from Prisme, whose `sort` names any field: every list here orders by creation only (the order its keyset index serves), and another value is a 400."
           }
         },
         "required": [],
@@ -9944,7 +10133,7 @@ export const routes = {
           "type": "object",
           "required": [
             "results",
-            "total"
+            "nextCursor"
           ],
           "properties": {
             "results": {
@@ -9954,11 +10143,18 @@ export const routes = {
               "items": {
                 "type": "object",
                 "required": [
+                  "id",
                   "orgSlug",
                   "groupSlug",
                   "userId"
                 ],
                 "properties": {
+                  "id": {
+                    "type": "string",
+                    "format": "uuid",
+                    "maxLength": 36,
+                    "description": "The group membership's id."
+                  },
                   "orgSlug": {
                     "type": "string",
                     "pattern": "^[a-z0-9][a-z0-9-]{0,62}$",
@@ -9996,7 +10192,16 @@ export const routes = {
             },
             "total": {
               "type": "number",
-              "description": "How many members the group has."
+              "description": "How many members the group has (omitted on cursor pages)."
+            },
+            "nextCursor": {
+              "type": [
+                "string",
+                "null"
+              ],
+              "pattern": "^[A-Za-z0-9_-]+$",
+              "maxLength": 512,
+              "description": "Pass as `cursor` for the next page (with the same `sort`); null on the last page only, on `page` requests too."
             }
           }
         },
@@ -10205,17 +10410,61 @@ export const routes = {
         ],
         "additionalProperties": false
       },
+      "querystring": {
+        "type": "object",
+        "properties": {
+          "limit": {
+            "type": "integer",
+            "format": "int32",
+            "minimum": 1,
+            "maximum": 100,
+            "default": 20,
+            "description": "Page size (1-100, default 20)."
+          },
+          "page": {
+            "type": "integer",
+            "format": "int32",
+            "minimum": 1,
+            "maximum": 100000,
+            "description": "Page number, from 1 (offset paging, with `total`; cannot be combined with `cursor`). Default 1. Every page also carries `nextCursor`, so a walk can go on by keyset."
+          },
+          "cursor": {
+            "type": "string",
+            "pattern": "^[A-Za-z0-9_-]+$",
+            "maxLength": 512,
+            "description": "The `nextCursor` of the previous page (keyset paging: every page costs the same at any depth; `total` is left out). Valid only with the `sort` it was issued for; cannot be combined with `page`."
+          },
+          "sort": {
+            "type": "string",
+            "enum": [
+              "-createdAt",
+              "createdAt"
+            ],
+            "default": "-createdAt",
+            "description": "`-createdAt` (default, newest first) or `createdAt` (oldest first); ties at the same microsecond are ordered by `id`. Deliberate difference from Prisme, whose `sort` names any field: every list here orders by creation only (the order its keyset index serves), and another value is a 400."
+          },
+          "search": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 200,
+            "description": "Case-insensitive part of the name."
+          }
+        },
+        "required": [],
+        "additionalProperties": false
+      },
       "response": {
         "200": {
           "type": "object",
           "required": [
             "results",
-            "total"
+            "nextCursor"
           ],
           "properties": {
             "results": {
               "type": "array",
-              "description": "The groups, by slug.",
+              "maxItems": 100,
+              "description": "One page of groups.",
               "items": {
                 "type": "object",
                 "required": [
@@ -10282,7 +10531,16 @@ export const routes = {
             },
             "total": {
               "type": "number",
-              "description": "How many groups."
+              "description": "How many groups match (omitted on cursor pages)."
+            },
+            "nextCursor": {
+              "type": [
+                "string",
+                "null"
+              ],
+              "pattern": "^[A-Za-z0-9_-]+$",
+              "maxLength": 512,
+              "description": "Pass as `cursor` for the next page (with the same `sort`); null on the last page only, on `page` requests too."
             }
           }
         },
@@ -10507,13 +10765,13 @@ export const routes = {
             "format": "int32",
             "minimum": 1,
             "maximum": 100000,
-            "description": "Page number, from 1 (offset paging; prefer `cursor` where offered). Default 1."
+            "description": "Page number, from 1 (offset paging, with `total`; cannot be combined with `cursor`). Default 1. Every page also carries `nextCursor`, so a walk can go on by keyset."
           },
           "cursor": {
             "type": "string",
             "pattern": "^[A-Za-z0-9_-]+$",
             "maxLength": 512,
-            "description": "The `nextCursor` of the previous page (keyset paging; only with `sort=-createdAt`)."
+            "description": "The `nextCursor` of the previous page (keyset paging: every page costs the same at any depth; `total` is left out). Valid only with the `sort` it was issued for; cannot be combined with `page`."
           },
           "status": {
             "type": "string",
@@ -10531,7 +10789,7 @@ export const routes = {
               "createdAt"
             ],
             "default": "-createdAt",
-            "description": "`-createdAt` (default, newest first) or `createdAt`."
+            "description": "`-createdAt` (default, newest first) or `createdAt` (oldest first); ties at the same microsecond are ordered by `id`. Deliberate difference from Prisme, whose `sort` names any field: every list here orders by creation only (the order its keyset index serves), and another value is a 400."
           },
           "userIds": {
             "type": "string",
@@ -10720,7 +10978,7 @@ export const routes = {
               ],
               "pattern": "^[A-Za-z0-9_-]+$",
               "maxLength": 512,
-              "description": "Pass as `cursor` for the next page; null on the last page."
+              "description": "Pass as `cursor` for the next page (with the same `sort`); null on the last page only, on `page` requests too."
             }
           }
         },
@@ -10929,18 +11187,62 @@ export const routes = {
         ],
         "additionalProperties": false
       },
+      "querystring": {
+        "type": "object",
+        "properties": {
+          "limit": {
+            "type": "integer",
+            "format": "int32",
+            "minimum": 1,
+            "maximum": 100,
+            "default": 20,
+            "description": "Page size (1-100, default 20)."
+          },
+          "page": {
+            "type": "integer",
+            "format": "int32",
+            "minimum": 1,
+            "maximum": 100000,
+            "description": "Page number, from 1 (offset paging, with `total`; cannot be combined with `cursor`). Default 1. Every page also carries `nextCursor`, so a walk can go on by keyset."
+          },
+          "cursor": {
+            "type": "string",
+            "pattern": "^[A-Za-z0-9_-]+$",
+            "maxLength": 512,
+            "description": "The `nextCursor` of the previous page (keyset paging: every page costs the same at any depth; `total` is left out). Valid only with the `sort` it was issued for; cannot be combined with `page`."
+          },
+          "sort": {
+            "type": "string",
+            "enum": [
+              "-createdAt",
+              "createdAt"
+            ],
+            "default": "-createdAt",
+            "description": "`-createdAt` (default, newest first) or `createdAt` (oldest first); ties at the same microsecond are ordered by `id`. Deliberate difference from Prisme, whose `sort` names any field: every list here orders by creation only (the order its keyset index serves), and another value is a 400."
+          },
+          "search": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 200,
+            "description": "Case-insensitive part of the name."
+          }
+        },
+        "required": [],
+        "additionalProperties": false
+      },
       "response": {
         "200": {
           "type": "object",
           "required": [
             "results",
-            "total",
+            "nextCursor",
             "defaultRole"
           ],
           "properties": {
             "results": {
               "type": "array",
-              "description": "The roles.",
+              "maxItems": 100,
+              "description": "One page of roles.",
               "items": {
                 "type": "object",
                 "required": [
@@ -11029,7 +11331,16 @@ export const routes = {
             },
             "total": {
               "type": "number",
-              "description": "How many roles."
+              "description": "How many roles match (omitted on cursor pages)."
+            },
+            "nextCursor": {
+              "type": [
+                "string",
+                "null"
+              ],
+              "pattern": "^[A-Za-z0-9_-]+$",
+              "maxLength": 512,
+              "description": "Pass as `cursor` for the next page (with the same `sort`); null on the last page only, on `page` requests too."
             },
             "defaultRole": {
               "type": "string",
@@ -11243,7 +11554,7 @@ export const routes = {
             "format": "int32",
             "minimum": 1,
             "maximum": 100000,
-            "description": "Page number, from 1 (offset paging; prefer `cursor` where offered). Default 1."
+            "description": "Page number, from 1 (offset paging, with `total`; cannot be combined with `cursor`). Default 1. Every page also carries `nextCursor`, so a walk can go on by keyset."
           },
           "search": {
             "type": "string",
@@ -11534,9 +11845,8 @@ export const routes = {
           },
           "cursor": {
             "type": "string",
-            "pattern": "^[A-Za-z0-9_-]+$",
-            "maxLength": 512,
-            "description": "Cursor for pagination (the `nextCursor` of the previous page)"
+            "maxLength": 100,
+            "description": "Cursor for pagination (ID of the last item from previous page): the `id` of any member of this organization; the page holds the members after it. An id that is not one of this organization's members is a 400."
           }
         },
         "required": [],
@@ -11687,9 +11997,8 @@ export const routes = {
                         "string",
                         "null"
                       ],
-                      "pattern": "^[A-Za-z0-9_-]+$",
-                      "maxLength": 512,
-                      "description": "Cursor for the next page (null if no more pages)"
+                      "maxLength": 100,
+                      "description": "Cursor for the next page (null if no more pages): the `id` of this page's last member"
                     },
                     "hasMore": {
                       "type": "boolean",
@@ -11921,6 +12230,12 @@ export const routes = {
           "orgSlug",
           "groupSlug"
         ],
+        "additionalProperties": false
+      },
+      "querystring": {
+        "type": "object",
+        "properties": {},
+        "required": [],
         "additionalProperties": false
       },
       "body": {
@@ -12168,6 +12483,12 @@ export const routes = {
           "orgSlug",
           "userId"
         ],
+        "additionalProperties": false
+      },
+      "querystring": {
+        "type": "object",
+        "properties": {},
+        "required": [],
         "additionalProperties": false
       },
       "response": {
@@ -12440,6 +12761,12 @@ export const routes = {
         "required": [
           "orgSlug"
         ],
+        "additionalProperties": false
+      },
+      "querystring": {
+        "type": "object",
+        "properties": {},
+        "required": [],
         "additionalProperties": false
       },
       "body": {
@@ -12739,6 +13066,12 @@ export const routes = {
           "orgSlug",
           "userId"
         ],
+        "additionalProperties": false
+      },
+      "querystring": {
+        "type": "object",
+        "properties": {},
+        "required": [],
         "additionalProperties": false
       },
       "response": {
@@ -13140,6 +13473,12 @@ export const routes = {
         ],
         "additionalProperties": false
       },
+      "querystring": {
+        "type": "object",
+        "properties": {},
+        "required": [],
+        "additionalProperties": false
+      },
       "body": {
         "type": "object",
         "additionalProperties": false,
@@ -13485,6 +13824,12 @@ export const routes = {
           "orgSlug",
           "keyId"
         ],
+        "additionalProperties": false
+      },
+      "querystring": {
+        "type": "object",
+        "properties": {},
+        "required": [],
         "additionalProperties": false
       },
       "body": {
@@ -13859,6 +14204,12 @@ export const routes = {
         ],
         "additionalProperties": false
       },
+      "querystring": {
+        "type": "object",
+        "properties": {},
+        "required": [],
+        "additionalProperties": false
+      },
       "body": {
         "type": "object",
         "additionalProperties": false,
@@ -14155,11 +14506,23 @@ export const routes = {
         ],
         "additionalProperties": false
       },
+      "querystring": {
+        "type": "object",
+        "properties": {},
+        "required": [],
+        "additionalProperties": false
+      },
       "body": {
         "type": "object",
         "additionalProperties": false,
         "minProperties": 1,
         "properties": {
+          "userId": {
+            "type": "string",
+            "maxLength": 36,
+            "format": "uuid",
+            "description": "A UUID."
+          },
           "roleSlug": {
             "type": "string",
             "maxLength": 63,
@@ -14170,9 +14533,10 @@ export const routes = {
             "type": "string",
             "enum": [
               "active",
+              "invited",
               "suspended"
             ],
-            "description": "`suspended` deactivates the member; `active` reactivates."
+            "description": "`suspended` deactivates the member; `active` reactivates; `invited` is refused (400)."
           }
         }
       },
@@ -14574,6 +14938,12 @@ export const routes = {
         ],
         "additionalProperties": false
       },
+      "querystring": {
+        "type": "object",
+        "properties": {},
+        "required": [],
+        "additionalProperties": false
+      },
       "body": {
         "type": "object",
         "additionalProperties": false,
@@ -14955,6 +15325,12 @@ export const routes = {
         "required": [
           "orgSlug"
         ],
+        "additionalProperties": false
+      },
+      "querystring": {
+        "type": "object",
+        "properties": {},
+        "required": [],
         "additionalProperties": false
       },
       "body": {

@@ -5,6 +5,7 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import type { Config } from './config.ts'
 import { resolveJwtKeys, type JwtKeys } from './lib/jwt-keys.ts'
 import { loggerOptions } from './lib/logging.ts'
+import { requestValidatorCompiler } from './lib/validators.ts'
 import errors from './plugins/errors.ts'
 import db from './plugins/db.ts'
 import redis from './plugins/redis.ts'
@@ -43,12 +44,10 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
       const given = req.headers['x-request-id']
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
     },
-    ajv: {
-      customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false }
-    },
     forceCloseConnections: 'idle',
     return503OnClosing: true
   })
+  app.setValidatorCompiler(requestValidatorCompiler())
   app.decorate('config', config)
   app.decorate('draining', false)
   // Shutdown (close-with-grace calls app.close()): readiness fails at once, streaming exports

@@ -4,11 +4,13 @@ import type { Kysely } from 'kysely'
 import * as initial from './migrations/2026-11-23-0001-initial.ts'
 import * as adminIndexes from './migrations/2026-11-23-0301-admin-indexes.ts'
 import * as memberCounts from './migrations/2026-11-24-0401-member-counts.ts'
+import * as groupMemberIds from './migrations/2026-12-01-0300-group-member-ids.ts'
 
 const migrations: Record<string, Migration> = {
   '2026-11-23-0001-initial': initial,
   '2026-11-23-0301-admin-indexes': adminIndexes,
-  '2026-11-24-0401-member-counts': memberCounts
+  '2026-11-24-0401-member-counts': memberCounts,
+  '2026-12-01-0300-group-member-ids': groupMemberIds
 }
 
 const provider: MigrationProvider = { getMigrations: async () => migrations }
