@@ -248,6 +248,57 @@ export const routes = {
             }
           }
         },
+        "413": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "PayloadTooLargeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The limit."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "415": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "The body's media type is not accepted here.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "UnsupportedMediaTypeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The accepted media types."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
         "429": {
           "type": "object",
           "required": [
@@ -296,6 +347,32 @@ export const routes = {
               "type": "string",
               "const": "Something went wrong",
               "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
             },
             "requestId": {
               "type": "string",
@@ -730,6 +807,32 @@ export const routes = {
             }
           }
         },
+        "415": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "The body's media type is not accepted here.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "UnsupportedMediaTypeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The accepted media types."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
         "429": {
           "type": "object",
           "required": [
@@ -778,6 +881,32 @@ export const routes = {
               "type": "string",
               "const": "Something went wrong",
               "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
             },
             "requestId": {
               "type": "string",
@@ -1042,6 +1171,57 @@ export const routes = {
             }
           }
         },
+        "413": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "PayloadTooLargeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The limit."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "415": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "The body's media type is not accepted here.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "UnsupportedMediaTypeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The accepted media types."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
         "429": {
           "type": "object",
           "required": [
@@ -1090,6 +1270,32 @@ export const routes = {
               "type": "string",
               "const": "Something went wrong",
               "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
             },
             "requestId": {
               "type": "string",
@@ -1426,6 +1632,57 @@ export const routes = {
             }
           }
         },
+        "413": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "PayloadTooLargeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The limit."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "415": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "The body's media type is not accepted here.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "UnsupportedMediaTypeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The accepted media types."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
         "429": {
           "type": "object",
           "required": [
@@ -1474,6 +1731,32 @@ export const routes = {
               "type": "string",
               "const": "Something went wrong",
               "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
             },
             "requestId": {
               "type": "string",
@@ -1822,6 +2105,57 @@ export const routes = {
             }
           }
         },
+        "413": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "PayloadTooLargeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The limit."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "415": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "The body's media type is not accepted here.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "UnsupportedMediaTypeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The accepted media types."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
         "429": {
           "type": "object",
           "required": [
@@ -1870,6 +2204,32 @@ export const routes = {
               "type": "string",
               "const": "Something went wrong",
               "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
             },
             "requestId": {
               "type": "string",
@@ -2266,6 +2626,57 @@ export const routes = {
             }
           }
         },
+        "413": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "PayloadTooLargeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The limit."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "415": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "The body's media type is not accepted here.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "UnsupportedMediaTypeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The accepted media types."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
         "429": {
           "type": "object",
           "required": [
@@ -2314,6 +2725,32 @@ export const routes = {
               "type": "string",
               "const": "Something went wrong",
               "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
             },
             "requestId": {
               "type": "string",
@@ -2622,6 +3059,57 @@ export const routes = {
             }
           }
         },
+        "413": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "PayloadTooLargeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The limit."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "415": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "The body's media type is not accepted here.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "UnsupportedMediaTypeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The accepted media types."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
         "429": {
           "type": "object",
           "required": [
@@ -2670,6 +3158,32 @@ export const routes = {
               "type": "string",
               "const": "Something went wrong",
               "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
             },
             "requestId": {
               "type": "string",
@@ -3020,6 +3534,57 @@ export const routes = {
             }
           }
         },
+        "413": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "PayloadTooLargeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The limit."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "415": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "The body's media type is not accepted here.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "UnsupportedMediaTypeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The accepted media types."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
         "429": {
           "type": "object",
           "required": [
@@ -3068,6 +3633,32 @@ export const routes = {
               "type": "string",
               "const": "Something went wrong",
               "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
             },
             "requestId": {
               "type": "string",
@@ -3344,6 +3935,32 @@ export const routes = {
             }
           }
         },
+        "415": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "The body's media type is not accepted here.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "UnsupportedMediaTypeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The accepted media types."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
         "429": {
           "type": "object",
           "required": [
@@ -3392,6 +4009,32 @@ export const routes = {
               "type": "string",
               "const": "Something went wrong",
               "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
             },
             "requestId": {
               "type": "string",
@@ -3575,6 +4218,57 @@ export const routes = {
             }
           }
         },
+        "413": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "PayloadTooLargeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The limit."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "415": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "The body's media type is not accepted here.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "UnsupportedMediaTypeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The accepted media types."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
         "429": {
           "type": "object",
           "required": [
@@ -3623,6 +4317,32 @@ export const routes = {
               "type": "string",
               "const": "Something went wrong",
               "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
             },
             "requestId": {
               "type": "string",
@@ -3806,6 +4526,57 @@ export const routes = {
             }
           }
         },
+        "413": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "PayloadTooLargeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The limit."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "415": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "The body's media type is not accepted here.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "UnsupportedMediaTypeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The accepted media types."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
         "429": {
           "type": "object",
           "required": [
@@ -3854,6 +4625,32 @@ export const routes = {
               "type": "string",
               "const": "Something went wrong",
               "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
             },
             "requestId": {
               "type": "string",
@@ -4089,6 +4886,57 @@ export const routes = {
             }
           }
         },
+        "413": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "PayloadTooLargeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The limit."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "415": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "The body's media type is not accepted here.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "UnsupportedMediaTypeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The accepted media types."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
         "429": {
           "type": "object",
           "required": [
@@ -4137,6 +4985,32 @@ export const routes = {
               "type": "string",
               "const": "Something went wrong",
               "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
             },
             "requestId": {
               "type": "string",
@@ -4313,6 +5187,57 @@ export const routes = {
             }
           }
         },
+        "413": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "PayloadTooLargeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The limit."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "415": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "The body's media type is not accepted here.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "UnsupportedMediaTypeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The accepted media types."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
         "429": {
           "type": "object",
           "required": [
@@ -4361,6 +5286,32 @@ export const routes = {
               "type": "string",
               "const": "Something went wrong",
               "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
             },
             "requestId": {
               "type": "string",
@@ -4756,6 +5707,32 @@ export const routes = {
               "description": "The request id."
             }
           }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
         }
       }
     }
@@ -5126,6 +6103,32 @@ export const routes = {
               "description": "The request id."
             }
           }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
         }
       }
     }
@@ -5412,6 +6415,57 @@ export const routes = {
             }
           }
         },
+        "413": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "PayloadTooLargeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The limit."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "415": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "The body's media type is not accepted here.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "UnsupportedMediaTypeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The accepted media types."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
         "429": {
           "type": "object",
           "required": [
@@ -5460,6 +6514,32 @@ export const routes = {
               "type": "string",
               "const": "Something went wrong",
               "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
             },
             "requestId": {
               "type": "string",
@@ -5766,6 +6846,32 @@ export const routes = {
               "type": "string",
               "const": "Something went wrong",
               "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
             },
             "requestId": {
               "type": "string",
@@ -6108,6 +7214,32 @@ export const routes = {
               "type": "string",
               "const": "Something went wrong",
               "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
             },
             "requestId": {
               "type": "string",
@@ -6488,6 +7620,32 @@ export const routes = {
               "description": "The request id."
             }
           }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
         }
       }
     }
@@ -6531,6 +7689,51 @@ export const routes = {
             }
           }
         },
+        "400": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ValidationError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What is wrong, naming the field."
+            },
+            "details": {
+              "type": "array",
+              "maxItems": 1000,
+              "description": "One entry per problem.",
+              "items": {
+                "type": "object",
+                "properties": {
+                  "field": {
+                    "type": "string",
+                    "maxLength": 1000,
+                    "description": "Where the problem is (e.g. `body/users/3/email`)."
+                  },
+                  "message": {
+                    "type": "string",
+                    "maxLength": 1000,
+                    "description": "What is wrong there."
+                  }
+                }
+              }
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id, also in the `x-request-id` header."
+            }
+          }
+        },
         "500": {
           "type": "object",
           "additionalProperties": false,
@@ -6549,6 +7752,32 @@ export const routes = {
               "type": "string",
               "const": "Something went wrong",
               "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
             },
             "requestId": {
               "type": "string",
@@ -6579,6 +7808,51 @@ export const routes = {
           "additionalProperties": true,
           "description": "An OpenAPI 3.1 document."
         },
+        "400": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ValidationError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What is wrong, naming the field."
+            },
+            "details": {
+              "type": "array",
+              "maxItems": 1000,
+              "description": "One entry per problem.",
+              "items": {
+                "type": "object",
+                "properties": {
+                  "field": {
+                    "type": "string",
+                    "maxLength": 1000,
+                    "description": "Where the problem is (e.g. `body/users/3/email`)."
+                  },
+                  "message": {
+                    "type": "string",
+                    "maxLength": 1000,
+                    "description": "What is wrong there."
+                  }
+                }
+              }
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id, also in the `x-request-id` header."
+            }
+          }
+        },
         "429": {
           "type": "object",
           "required": [
@@ -6627,6 +7901,32 @@ export const routes = {
               "type": "string",
               "const": "Something went wrong",
               "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
             },
             "requestId": {
               "type": "string",
@@ -6652,6 +7952,51 @@ export const routes = {
         "additionalProperties": false
       },
       "response": {
+        "400": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ValidationError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What is wrong, naming the field."
+            },
+            "details": {
+              "type": "array",
+              "maxItems": 1000,
+              "description": "One entry per problem.",
+              "items": {
+                "type": "object",
+                "properties": {
+                  "field": {
+                    "type": "string",
+                    "maxLength": 1000,
+                    "description": "Where the problem is (e.g. `body/users/3/email`)."
+                  },
+                  "message": {
+                    "type": "string",
+                    "maxLength": 1000,
+                    "description": "What is wrong there."
+                  }
+                }
+              }
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id, also in the `x-request-id` header."
+            }
+          }
+        },
         "429": {
           "type": "object",
           "required": [
@@ -6700,6 +8045,32 @@ export const routes = {
               "type": "string",
               "const": "Something went wrong",
               "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
             },
             "requestId": {
               "type": "string",
@@ -7028,6 +8399,32 @@ export const routes = {
               "description": "The request id."
             }
           }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
         }
       }
     }
@@ -7302,6 +8699,32 @@ export const routes = {
               "type": "string",
               "const": "Something went wrong",
               "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
             },
             "requestId": {
               "type": "string",
@@ -7660,6 +9083,32 @@ export const routes = {
               "description": "The request id."
             }
           }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
         }
       }
     }
@@ -7964,6 +9413,32 @@ export const routes = {
               "description": "The request id."
             }
           }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
         }
       }
     }
@@ -8250,6 +9725,32 @@ export const routes = {
               "description": "The request id."
             }
           }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
         }
       }
     }
@@ -8290,6 +9791,51 @@ export const routes = {
                 "database unreachable"
               ],
               "description": "Why the instance is not ready."
+            }
+          }
+        },
+        "400": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ValidationError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What is wrong, naming the field."
+            },
+            "details": {
+              "type": "array",
+              "maxItems": 1000,
+              "description": "One entry per problem.",
+              "items": {
+                "type": "object",
+                "properties": {
+                  "field": {
+                    "type": "string",
+                    "maxLength": 1000,
+                    "description": "Where the problem is (e.g. `body/users/3/email`)."
+                  },
+                  "message": {
+                    "type": "string",
+                    "maxLength": 1000,
+                    "description": "What is wrong there."
+                  }
+                }
+              }
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id, also in the `x-request-id` header."
             }
           }
         },
@@ -8685,6 +10231,32 @@ export const routes = {
               "description": "The request id."
             }
           }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
         }
       }
     }
@@ -9028,6 +10600,32 @@ export const routes = {
               "description": "The request id."
             }
           }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
         }
       }
     }
@@ -9303,6 +10901,32 @@ export const routes = {
               "type": "string",
               "const": "Something went wrong",
               "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
             },
             "requestId": {
               "type": "string",
@@ -9666,6 +11290,32 @@ export const routes = {
               "type": "string",
               "const": "Something went wrong",
               "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
             },
             "requestId": {
               "type": "string",
@@ -10055,6 +11705,32 @@ export const routes = {
               "description": "The request id."
             }
           }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
         }
       }
     }
@@ -10373,6 +12049,32 @@ export const routes = {
               "type": "string",
               "const": "Something went wrong",
               "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
             },
             "requestId": {
               "type": "string",
@@ -10712,6 +12414,32 @@ export const routes = {
               "type": "string",
               "const": "Something went wrong",
               "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
             },
             "requestId": {
               "type": "string",
@@ -11158,6 +12886,32 @@ export const routes = {
               "description": "The request id."
             }
           }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
         }
       }
     }
@@ -11526,6 +13280,32 @@ export const routes = {
               "description": "The request id."
             }
           }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
         }
       }
     }
@@ -11796,6 +13576,32 @@ export const routes = {
               "type": "string",
               "const": "Something went wrong",
               "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
             },
             "requestId": {
               "type": "string",
@@ -12194,6 +14000,40 @@ export const routes = {
           "required": [
             "error"
           ]
+        },
+        "503": {
+          "type": "object",
+          "description": "The public family's error body.",
+          "properties": {
+            "error": {
+              "description": "What went wrong.",
+              "allOf": [
+                {
+                  "type": "object",
+                  "properties": {
+                    "title": {
+                      "type": "string",
+                      "pattern": "^[A-Za-z]+$",
+                      "maxLength": 64,
+                      "description": "Error type identifier"
+                    },
+                    "detail": {
+                      "type": "string",
+                      "maxLength": 1000,
+                      "description": "Human-readable error description"
+                    }
+                  },
+                  "required": [
+                    "title",
+                    "detail"
+                  ]
+                }
+              ]
+            }
+          },
+          "required": [
+            "error"
+          ]
         }
       }
     }
@@ -12393,6 +14233,57 @@ export const routes = {
             }
           }
         },
+        "413": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "PayloadTooLargeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The limit."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "415": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "The body's media type is not accepted here.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "UnsupportedMediaTypeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The accepted media types."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
         "429": {
           "type": "object",
           "required": [
@@ -12441,6 +14332,32 @@ export const routes = {
               "type": "string",
               "const": "Something went wrong",
               "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
             },
             "requestId": {
               "type": "string",
@@ -12676,6 +14593,57 @@ export const routes = {
             }
           }
         },
+        "413": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "PayloadTooLargeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The limit."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "415": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "The body's media type is not accepted here.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "UnsupportedMediaTypeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The accepted media types."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
         "429": {
           "type": "object",
           "required": [
@@ -12724,6 +14692,32 @@ export const routes = {
               "type": "string",
               "const": "Something went wrong",
               "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
             },
             "requestId": {
               "type": "string",
@@ -12976,6 +14970,57 @@ export const routes = {
             }
           }
         },
+        "413": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "PayloadTooLargeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The limit."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "415": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "The body's media type is not accepted here.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "UnsupportedMediaTypeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The accepted media types."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
         "429": {
           "type": "object",
           "required": [
@@ -13024,6 +15069,32 @@ export const routes = {
               "type": "string",
               "const": "Something went wrong",
               "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
             },
             "requestId": {
               "type": "string",
@@ -13378,6 +15449,57 @@ export const routes = {
             }
           }
         },
+        "413": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "PayloadTooLargeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The limit."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "415": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "The body's media type is not accepted here.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "UnsupportedMediaTypeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The accepted media types."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
         "429": {
           "type": "object",
           "required": [
@@ -13426,6 +15548,32 @@ export const routes = {
               "type": "string",
               "const": "Something went wrong",
               "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
             },
             "requestId": {
               "type": "string",
@@ -13732,6 +15880,57 @@ export const routes = {
             }
           }
         },
+        "413": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "PayloadTooLargeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The limit."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "415": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "The body's media type is not accepted here.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "UnsupportedMediaTypeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The accepted media types."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
         "429": {
           "type": "object",
           "required": [
@@ -13780,6 +15979,32 @@ export const routes = {
               "type": "string",
               "const": "Something went wrong",
               "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
             },
             "requestId": {
               "type": "string",
@@ -14110,6 +16335,57 @@ export const routes = {
             }
           }
         },
+        "413": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "PayloadTooLargeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The limit."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "415": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "The body's media type is not accepted here.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "UnsupportedMediaTypeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The accepted media types."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
         "429": {
           "type": "object",
           "required": [
@@ -14158,6 +16434,32 @@ export const routes = {
               "type": "string",
               "const": "Something went wrong",
               "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
             },
             "requestId": {
               "type": "string",
@@ -14412,6 +16714,57 @@ export const routes = {
             }
           }
         },
+        "413": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "PayloadTooLargeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The limit."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "415": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "The body's media type is not accepted here.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "UnsupportedMediaTypeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The accepted media types."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
         "429": {
           "type": "object",
           "required": [
@@ -14460,6 +16813,32 @@ export const routes = {
               "type": "string",
               "const": "Something went wrong",
               "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
             },
             "requestId": {
               "type": "string",
@@ -14844,6 +17223,57 @@ export const routes = {
             }
           }
         },
+        "413": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "PayloadTooLargeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The limit."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "415": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "The body's media type is not accepted here.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "UnsupportedMediaTypeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The accepted media types."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
         "429": {
           "type": "object",
           "required": [
@@ -14892,6 +17322,32 @@ export const routes = {
               "type": "string",
               "const": "Something went wrong",
               "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
             },
             "requestId": {
               "type": "string",
@@ -15240,6 +17696,57 @@ export const routes = {
             }
           }
         },
+        "413": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "PayloadTooLargeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The limit."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "415": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "The body's media type is not accepted here.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "UnsupportedMediaTypeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The accepted media types."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
         "429": {
           "type": "object",
           "required": [
@@ -15288,6 +17795,32 @@ export const routes = {
               "type": "string",
               "const": "Something went wrong",
               "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
             },
             "requestId": {
               "type": "string",
@@ -15588,6 +18121,32 @@ export const routes = {
             }
           }
         },
+        "415": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "The body's media type is not accepted here.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "UnsupportedMediaTypeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The accepted media types."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
         "429": {
           "type": "object",
           "required": [
@@ -15636,6 +18195,32 @@ export const routes = {
               "type": "string",
               "const": "Something went wrong",
               "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
             },
             "requestId": {
               "type": "string",
