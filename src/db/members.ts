@@ -112,10 +112,26 @@ export async function listMembersPage (db: Kysely<Database>, orgId: string, filt
     rows = request.after !== null
       ? await pageAfter.execute(db, orgId, n, request.after.createdAt, request.after.id)
       : await firstPage.execute(db, orgId, n)
+  } else if (request.offset > 0) {
+    rows = await deferredOffsetPage(db, orgId, filters, request).execute()
   } else {
     rows = await pageQuery(applyFilters(memberQuery(db, orgId), filters), MEMBER_ORDER, request).execute()
   }
   return cutPage(rows, request, positionOfMember)
+}
+
+/**
+ * An offset page by deferred join: the skipped rows are counted off the (org_id, created_at,
+ * id) index alone (an index-only scan when unfiltered), and only the page's own ids are joined
+ * to their rows and users. A plain OFFSET would fetch and join every skipped row.
+ */
+function deferredOffsetPage (db: Kysely<Database>, orgId: string, filters: MemberFilters, request: PageRequest) {
+  const ids = pageQuery(applyFilters(db.selectFrom('org_memberships as m').select('m.id').where('m.org_id', '=', orgId), filters), MEMBER_ORDER, request)
+  return ordered(db.selectFrom(ids.as('page'))
+    .innerJoin('org_memberships as m', 'm.id', 'page.id')
+    .innerJoin('users as u', 'u.id', 'm.user_id')
+    .where('m.org_id', '=', orgId)
+    .select(MEMBER_COLUMNS), MEMBER_ORDER, request.order)
 }
 
 /** Where a membership of the org sits in the list order (the public list's cursor is its id). */
