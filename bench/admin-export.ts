@@ -64,8 +64,17 @@ const orgs = new Map<number, string>()
 for (const size of sizes) orgs.set(size, await seededOrg(size))
 
 interface Row {
-  entity: string, size: number, rows: number, format: string, exportS: number, ttfbS: number, mb: number,
-  copyS: number, ratio: number, idleMb: number, peakMb: number
+  entity: string,
+  size: number,
+  rows: number,
+  format: string,
+  exportS: number,
+  ttfbS: number,
+  mb: number,
+  copyS: number,
+  ratio: number,
+  idleMb: number,
+  peakMb: number
 }
 const results: Row[] = []
 for (const entity of args.entities.split(',') as AdminExportEntity[]) {
@@ -96,8 +105,17 @@ for (const entity of args.entities.split(',') as AdminExportEntity[]) {
       }
       const exportS = median(runs.map((r) => r.seconds))
       const row: Row = {
-        entity, size, rows: Math.min(size, limit), format, exportS, ttfbS: median(runs.map((r) => r.ttfb)),
-        mb: runs[0]!.bytes / 1e6, copyS, ratio: copyS / exportS, idleMb, peakMb
+        entity,
+        size,
+        rows: Math.min(size, limit),
+        format,
+        exportS,
+        ttfbS: median(runs.map((r) => r.ttfb)),
+        mb: runs[0]!.bytes / 1e6,
+        copyS,
+        ratio: copyS / exportS,
+        idleMb,
+        peakMb
       }
       results.push(row)
       console.error(`${entity} ${size} ${format}: ${exportS.toFixed(2)} s vs \\copy ${copyS.toFixed(2)} s, ratio ${row.ratio.toFixed(2)}, RSS ${idleMb.toFixed(0)} -> ${peakMb.toFixed(0)} MB`)

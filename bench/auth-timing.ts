@@ -15,8 +15,12 @@ const rounds = Number(process.env.BENCH_ROUNDS ?? 3000)
 const scratch = await scratchDatabase(base, 'orgroster_bench_auth')
 const url = scratch.url
 const app = await buildApp(loadConfig({
-  NODE_ENV: 'test', LOG_LEVEL: 'silent', JWT_SECRET: 'bench-secret-that-is-long-enough-0123456789', DATABASE_URL: url,
-  RATE_LIMIT_MAX: '1000000', AUTH_FAILURE_MAX: '1000000'
+  NODE_ENV: 'test',
+  LOG_LEVEL: 'silent',
+  JWT_SECRET: 'bench-secret-that-is-long-enough-0123456789',
+  DATABASE_URL: url,
+  RATE_LIMIT_MAX: '1000000',
+  AUTH_FAILURE_MAX: '1000000'
 }))
 try {
   const owner = await upsertUserFromClaims(app.db, { sub: 'bench-owner', email: 'bench-owner@example.com' })

@@ -76,7 +76,10 @@ try {
     const list = await run({ url: `${address}${listPath}`, connections, headers })
     const page = await run({ url: `${address}${cursorPath}`, connections, headers })
     const add = await run({
-      url: `${address}/v2/orgs/bench/members`, connections, method: 'POST', headers,
+      url: `${address}/v2/orgs/bench/members`,
+      connections,
+      method: 'POST',
+      headers,
       requests: [{ setupRequest: (req) => ({ ...req, body: JSON.stringify({ users: [{ email: `load-${process.pid}-${n++}@example.com` }], skipExisting: true }) }) }]
     })
     const queries = await listQueriesOnly(connections)

@@ -27,8 +27,13 @@ let values
 try {
   ({ values } = parseArgs({
     options: {
-      org: { type: 'string' }, out: { type: 'string' }, url: { type: 'string' }, status: { type: 'string' },
-      columns: { type: 'string' }, bom: { type: 'boolean' }, help: { type: 'boolean', short: 'h' }
+      org: { type: 'string' },
+      out: { type: 'string' },
+      url: { type: 'string' },
+      status: { type: 'string' },
+      columns: { type: 'string' },
+      bom: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' }
     }
   }))
 } catch (err) {

@@ -49,7 +49,7 @@ t.test('bad parameters: 400 with the field named; unknown org or application: 40
   const appId = await anApplication(ctx)
   const bad: Array<[string, string, string]> = [
     [`users?organizationId=${org}&format=xml`, 'querystring/format', 'must be equal to one of the allowed values'],
-    [`organizations?format=CSV`, 'querystring/format', 'must be equal to one of the allowed values'],
+    ['organizations?format=CSV', 'querystring/format', 'must be equal to one of the allowed values'],
     ['users', 'querystring/organizationId', "must have required property 'organizationId'"],
     ['clients', 'querystring/organizationId', "must have required property 'organizationId'"],
     ['audit', 'querystring/organizationId', "must have required property 'organizationId'"],

@@ -18,7 +18,9 @@ t.test('every entity in both formats, read back by csv-parse and JSON.parse', as
   const app = (await ctx.app.inject({ method: 'POST', url: '/api/admin/applications', headers: admin, payload: { slug: randomSlug('app'), name: 'Billing' } })).json()
   await ctx.app.inject({ method: 'POST', url: `/api/admin/applications/${app.id}/roles`, headers: admin, payload: { slug: 'viewer', name: '-Viewer', permissions: ['billing:read', 'invoices:*'] } })
   await ctx.app.inject({
-    method: 'POST', url: '/api/admin/clients', headers: admin,
+    method: 'POST',
+    url: '/api/admin/clients',
+    headers: admin,
     payload: { organizationId: org.orgId, applicationId: app.id, name: 'Web, "main"', redirectUris: ['https://a.example.com/cb?x=1,2', 'https://b.example.com/cb'] }
   })
 

@@ -55,9 +55,15 @@ export async function seedOrgWithUsers (ctx: TestApp): Promise<SeededOrg> {
   const inviteTokenHash = `invite-${randomBytes(16).toString('hex')}`
   const users = await ctx.app.db.insertInto('users').values([
     {
-      email: `awkward-${tag}@example.com`, given_name: '=HYPERLINK("http://evil")', family_name: 'Smith, "Jr"\nII',
-      nickname: '@nick', locale: 'fr-FR', phone_number: '+33 1 23 45 67 89', password_hash: passwordHash,
-      last_login_at: '2026-01-15T10:30:00.123456Z', login_count: 7
+      email: `awkward-${tag}@example.com`,
+      given_name: '=HYPERLINK("http://evil")',
+      family_name: 'Smith, "Jr"\nII',
+      nickname: '@nick',
+      locale: 'fr-FR',
+      phone_number: '+33 1 23 45 67 89',
+      password_hash: passwordHash,
+      last_login_at: '2026-01-15T10:30:00.123456Z',
+      login_count: 7
     },
     { email: `invited-${tag}@example.com`, status: 'pending' },
     { email: `suspended-${tag}@example.com`, given_name: 'Sus', family_name: 'Pended', email_verified: true }

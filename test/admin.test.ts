@@ -75,7 +75,9 @@ t.test('application roles: create, list, 404 for an unknown application, 400 for
   const headers = admin(ctx)
   const app = (await ctx.app.inject({ method: 'POST', url: '/api/admin/applications', headers, payload: { slug: randomSlug('app'), name: 'A' } })).json()
   const role = await ctx.app.inject({
-    method: 'POST', url: `/api/admin/applications/${app.id}/roles`, headers,
+    method: 'POST',
+    url: `/api/admin/applications/${app.id}/roles`,
+    headers,
     payload: { slug: 'billing-admin', name: 'Billing admin', permissions: ['billing:*', 'invoices:read'] }
   })
   t.equal(role.statusCode, 201)
@@ -112,14 +114,22 @@ t.test('clients: secret shown once and stored hashed, redirect URIs absolute, or
   const headers = admin(ctx)
   const owner = await ownerWithOrg(ctx)
   const res = await ctx.app.inject({
-    method: 'POST', url: '/api/admin/clients', headers,
+    method: 'POST',
+    url: '/api/admin/clients',
+    headers,
     payload: { organizationId: owner.orgId, name: 'Web', redirectUris: ['https://app.example.com/cb', 'com.example.app:/oauth'], scopes: ['openid', 'profile'] }
   })
   t.equal(res.statusCode, 201)
   const client = res.json()
   t.match(client, {
-    organizationId: owner.orgId, applicationId: null, name: 'Web', clientId: /^oc_[0-9a-f]{32}$/, clientSecret: /^ocs_[0-9a-f]{64}$/,
-    redirectUris: ['https://app.example.com/cb', 'com.example.app:/oauth'], grantTypes: ['authorization_code', 'refresh_token'], scopes: ['openid', 'profile']
+    organizationId: owner.orgId,
+    applicationId: null,
+    name: 'Web',
+    clientId: /^oc_[0-9a-f]{32}$/,
+    clientSecret: /^ocs_[0-9a-f]{64}$/,
+    redirectUris: ['https://app.example.com/cb', 'com.example.app:/oauth'],
+    grantTypes: ['authorization_code', 'refresh_token'],
+    scopes: ['openid', 'profile']
   })
   const stored = await ctx.app.db.selectFrom('oauth_clients').select('secret_hash').where('id', '=', client.id).executeTakeFirstOrThrow()
   t.equal(stored.secret_hash, createHash('sha256').update(client.clientSecret).digest('hex'))

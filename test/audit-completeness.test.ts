@@ -24,8 +24,11 @@ t.test('every mutation and every export writes one audit event the audit export 
     const requestId = `req-${step.op}-${randomUUID()}`
     const headers = { ...(step.key ? { 'x-api-key': apiKey } : bearer(token)), 'x-request-id': requestId }
     const res = await ctx.app.inject({
-      method: step.method as 'GET', url: step.url, headers: { ...headers, ...(step.csv !== undefined ? { 'content-type': 'text/csv' } : {}) },
-      ...(step.payload ? { payload: step.payload } : {}), ...(step.csv !== undefined ? { payload: step.csv } : {})
+      method: step.method as 'GET',
+      url: step.url,
+      headers: { ...headers, ...(step.csv !== undefined ? { 'content-type': 'text/csv' } : {}) },
+      ...(step.payload ? { payload: step.payload } : {}),
+      ...(step.csv !== undefined ? { payload: step.csv } : {})
     })
     t.ok(res.statusCode < 300, `${step.op}: ${res.statusCode} ${res.statusCode >= 300 ? res.body : ''}`)
     const body = res.headers['content-type']?.toString().startsWith('application/json') ? res.json() : res.body
@@ -87,8 +90,12 @@ t.test('every mutation and every export writes one audit event the audit export 
     t.ok(events.length >= 1, `${step.op} is audited`)
     for (const e of events) {
       t.match(e, {
-        actor_kind: step.key ? 'apiKey' : 'user', actor_id: step.key ? key.id : user.id, action: /^[a-z.]+$/,
-        org_id: step.orgless ? null : org.id, request_id: requestId, created_at: /Z$/
+        actor_kind: step.key ? 'apiKey' : 'user',
+        actor_id: step.key ? key.id : user.id,
+        action: /^[a-z.]+$/,
+        org_id: step.orgless ? null : org.id,
+        request_id: requestId,
+        created_at: /Z$/
       }, `${step.op}: ${e.action}`)
     }
   }

@@ -37,8 +37,15 @@ t.test('an invited person signing in: user.linked, and member.joined in the org,
   const audit = await exportJson(ctx, `audit?organizationId=${owner.orgId}`)
   t.equal(audit.status, 200)
   t.match(audit.json.data[0], {
-    action: 'member.joined', org_id: owner.orgId, actor_id: pending.id, actor_kind: 'user', target_type: 'user',
-    target_id: pending.id, request_id: 'req-link', metadata: { via: 'invite-email', roleSlug: 'member' }, created_at: String
+    action: 'member.joined',
+    org_id: owner.orgId,
+    actor_id: pending.id,
+    actor_kind: 'user',
+    target_type: 'user',
+    target_id: pending.id,
+    request_id: 'req-link',
+    metadata: { via: 'invite-email', roleSlug: 'member' },
+    created_at: String
   })
   const linked = await ctx.app.db.selectFrom('audit_events').selectAll().where('action', '=', 'user.linked').where('target_id', '=', pending.id).execute()
   t.match(linked, [{ org_id: null, request_id: 'req-link', metadata: { orgs: 1 } }])

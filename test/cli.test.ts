@@ -79,6 +79,7 @@ t.test('on a terminal, export redraws one progress line', async (t) => {
   // script(1) gives the command a pseudo-terminal, as an operator's shell would.
   const command = `${process.execPath} --import tsx scripts/export.ts --org ${owner.slug} --out ${out} --url ${ctx.baseUrl}`
   const { stdout } = await run('script', ['-qec', command, '/dev/null'], { cwd: root, env: { ...process.env, ORGROSTER_TOKEN: owner.token }, timeout: 60_000 })
+  // eslint-disable-next-line no-control-regex -- the progress line's own escape sequence
   t.match(stdout, /\r\x1b\[2K[\d,]+ rows {2}[\d,]+ rows\/s/, 'the line is redrawn in place')
   t.match(stdout, /201 rows .* → /, 'then the summary')
   t.ok(existsSync(out))

@@ -107,8 +107,14 @@ function requestOf (id: OperationId, scope: Scope, w: World, headers: Record<str
   const def = routes[id]
   const call = MATRIX[id].call?.(scope, w) ?? {}
   const values: Record<string, string> = {
-    orgSlug: scope.orgSlug, orgId: scope.orgId, applicationId: scope.applicationId,
-    userId: w.memberId, groupSlug: w.groupSlug, roleSlug: w.roleSlug, keyId: w.keyId, ...call.params
+    orgSlug: scope.orgSlug,
+    orgId: scope.orgId,
+    applicationId: scope.applicationId,
+    userId: w.memberId,
+    groupSlug: w.groupSlug,
+    roleSlug: w.roleSlug,
+    keyId: w.keyId,
+    ...call.params
   }
   const path = def.url.replace(/:(\w+)/g, (_, name: string) => {
     const value = values[name]

@@ -105,8 +105,8 @@ t.test('bad lines fail alone, reported with their line numbers', async (t) => {
     `,${randomUUID()},member,active,D`, // 8 unknown user, no email
     `${e()},,member,sleeping,E`, // 9 bad status
     `${dup},,member,active,F`, // 10 same user as line 2
-    `,not-a-uuid,member,active,G`, // 11
-    `,,member,active,H`, // 12 neither
+    ',not-a-uuid,member,active,G', // 11
+    ',,member,active,H', // 12 neither
     `${e()},,,,'''I`, // 13 ok, default role; the name keeps two of its three quotes
     `${e()},,member,active,nul\u0000byte` // 14
   ]

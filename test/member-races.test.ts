@@ -37,7 +37,9 @@ t.test('overlapping bulk adds of the same people in opposite orders, without ski
     ...Array.from({ length: 20 }, (_, i) => ({ email: `race${i}-${tag}@example.com` }))
   ].map((e) => ({ ...e, groups: ['g'] }))
   const responses = await Promise.all(Array.from({ length: 20 }, async (_, i) => await ctx.app.inject({
-    method: 'POST', url: `/v2/orgs/${owner.slug}/members`, headers: bearer(owner.token),
+    method: 'POST',
+    url: `/v2/orgs/${owner.slug}/members`,
+    headers: bearer(owner.token),
     payload: { users: i % 2 === 0 ? entries : [...entries].reverse() }
   })))
 

@@ -21,7 +21,9 @@ t.test('bulk add: known users active, unknown emails invited, groups created', a
   const b = await knownUser(ctx)
   const newcomer = `new-${randomUUID()}@example.com`
   const res = await ctx.app.inject({
-    method: 'POST', url: `/v2/orgs/${owner.slug}/members`, headers: bearer(owner.token),
+    method: 'POST',
+    url: `/v2/orgs/${owner.slug}/members`,
+    headers: bearer(owner.token),
     payload: { users: [{ userId: a.id, roleSlug: 'admin', groups: ['eng', 'ops'] }, { email: b.email.toUpperCase() }, { email: newcomer, groups: ['eng'] }] }
   })
   t.equal(res.statusCode, 201)
@@ -149,7 +151,9 @@ t.test('concurrent adds of the same people never make two memberships', { skip: 
   const tag = randomUUID().slice(0, 8)
   const emails = Array.from({ length: 30 }, (_, i) => `race${i}-${tag}@example.com`)
   const responses = await Promise.all(Array.from({ length: 20 }, (_, i) => ctx.app.inject({
-    method: 'POST', url: `/v2/orgs/${owner.slug}/members`, headers: bearer(owner.token),
+    method: 'POST',
+    url: `/v2/orgs/${owner.slug}/members`,
+    headers: bearer(owner.token),
     payload: { users: (i % 2 === 0 ? emails : [...emails].reverse()).map((email) => ({ email, groups: ['g'] })), skipExisting: true }
   })))
   t.same([...new Set(responses.map((r) => r.statusCode))], [201])

@@ -2,7 +2,7 @@
 // PostgreSQL, and the same answers as the statements built per request.
 import { sql } from 'kysely'
 import t, { type Test } from 'tap'
-import { bearer, buildTestApp, databaseName, onPostgres, ownerWithOrg } from './helper.ts'
+import { buildTestApp, databaseName, onPostgres, ownerWithOrg } from './helper.ts'
 import { insertApiKey } from '../src/db/api-keys.ts'
 import { seedMembers } from '../src/db/seed.ts'
 import { preparedStatement } from '../src/db/prepared.ts'

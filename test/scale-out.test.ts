@@ -16,7 +16,8 @@ t.test('two instances on different ports share data and the rate limit', { skip 
   const get = (base: string, path: string) => fetch(`${base}${path}`, { headers: bearer(owner.token) })
 
   const written = await fetch(`${urlOne}/v2/orgs/${owner.slug}/members`, {
-    method: 'POST', headers: { ...bearer(owner.token), 'content-type': 'application/json' },
+    method: 'POST',
+    headers: { ...bearer(owner.token), 'content-type': 'application/json' },
     body: JSON.stringify({ users: [{ email: 'shared@example.com' }] })
   })
   t.equal(written.status, 201)

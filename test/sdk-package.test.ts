@@ -45,7 +45,7 @@ console.log(JSON.stringify({ slug: org.slug, error }))
   t.match(diagnostics, /wrong\.ts.*nom/, 'a body that does not match the spec is a compile error')
 
   // Plain node runs the same code, compiled by stripping the types as a consumer's build would.
-  writeFileSync(join(scratch, 'main.mjs'), program.replace(", type Schemas", '').replace(": Schemas['Organization']", '').replaceAll('!', ''))
+  writeFileSync(join(scratch, 'main.mjs'), program.replace(', type Schemas', '').replace(": Schemas['Organization']", '').replaceAll('!', ''))
   const ctx = await listenTestApp(t)
   // Asynchronously: the server answers from this process's event loop.
   const { stdout } = await promisify(execFile)(process.execPath, [join(scratch, 'main.mjs'), ctx.baseUrl, ctx.token()], { cwd: scratch, encoding: 'utf8', timeout: 60_000 })

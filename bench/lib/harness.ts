@@ -67,7 +67,7 @@ async function run (command: string, args: string[], env: Record<string, string>
  */
 export async function psqlCopy (url: string, query: string): Promise<{ seconds: number }> {
   const oneLine = query.replace(/\s+/g, ' ')
-  const { seconds } = await run('sh', ['-c', `psql "$BENCH_URL" -X -q -v ON_ERROR_STOP=1 -c 'set max_parallel_workers_per_gather = 0' -c "$BENCH_COPY" > /dev/null`],
+  const { seconds } = await run('sh', ['-c', 'psql "$BENCH_URL" -X -q -v ON_ERROR_STOP=1 -c \'set max_parallel_workers_per_gather = 0\' -c "$BENCH_COPY" > /dev/null'],
     { BENCH_URL: url, BENCH_COPY: `\\copy (${oneLine}) TO STDOUT WITH CSV HEADER` })
   return { seconds }
 }

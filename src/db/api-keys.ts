@@ -46,8 +46,10 @@ export async function verifyApiKey (db: Kysely<Database>, raw: string): Promise<
   if (!row || !hashOk || row.org_slug !== orgSlug) return { ok: false, reason: 'Invalid API key' }
   if (row.disabled) return { ok: false, reason: 'API key is revoked' }
   if (row.expires_at !== null && Date.parse(row.expires_at) <= Date.now()) return { ok: false, reason: 'API key has expired' }
-  const { org_slug: slug, org_name: name, org_description: description, org_status: status, org_default_role: defaultRole,
-    org_created_by: createdBy, org_created_at: createdAt, org_updated_at: updatedAt, ...key } = row
+  const {
+    org_slug: slug, org_name: name, org_description: description, org_status: status, org_default_role: defaultRole,
+    org_created_by: createdBy, org_created_at: createdAt, org_updated_at: updatedAt, ...key
+  } = row
   const org = { id: key.org_id, slug, name, description, status, default_role: defaultRole, created_by: createdBy, created_at: createdAt, updated_at: updatedAt }
   return { ok: true, key, org }
 }

@@ -57,7 +57,10 @@ export async function createApplicationRole (db: Kysely<Database>, applicationId
       created_by: createdBy
     }).returning(ROLE_COLUMNS).executeTakeFirstOrThrow()
     await recordAudit(trx, actor, {
-      orgId: null, action: 'application.role.created', targetType: 'application_role', targetId: role.id,
+      orgId: null,
+      action: 'application.role.created',
+      targetType: 'application_role',
+      targetId: role.id,
       metadata: { applicationId, slug: role.slug, permissions: role.permissions }
     })
     return role

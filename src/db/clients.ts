@@ -53,7 +53,10 @@ export async function createClient (db: Kysely<Database>, input: NewClient, crea
       created_by: createdBy
     }).returning(CLIENT_COLUMNS).executeTakeFirstOrThrow()
     await recordAudit(trx, actor, {
-      orgId: input.orgId, action: 'client.created', targetType: 'oauth_client', targetId: row.id,
+      orgId: input.orgId,
+      action: 'client.created',
+      targetType: 'oauth_client',
+      targetId: row.id,
       metadata: { clientId, name: row.name, applicationId: row.application_id, redirectUris: row.redirect_uris, grantTypes: row.grant_types }
     })
     return row

@@ -116,7 +116,9 @@ export async function addMembers (db: Kysely<Database>, org: Organization, entri
     }
     await addToGroups(trx, org.id, toAdd.filter((r) => members.has(r.user.id)).flatMap((r) => (r.entry.groups ?? []).map((g) => ({ userId: r.user.id, group: g }))), options.invitedBy)
     await recordAudit(trx, actor, {
-      orgId: org.id, action: 'members.added', targetType: 'membership',
+      orgId: org.id,
+      action: 'members.added',
+      targetType: 'membership',
       metadata: { created: created.length, skipped: resolved.length - created.length, invited: [...tokens.keys()].filter((id) => members.has(id)).length, userIds: created.slice(0, 100) }
     })
     // A membership made here has only the groups this request gave it (removals take groups along).

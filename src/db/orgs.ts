@@ -59,8 +59,14 @@ export async function createOrganization (db: Kysely<Database>, creatorId: strin
       org_id: org.id, slug: r.slug, name: r.name, description: r.description, permissions: [...r.permissions], is_system: true, created_by: creatorId
     }))).execute()
     await trx.insertInto('org_memberships').values({
-      org_id: org.id, user_id: creatorId, role_slug: 'owner', status: 'active', joined_via: 'direct',
-      joined_at: sql<string>`now()` as any, created_by: creatorId, updated_by: creatorId
+      org_id: org.id,
+      user_id: creatorId,
+      role_slug: 'owner',
+      status: 'active',
+      joined_via: 'direct',
+      joined_at: sql<string>`now()` as any,
+      created_by: creatorId,
+      updated_by: creatorId
     }).execute()
     await recordAudit(trx, actor, { orgId: org.id, action: 'org.created', targetType: 'organization', targetId: org.id, metadata: { slug: org.slug } })
     return org

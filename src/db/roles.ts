@@ -33,8 +33,14 @@ export interface RoleInput { name?: string, slug?: string, description?: string,
 export async function createRole (db: Kysely<Database>, orgId: string, input: RoleInput & { name: string, slug: string }, by: string | null, actor: AuditActor): Promise<OrgRole> {
   return await db.transaction().execute(async (trx) => {
     const role = await trx.insertInto('org_roles').values({
-      org_id: orgId, slug: input.slug, name: input.name, description: input.description ?? null,
-      permissions: input.permissions ?? [], scopes: input.scopes ?? [], created_by: by, updated_by: by
+      org_id: orgId,
+      slug: input.slug,
+      name: input.name,
+      description: input.description ?? null,
+      permissions: input.permissions ?? [],
+      scopes: input.scopes ?? [],
+      created_by: by,
+      updated_by: by
     }).onConflict((oc) => oc.columns(['org_id', 'slug']).doNothing()).returningAll().executeTakeFirst()
     if (!role) throw new ConflictError(`Role ${input.slug} already exists`)
     await recordAudit(trx, actor, { orgId, action: 'role.created', targetType: 'role', targetId: role.slug, metadata: { permissions: role.permissions } })

@@ -1,5 +1,6 @@
 // Strings PostgreSQL cannot store (NUL) or UTF-8 cannot encode (lone surrogates) are refused
 // up front as a 400 naming the field, instead of failing in the database as a 500.
+// eslint-disable-next-line no-control-regex -- NUL is exactly what this looks for
 const UNSTORABLE = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
 
 /** The path of the first unstorable string in `value` (keys included), or null. */

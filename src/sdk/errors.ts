@@ -48,7 +48,7 @@ function describe (body: unknown): string | undefined {
 }
 
 function retryAfter (response: Response, body: unknown): number | undefined {
-  const fromBody = (body as { retryAfterMs?: unknown, error?: { retryAfterMs?: unknown } } | null)
+  const fromBody = body as { retryAfterMs?: unknown, error?: { retryAfterMs?: unknown } } | null
   const ms = fromBody?.retryAfterMs ?? fromBody?.error?.retryAfterMs
   if (typeof ms === 'number') return ms
   const header = Number(response.headers.get('retry-after'))

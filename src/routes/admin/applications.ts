@@ -20,8 +20,15 @@ function toApplication (a: Application) {
 
 function toRole (r: ApplicationRole) {
   return {
-    id: r.id, applicationId: r.application_id, slug: r.slug, name: r.name, description: r.description,
-    permissions: r.permissions, createdBy: r.created_by, createdAt: r.created_at, updatedAt: r.updated_at
+    id: r.id,
+    applicationId: r.application_id,
+    slug: r.slug,
+    name: r.name,
+    description: r.description,
+    permissions: r.permissions,
+    createdBy: r.created_by,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at
   }
 }
 
@@ -30,9 +37,17 @@ type GrantType = components['schemas']['GrantType']
 
 function toClient (c: OauthClientRow) {
   return {
-    id: c.id, organizationId: c.org_id, applicationId: c.application_id, clientId: c.client_id, name: c.name,
-    redirectUris: c.redirect_uris, grantTypes: c.grant_types as GrantType[], scopes: c.scopes,
-    createdBy: c.created_by, createdAt: c.created_at, updatedAt: c.updated_at
+    id: c.id,
+    organizationId: c.org_id,
+    applicationId: c.application_id,
+    clientId: c.client_id,
+    name: c.name,
+    redirectUris: c.redirect_uris,
+    grantTypes: c.grant_types as GrantType[],
+    scopes: c.scopes,
+    createdBy: c.created_by,
+    createdAt: c.created_at,
+    updatedAt: c.updated_at
   }
 }
 

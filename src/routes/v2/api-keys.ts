@@ -51,8 +51,15 @@ export const apiKeyHandlers = {
       const taken = await trx.selectFrom('org_api_keys').select('id').where('org_id', '=', org.id).where('slug', '=', body.slug).executeTakeFirst()
       if (taken) throw new ConflictError(`API key ${body.slug} already exists`)
       const result = await insertApiKey(trx, {
-        orgId: org.id, orgSlug: org.slug, slug: body.slug, name: body.name, permissions: body.permissions ?? [],
-        scopes: body.scopes, ownerType: body.ownerType, ownerId: body.ownerId, expiresAt: body.expiresAt,
+        orgId: org.id,
+        orgSlug: org.slug,
+        slug: body.slug,
+        name: body.name,
+        permissions: body.permissions ?? [],
+        scopes: body.scopes,
+        ownerType: body.ownerType,
+        ownerId: body.ownerId,
+        expiresAt: body.expiresAt,
         createdBy: actorUserId(principalOf(request))
       })
       await recordAudit(trx, auditActor(request), { orgId: org.id, action: 'apikey.created', targetType: 'apikey', targetId: result.key.id, metadata: { slug: body.slug, permissions: body.permissions ?? [] } })

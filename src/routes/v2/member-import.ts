@@ -70,7 +70,7 @@ function toRow (record: CsvRecord, header: string[], roles: Set<string>, default
   const roleSlug = cell('roleSlug') ?? defaultRole
   if (!roles.has(roleSlug)) return { line, message: `role ${roleSlug} does not exist in this organization` }
   const status = cell('status')
-  if (status !== undefined && !STATUSES.has(status)) return { line, message: `status must be active, invited or suspended` }
+  if (status !== undefined && !STATUSES.has(status)) return { line, message: 'status must be active, invited or suspended' }
   const groups = (cell('groups') ?? '').split(';').filter((g) => g !== '')
   // The bounds of a JSON add (email, groups) and of display names elsewhere in the API.
   if (email !== undefined && email.length > MAX_EMAIL) return { line, message: `email is longer than ${MAX_EMAIL} characters` }
@@ -137,7 +137,10 @@ export const memberImportHandlers = {
     total.failed.sort((a, b) => a.line - b.line)
     if (!dryRun) {
       await recordAudit(this.db, auditActor(request), {
-        orgId: org.id, action: 'members.imported', targetType: 'organization', targetId: org.id,
+        orgId: org.id,
+        action: 'members.imported',
+        targetType: 'organization',
+        targetId: org.id,
         metadata: { created: total.created, skipped: total.skipped, failed: failedCount, skipExisting }
       })
     }

@@ -16,15 +16,28 @@ const present = (o: Record<string, unknown>) => Object.fromEntries(Object.entrie
 
 function toRole (orgSlug: string, r: OrgRole) {
   return {
-    id: r.id, orgSlug, name: r.name, slug: r.slug, permissions: r.permissions, scopes: r.scopes, isSystem: r.is_system,
-    createdAt: r.created_at, updatedAt: r.updated_at,
+    id: r.id,
+    orgSlug,
+    name: r.name,
+    slug: r.slug,
+    permissions: r.permissions,
+    scopes: r.scopes,
+    isSystem: r.is_system,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
     ...present({ description: r.description, createdBy: r.created_by, updatedBy: r.updated_by })
   }
 }
 
 function toGroup (orgSlug: string, g: GroupRow) {
   return {
-    id: g.id, orgSlug, name: g.name, slug: g.slug, memberCount: Number(g.member_count ?? 0), createdAt: g.created_at, updatedAt: g.updated_at,
+    id: g.id,
+    orgSlug,
+    name: g.name,
+    slug: g.slug,
+    memberCount: Number(g.member_count ?? 0),
+    createdAt: g.created_at,
+    updatedAt: g.updated_at,
     ...present({ description: g.description, createdBy: g.created_by, updatedBy: g.updated_by })
   }
 }
