@@ -1849,7 +1849,10 @@ export interface components {
         PaginationMeta: {
             /** @description Whether there are more items after this page */
             hasMore: boolean;
-            /** @description Cursor for the next page (null if no more pages): the `id` of this page's last member */
+            /**
+             * Format: uuid
+             * @description Cursor for the next page (null if no more pages): the `id` of this page's last member
+             */
             nextCursor: string | null;
         };
         /**
@@ -2313,6 +2316,9 @@ export interface components {
         /** @description The body's `Content-Type` is not one this operation accepts, or the operation takes no body and one was sent. */
         UnsupportedMediaType: {
             headers: {
+                "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
                 [name: string]: unknown;
             };
             content: {

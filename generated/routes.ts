@@ -13651,6 +13651,7 @@ export const routes = {
           },
           "cursor": {
             "type": "string",
+            "pattern": "^[0-9A-Fa-f-]+$",
             "maxLength": 100,
             "description": "Cursor for pagination (ID of the last item from previous page): the `id` of any member of this organization; the page holds the members after it. An id that is not one of this organization's members is a 400."
           }
@@ -13803,7 +13804,8 @@ export const routes = {
                         "string",
                         "null"
                       ],
-                      "maxLength": 100,
+                      "format": "uuid",
+                      "maxLength": 36,
                       "description": "Cursor for the next page (null if no more pages): the `id` of this page's last member"
                     },
                     "hasMore": {
