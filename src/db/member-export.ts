@@ -5,6 +5,7 @@
 import { sql, type Kysely } from 'kysely'
 import type { Database, MembershipStatus } from './schema.ts'
 import { cutPage, keysetRequest, pageQuery, type Page, type PageRequest } from './keyset.ts'
+import { containing } from '../lib/text.ts'
 import type { DatabaseHandle } from './connect.ts'
 import { isoText as iso, openExportSession, type ExportSession } from './export-session.ts'
 
@@ -53,7 +54,7 @@ export function memberExportQuery (db: Kysely<Database>, orgId: string, f: Membe
     .$if(f.group !== undefined, (qb) => qb.where(sql<boolean>`exists (select 1 from org_group_members gm
       join org_groups g on g.id = gm.group_id where gm.org_id = m.org_id and gm.user_id = m.user_id and g.slug = ${f.group})`))
     .$if(f.q !== undefined, (qb) => {
-      const pattern = `%${f.q!.replace(/[\\%_]/g, '\\$&')}%`
+      const pattern = containing(f.q!)
       return qb.where((eb) => eb.or([
         eb('u.email', 'ilike', pattern), eb('m.invite_email', 'ilike', pattern), eb('u.given_name', 'ilike', pattern),
         eb('u.family_name', 'ilike', pattern), eb('u.full_name', 'ilike', pattern)
