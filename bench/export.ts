@@ -1,10 +1,10 @@
 // npm run bench:export: the member export over HTTP on loopback against PostgreSQL's own COPY of
 // the same rows, for orgs of 100,000 and 1,000,000 members (seeded once by `npm run seed`).
 // For each round the server runs as a fresh child process, so its peak RSS (VmHWM from /proc,
-// the kernel's high-water mark, rather than sampling) belongs to that one export; two servers:
-// `npm start` as is (tsx), and an esbuild bundle with V8's old space capped at 64 MB, which
-// shows what the export itself holds once the heap is not left to grow lazily. Prints rows/s, time to first byte, total
-// seconds, server peak RSS, the `psql \copy` time and the ratio orgroster/COPY (throughput).
+// the kernel's high-water mark, rather than sampling) belongs to that one export. The server is
+// the one `npm start` runs (`node dist/src/server.js` after `npm run build`), default settings.
+// Prints rows/s, time to first byte, total seconds, the server's idle RSS and peak RSS, the
+// `psql \copy` time and the ratio orgroster/COPY (throughput).
 //   BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/orgroster_bench; created if
 //   missing, kept between runs), BENCH_ROUNDS (3), BENCH_SIZES (100000,1000000),
 //   BENCH_PROFILE=1 (the server writes a CPU profile of the last export under bench/profiles/)
@@ -20,7 +20,7 @@ import { migrateToLatest } from '../src/db/migrate.ts'
 import { loadConfig } from '../src/config.ts'
 import { resolveJwtKeys } from '../src/lib/jwt-keys.ts'
 import { mintToken, DEV_ADMIN } from '../src/lib/dev-token.ts'
-import { serverPeakRss, startServer, type Server } from './server-process.ts'
+import { buildServer, serverPeakRss, serverRss, startServer, type Server } from './server-process.ts'
 
 const url = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/orgroster_bench'
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3)
@@ -49,7 +49,7 @@ async function ensureOrg (client: pg.Client, size: number): Promise<{ id: string
   if (row === undefined || row.n < size) {
     const missing = size + 1 - (row?.n ?? 0) // the owner is the +1
     console.log(`seeding ${name} with ${missing.toLocaleString('en')} members (npm run seed) ...`)
-    const seeded = spawnSync(process.execPath, ['--import', 'tsx', 'scripts/seed.ts', '--org', name, '--members', String(missing)],
+    const seeded = spawnSync('npm', ['run', 'seed', '--', '--org', name, '--members', String(missing)],
       { env: { ...process.env, DATABASE_URL: url }, stdio: 'inherit' })
     if (seeded.status !== 0) throw new Error('seeding failed')
     row = await count()
@@ -96,49 +96,46 @@ function copyReference (orgId: string): { seconds: number, bytes: number } {
 
 const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]! }
 
+buildServer()
 await ensureDatabase()
 const client = new pg.Client({ connectionString: url })
 await client.connect()
 const config = loadConfig({ JWT_SECRET: SECRET, NODE_ENV: 'test' })
 const token = mintToken(resolveJwtKeys(config), config, { ...DEV_ADMIN })
-const variants = [
-  { name: '`npm start` (tsx), default heap', bundled: false, nodeOptions: '' },
-  { name: 'bundled (esbuild), --max-old-space-size=64', bundled: true, nodeOptions: '--max-old-space-size=64' }
-]
 const results: string[] = []
 try {
-  for (const variant of variants) {
-    for (const size of sizes) {
-      const org = await ensureOrg(client, size)
-      const runs: Array<HttpRun & { rssMb: number, idleMb: number, copy: number }> = []
-      for (let round = 0; round < rounds; round++) {
-        const profile = process.env.BENCH_PROFILE === '1' && round === rounds - 1 && size === sizes[sizes.length - 1] && !variant.bundled
-        const server = await startServer({ DATABASE_URL: url, JWT_SECRET: SECRET, NODE_OPTIONS: variant.nodeOptions }, profile, variant.bundled)
-        try {
-          const idleMb = await serverPeakRss(server)
-          const run = await exportOverHttp(server, org.slug, token)
-          const rssMb = await serverPeakRss(server)
-          // The reference right after, in the same conditions: each round is a pair.
-          runs.push({ ...run, rssMb, idleMb, copy: copyReference(org.id).seconds })
-        } finally {
-          await server.stop()
-        }
-        const last = runs[runs.length - 1]!
-        console.log(`${variant.name}, ${size.toLocaleString('en')} members, round ${round + 1}: export ${last.seconds.toFixed(2)} s (TTFB ${last.ttfbMs.toFixed(0)} ms, ` +
-          `${(last.bytes / 1e6).toFixed(0)} MB, ${last.lines - 1} rows, server peak RSS ${last.rssMb.toFixed(0)} MB, ${last.idleMb.toFixed(0)} MB before the export); \\copy ${last.copy.toFixed(2)} s`)
+  for (const size of sizes) {
+    const org = await ensureOrg(client, size)
+    const runs: Array<HttpRun & { rssMb: number, idleMb: number, idlePeakMb: number, copy: number }> = []
+    for (let round = 0; round < rounds; round++) {
+      const profile = process.env.BENCH_PROFILE === '1' && round === rounds - 1 && size === sizes[sizes.length - 1]
+      const server = await startServer({ DATABASE_URL: url, JWT_SECRET: SECRET }, profile)
+      try {
+        // Idle: the server up and answering /healthz, before the export's first request.
+        const idleMb = await serverRss(server)
+        const idlePeakMb = await serverPeakRss(server)
+        const run = await exportOverHttp(server, org.slug, token)
+        const rssMb = await serverPeakRss(server)
+        // The reference right after, in the same conditions: each round is a pair.
+        runs.push({ ...run, rssMb, idleMb, idlePeakMb, copy: copyReference(org.id).seconds })
+      } finally {
+        await server.stop()
       }
-      const seconds = median(runs.map((r) => r.seconds))
-      const copy = median(runs.map((r) => r.copy))
-      const ratio = median(runs.map((r) => r.copy / r.seconds))
-      const rows = runs[0]!.lines - 1
-      results.push(`| ${variant.name} | ${size.toLocaleString('en')} | ${Math.round(rows / seconds).toLocaleString('en')} | ${median(runs.map((r) => r.ttfbMs)).toFixed(0)} | ` +
-        `${seconds.toFixed(2)} | ${Math.max(...runs.map((r) => r.rssMb)).toFixed(0)} | ${Math.max(...runs.map((r) => r.idleMb)).toFixed(0)} | ${copy.toFixed(2)} | ${ratio.toFixed(2)} |`)
+      const last = runs[runs.length - 1]!
+      console.log(`${size.toLocaleString('en')} members, round ${round + 1}: export ${last.seconds.toFixed(2)} s (TTFB ${last.ttfbMs.toFixed(0)} ms, ` +
+        `${(last.bytes / 1e6).toFixed(0)} MB, ${last.lines - 1} rows, server idle RSS ${last.idleMb.toFixed(0)} MB (peak ${last.idlePeakMb.toFixed(0)}), peak RSS after the export ${last.rssMb.toFixed(0)} MB); \\copy ${last.copy.toFixed(2)} s`)
     }
+    const seconds = median(runs.map((r) => r.seconds))
+    const copy = median(runs.map((r) => r.copy))
+    const ratio = median(runs.map((r) => r.copy / r.seconds))
+    const rows = runs[0]!.lines - 1
+    results.push(`| ${size.toLocaleString('en')} | ${Math.round(rows / seconds).toLocaleString('en')} | ${median(runs.map((r) => r.ttfbMs)).toFixed(0)} | ` +
+      `${seconds.toFixed(2)} | ${median(runs.map((r) => r.idleMb)).toFixed(0)} | ${Math.max(...runs.map((r) => r.rssMb)).toFixed(0)} | ${copy.toFixed(2)} | ${ratio.toFixed(2)} |`)
   }
 } finally {
   await client.end()
 }
-console.log(`\nmember export over HTTP on loopback vs psql \\copy of the same rows (median of ${rounds} rounds, each an export and a \\copy back to back; ratio: median of the rounds' ratios; RSS: max)\n`)
-console.log('| server | members | rows/s | TTFB ms | total s | server peak RSS MB | same server before the export MB | \\copy s | ratio (copy s / export s) |')
-console.log('|---|---|---|---|---|---|---|---|---|')
+console.log(`\nmember export from the npm start server (node dist/, default settings) over HTTP on loopback vs psql \\copy of the same rows (median of ${rounds} rounds, each an export and a \\copy back to back; ratio: median of the rounds' ratios; RSS: max)\n`)
+console.log('| members | rows/s | TTFB ms | total s | server idle RSS MB | server peak RSS MB | \\copy s | ratio (copy s / export s) |')
+console.log('|---|---|---|---|---|---|---|---|')
 for (const line of results) console.log(line)

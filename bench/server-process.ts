@@ -1,21 +1,21 @@
-// Runs orgroster as a child process for benchmarks: `node --import tsx src/server.ts` on a free
+// Runs orgroster as a child process for benchmarks: the compiled server, as `npm start` runs it
+// (`node dist/src/server.js`, built first with `npm run build`), on a free
 // port (the child is node itself, so /proc/<pid>/status is the server's), waits until it
 // answers, and reads its peak RSS (VmHWM) before stopping it.
-import { spawn, type ChildProcess } from 'node:child_process'
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { readFile, mkdir } from 'node:fs/promises'
 import net from 'node:net'
 
 export interface Server { port: number, child: ChildProcess, stop: () => Promise<void> }
 
-let bundlePath: string | undefined
+let built = false
 
-async function bundle (): Promise<string> {
-  if (bundlePath !== undefined) return bundlePath
-  // esbuild comes with tsx; the bundle is rebuilt once per benchmark run.
-  const { build } = await import('esbuild')
-  await build({ entryPoints: ['src/server.ts'], bundle: true, platform: 'node', format: 'esm', packages: 'external', target: 'node20', outfile: 'bench/.build/server.mjs', logLevel: 'warning' })
-  bundlePath = 'bench/.build/server.mjs'
-  return bundlePath
+/** `npm run build` once per benchmark run, so the server measured is the one `npm start` runs. */
+export function buildServer (): void {
+  if (built) return
+  const { status } = spawnSync('npm', ['run', 'build'], { stdio: 'inherit' })
+  if (status !== 0) throw new Error('npm run build failed')
+  built = true
 }
 
 async function freePort (): Promise<number> {
@@ -27,15 +27,12 @@ async function freePort (): Promise<number> {
   })
 }
 
-/**
- * `bundled`: run an esbuild bundle of src/server.ts with plain node (dependencies stay external),
- * i.e. the server without tsx's loader thread, as a build step would ship it.
- */
-export async function startServer (env: Record<string, string>, profile = false, bundled = false): Promise<Server> {
+/** The compiled server (`npm start`'s `node dist/src/server.js`) on a free port, with default settings. */
+export async function startServer (env: Record<string, string>, profile = false): Promise<Server> {
+  buildServer()
   const port = await freePort()
   if (profile) await mkdir('bench/profiles', { recursive: true })
-  const entry = bundled ? [await bundle()] : ['--import', 'tsx', 'src/server.ts']
-  const child = spawn(process.execPath, [...(profile ? ['--cpu-prof', '--cpu-prof-dir=bench/profiles'] : []), ...entry], {
+  const child = spawn(process.execPath, [...(profile ? ['--cpu-prof', '--cpu-prof-dir=bench/profiles'] : []), 'dist/src/server.js'], {
     env: { ...process.env, NODE_ENV: 'production', LOG_LEVEL: 'warn', SEED_DEMO: 'false', PORT: String(port), HOST: '127.0.0.1', ...env },
     stdio: ['ignore', 'inherit', 'inherit']
   })
@@ -57,9 +54,18 @@ export async function startServer (env: Record<string, string>, profile = false,
   }
 }
 
-/** The server's peak resident set size so far, in MB. */
+/** The server's peak resident set size so far (VmHWM), in MB. */
 export async function serverPeakRss (server: Server): Promise<number> {
+  return await procStatusMb(server, 'VmHWM')
+}
+
+/** The server's resident set size now (VmRSS), in MB. */
+export async function serverRss (server: Server): Promise<number> {
+  return await procStatusMb(server, 'VmRSS')
+}
+
+async function procStatusMb (server: Server, field: 'VmHWM' | 'VmRSS'): Promise<number> {
   const status = await readFile(`/proc/${server.child.pid}/status`, 'utf8')
-  const kb = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? NaN)
+  const kb = Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(status)?.[1] ?? NaN)
   return kb / 1024
 }

@@ -1,5 +1,5 @@
 // Download the member export of an organization to a file (written whole or not at all).
-import { createOrgroster } from 'orgroster/sdk'
+import { createOrgroster } from '@orgroster/sdk'
 
 const api = createOrgroster({ baseUrl: process.env.ORGROSTER_URL ?? 'http://localhost:3000', token: process.env.ORGROSTER_TOKEN })
 const { rows, filename } = await api.downloadMemberExport('acme', 'acme-members.csv', {

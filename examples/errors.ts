@@ -1,5 +1,5 @@
 // Errors are values carrying the documented body, or OrgrosterError once unwrapped.
-import { createOrgroster, isOrgrosterError, unwrap } from 'orgroster/sdk'
+import { createOrgroster, isOrgrosterError, unwrap } from '@orgroster/sdk'
 
 const api = createOrgroster({ baseUrl: process.env.ORGROSTER_URL ?? 'http://localhost:3000', token: process.env.ORGROSTER_TOKEN })
 const { error } = await api.GET('/v2/orgs/{orgSlug}', { params: { path: { orgSlug: 'no-such-org' } } })

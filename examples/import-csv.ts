@@ -1,5 +1,5 @@
 // Copy the members of one organization into another: export to a file, import the file.
-import { createOrgroster, unwrap } from 'orgroster/sdk'
+import { createOrgroster, unwrap } from '@orgroster/sdk'
 
 const api = createOrgroster({ baseUrl: process.env.ORGROSTER_URL ?? 'http://localhost:3000', token: process.env.ORGROSTER_TOKEN })
 await api.downloadMemberExport('acme', 'acme-members.csv')

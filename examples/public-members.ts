@@ -1,5 +1,5 @@
 // The public member list (by organization id), e.g. with an org API key.
-import { createOrgroster, unwrap } from 'orgroster/sdk'
+import { createOrgroster, unwrap } from '@orgroster/sdk'
 
 const api = createOrgroster({ baseUrl: process.env.ORGROSTER_URL ?? 'http://localhost:3000', token: process.env.ORGROSTER_TOKEN })
 const org = await unwrap(api.GET('/v2/orgs/{orgSlug}', { params: { path: { orgSlug: 'acme' } } }))

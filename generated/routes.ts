@@ -1815,7 +1815,7 @@ export const routes = {
             "type": "array",
             "maxItems": 50,
             "default": [],
-            "description": "Absolute URLs (a scheme, and a host for http and https), without a fragment.",
+            "description": "Redirect URIs, each by an allow rule (parsed as WHATWG URLs): `https://` with a host, no userinfo, no fragment, no wildcard; `http://` only for a loopback address (`127.0.0.1`, `[::1]`); or a private-use scheme in reverse-DNS form (`com.example.app:/oauth`, RFC 8252 section 7.1). Stored normalized (scheme and host lowercased, default port dropped) and matched exactly. Any other form is a 400 naming the item.",
             "items": {
               "type": "string",
               "minLength": 1,
@@ -3757,7 +3757,7 @@ export const routes = {
                 "active",
                 "suspended"
               ],
-              "description": "Organization status."
+              "description": "Organization status. A `suspended` organization is frozen: every operation on its members, invitations, roles, groups, API keys, import and export (and renaming or deleting it) answers 403 `organization is suspended`, to its members and its API keys alike, and the public member list answers 404. Reading it (`GET /v2/orgs/{orgSlug}`) still works, and so does un-suspending it (`PATCH` with `status: active`) by a signed-in member holding `orgs:manage` (an owner; not an API key) or by a platform user holding `admin:write` (sending only `status`)."
             },
             "defaultRole": {
               "type": "string",
@@ -7790,6 +7790,202 @@ export const routes = {
       }
     }
   },
+  "getMetrics": {
+    "method": "GET",
+    "url": "/metrics",
+    "security": [
+      "MetricsAuth"
+    ],
+    "bodyTypes": [],
+    "schema": {
+      "querystring": {
+        "type": "object",
+        "properties": {},
+        "required": [],
+        "additionalProperties": false
+      },
+      "response": {
+        "400": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ValidationError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What is wrong, naming the field."
+            },
+            "details": {
+              "type": "array",
+              "maxItems": 1000,
+              "description": "One entry per problem.",
+              "items": {
+                "type": "object",
+                "properties": {
+                  "field": {
+                    "type": "string",
+                    "maxLength": 1000,
+                    "description": "Where the problem is (e.g. `body/users/3/email`)."
+                  },
+                  "message": {
+                    "type": "string",
+                    "maxLength": 1000,
+                    "description": "What is wrong there."
+                  }
+                }
+              }
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id, also in the `x-request-id` header."
+            }
+          }
+        },
+        "401": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "AuthenticationError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "Why the credential was refused."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "404": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "NotFoundError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What was not found."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "429": {
+          "type": "object",
+          "required": [
+            "error",
+            "message",
+            "retryAfterMs"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "RateLimitError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "Which limit."
+            },
+            "retryAfterMs": {
+              "type": "number",
+              "description": "Milliseconds until the limit resets."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "500": {
+          "type": "object",
+          "additionalProperties": false,
+          "description": "Never a stack trace, SQL or other detail of the failure.",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "InternalError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "const": "Something went wrong",
+              "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        }
+      }
+    }
+  },
   "getOpenApiJson": {
     "method": "GET",
     "url": "/openapi.json",
@@ -9518,7 +9714,7 @@ export const routes = {
                 "active",
                 "suspended"
               ],
-              "description": "Organization status."
+              "description": "Organization status. A `suspended` organization is frozen: every operation on its members, invitations, roles, groups, API keys, import and export (and renaming or deleting it) answers 403 `organization is suspended`, to its members and its API keys alike, and the public member list answers 404. Reading it (`GET /v2/orgs/{orgSlug}`) still works, and so does un-suspending it (`PATCH` with `status: active`) by a signed-in member holding `orgs:manage` (an owner; not an API key) or by a platform user holding `admin:write` (sending only `status`)."
             },
             "defaultRole": {
               "type": "string",
@@ -9889,6 +10085,150 @@ export const routes = {
                 "database unreachable"
               ],
               "description": "Why the instance is not ready."
+            }
+          }
+        }
+      }
+    }
+  },
+  "getRoot": {
+    "method": "GET",
+    "url": "/",
+    "security": [],
+    "bodyTypes": [],
+    "schema": {
+      "querystring": {
+        "type": "object",
+        "properties": {},
+        "required": [],
+        "additionalProperties": false
+      },
+      "response": {
+        "400": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ValidationError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What is wrong, naming the field."
+            },
+            "details": {
+              "type": "array",
+              "maxItems": 1000,
+              "description": "One entry per problem.",
+              "items": {
+                "type": "object",
+                "properties": {
+                  "field": {
+                    "type": "string",
+                    "maxLength": 1000,
+                    "description": "Where the problem is (e.g. `body/users/3/email`)."
+                  },
+                  "message": {
+                    "type": "string",
+                    "maxLength": 1000,
+                    "description": "What is wrong there."
+                  }
+                }
+              }
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id, also in the `x-request-id` header."
+            }
+          }
+        },
+        "429": {
+          "type": "object",
+          "required": [
+            "error",
+            "message",
+            "retryAfterMs"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "RateLimitError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "Which limit."
+            },
+            "retryAfterMs": {
+              "type": "number",
+              "description": "Milliseconds until the limit resets."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "500": {
+          "type": "object",
+          "additionalProperties": false,
+          "description": "Never a stack trace, SQL or other detail of the failure.",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "InternalError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "const": "Something went wrong",
+              "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
             }
           }
         }
@@ -13420,7 +13760,7 @@ export const routes = {
                       "active",
                       "suspended"
                     ],
-                    "description": "Organization status."
+                    "description": "Organization status. A `suspended` organization is frozen: every operation on its members, invitations, roles, groups, API keys, import and export (and renaming or deleting it) answers 403 `organization is suspended`, to its members and its API keys alike, and the public member list answers 404. Reading it (`GET /v2/orgs/{orgSlug}`) still works, and so does un-suspending it (`PATCH` with `status: active`) by a signed-in member holding `orgs:manage` (an owner; not an API key) or by a platform user holding `admin:write` (sending only `status`)."
                   },
                   "defaultRole": {
                     "type": "string",
@@ -13629,7 +13969,7 @@ export const routes = {
         "properties": {
           "orgId": {
             "type": "string",
-            "description": "Organization ID",
+            "description": "The organization's `id` (a UUID, not its slug): the `id` field of `GET /v2/orgs/{orgSlug}` or of the organization in `GET /v2/orgs`. A slug, like any unknown id, is a 404.",
             "maxLength": 100
           }
         },
@@ -17893,7 +18233,7 @@ export const routes = {
               "active",
               "suspended"
             ],
-            "description": "Organization status."
+            "description": "Organization status. A `suspended` organization is frozen: every operation on its members, invitations, roles, groups, API keys, import and export (and renaming or deleting it) answers 403 `organization is suspended`, to its members and its API keys alike, and the public member list answers 404. Reading it (`GET /v2/orgs/{orgSlug}`) still works, and so does un-suspending it (`PATCH` with `status: active`) by a signed-in member holding `orgs:manage` (an owner; not an API key) or by a platform user holding `admin:write` (sending only `status`)."
           },
           "defaultRole": {
             "type": "string",
@@ -17947,7 +18287,7 @@ export const routes = {
                 "active",
                 "suspended"
               ],
-              "description": "Organization status."
+              "description": "Organization status. A `suspended` organization is frozen: every operation on its members, invitations, roles, groups, API keys, import and export (and renaming or deleting it) answers 403 `organization is suspended`, to its members and its API keys alike, and the public member list answers 404. Reading it (`GET /v2/orgs/{orgSlug}`) still works, and so does un-suspending it (`PATCH` with `status: active`) by a signed-in member holding `orgs:manage` (an owner; not an API key) or by a platform user holding `admin:write` (sending only `status`)."
             },
             "defaultRole": {
               "type": "string",

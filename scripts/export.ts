@@ -1,15 +1,16 @@
 // npm run export -- --org SLUG [--out FILE] ...: downloads an org's member export (CSV) through
 // the SDK, with a progress line (rows, rows/s) on a terminal. See --help.
-import { parseArgs } from 'node:util'
-import { createOrgroster, isOrgrosterError, type MemberExportQuery } from '../src/sdk/index.ts'
+import { createOrgroster, isOrgrosterError, type MemberExportQuery } from '../packages/sdk/src/index.ts'
 import { loadConfig } from '../src/config.ts'
 import { resolveJwtKeys } from '../src/lib/jwt-keys.ts'
 import { DEV_ADMIN, mintToken } from '../src/lib/dev-token.ts'
+import { parseCommandLine } from './lib/args.ts'
 import { progressLine } from './lib/progress.ts'
 
-const HELP = `Downloads the member export (CSV) of an organization through orgroster/sdk.
+const USAGE = 'npm run export -- --org SLUG [--out FILE|-] [--url URL] [--status S] [--columns a,b] [--bom]'
+const HELP = `Downloads the member export (CSV) of an organization through @orgroster/sdk.
 
-  npm run export -- --org SLUG [--out FILE|-] [--url URL] [--status S] [--columns a,b] [--bom]
+  ${USAGE}
 
   --org      the organization's slug (required)
   --out      where to write (default SLUG-members.csv; '-' for standard output)
@@ -23,25 +24,9 @@ outside production, a development token of ${DEV_ADMIN.sub} (the demo org's owne
 with the local secret, as npm run token does. On a terminal a progress line shows rows, rows/s
 and size; a file is written whole or not at all.`
 
-let values
-try {
-  ({ values } = parseArgs({
-    options: {
-      org: { type: 'string' },
-      out: { type: 'string' },
-      url: { type: 'string' },
-      status: { type: 'string' },
-      columns: { type: 'string' },
-      bom: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' }
-    }
-  }))
-} catch (err) {
-  console.error(`${(err as Error).message}\n\n${HELP}`)
-  process.exit(1)
-}
-if (values.help === true) { console.log(HELP); process.exit(0) }
-if (values.org === undefined) { console.error(`--org is required\n\n${HELP}`); process.exit(1) }
+const values = parseCommandLine(USAGE, HELP, {
+  org: { type: 'string' }, out: { type: 'string' }, url: { type: 'string' }, status: { type: 'string' }, columns: { type: 'string' }, bom: { type: 'boolean' }
+}, ['org'])
 
 function credential (): { token: string } | { apiKey: string } {
   if (process.env.ORGROSTER_API_KEY) return { apiKey: process.env.ORGROSTER_API_KEY }
@@ -51,8 +36,8 @@ function credential (): { token: string } | { apiKey: string } {
   return { token: mintToken(resolveJwtKeys(config), config, DEV_ADMIN, 3600) }
 }
 
+const baseUrl = values.url ?? process.env.ORGROSTER_URL ?? `http://127.0.0.1:${process.env.PORT ?? 3000}`
 try {
-  const baseUrl = values.url ?? process.env.ORGROSTER_URL ?? `http://127.0.0.1:${process.env.PORT ?? 3000}`
   const api = createOrgroster({ baseUrl, ...credential() })
   const query: MemberExportQuery = {
     ...(values.status ? { status: values.status as MemberExportQuery['status'] } : {}),
@@ -67,6 +52,10 @@ try {
   console.error(`${progress.done(result.rows, result.bytes)}  → ${out === '-' ? 'standard output' : out}`)
 } catch (err) {
   if (isOrgrosterError(err)) console.error(`export refused: ${err.message}`)
-  else console.error(`export failed: ${(err as Error).message}`)
+  else if (err instanceof TypeError && err.message === 'fetch failed') {
+    // fetch's own message names neither the address nor the reason; its cause does.
+    const cause = err.cause as { code?: string, message?: string } | undefined
+    console.error(`export failed: could not reach ${baseUrl} (${cause?.code ?? cause?.message ?? 'no answer'})`)
+  } else console.error(`export failed: ${(err as Error).message}`)
   process.exitCode = 1
 }

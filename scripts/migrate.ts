@@ -3,12 +3,14 @@
 import { loadConfig } from '../src/config.ts'
 import { connectDatabase } from '../src/db/connect.ts'
 import { migrator } from '../src/db/migrate.ts'
+import { usageError } from './lib/args.ts'
 
-const command = process.argv[2] ?? 'status'
-if (command === '--help' || command === '-h' || !['up', 'down', 'status'].includes(command)) {
-  console.log('npm run migrate -- up|down|status   (default status)')
-  process.exit(command === '--help' || command === '-h' ? 0 : 1)
-}
+const USAGE = 'npm run migrate -- up|down|status   (default status)'
+const args = process.argv.slice(2)
+if (args.length === 1 && (args[0] === '--help' || args[0] === '-h')) { console.log(USAGE); process.exit(0) }
+const command = args[0] ?? 'status'
+if (args.length > 1) usageError(USAGE, `Unexpected argument '${args[1]}'`)
+if (!['up', 'down', 'status'].includes(command)) usageError(USAGE, `Unknown command '${command}'`)
 
 const config = loadConfig(process.env, true)
 const handle = await connectDatabase({ databaseUrl: config.DATABASE_URL, dataDir: config.DATA_DIR, poolMax: 2, statementTimeoutMs: 600_000 })

@@ -12,6 +12,7 @@ import redis from './plugins/redis.ts'
 import auth from './plugins/auth.ts'
 import rateLimits from './plugins/rate-limit.ts'
 import docs from './plugins/docs.ts'
+import metrics from './plugins/metrics.ts'
 import routes from './routes/index.ts'
 
 export { loggerOptions }
@@ -30,6 +31,15 @@ declare module 'fastify' {
   }
 }
 
+/**
+ * Fastify's trustProxy from TRUST_PROXY. A hop count becomes a function trusting that many hops
+ * (Fastify 5 treats a bare number as trusting none): with `1`, request.ip is the address the
+ * load balancer appended to X-Forwarded-For, so the service must not be reachable around it.
+ */
+function trustProxyOption (setting: Config['TRUST_PROXY']): boolean | string[] | ((address: string, hop: number) => boolean) {
+  return typeof setting === 'number' ? (_address, hop) => hop < setting : setting
+}
+
 export interface BuildOptions {
   jwtKeys?: JwtKeys
   logger?: FastifyServerOptions['logger']
@@ -44,6 +54,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
       const given = req.headers['x-request-id']
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
     },
+    trustProxy: trustProxyOption(config.TRUST_PROXY),
     forceCloseConnections: 'idle',
     return503OnClosing: true
   })
@@ -71,6 +82,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
 
   await app.register(errors)
   await app.register(db, { config })
+  await app.register(metrics)
   await app.register(redis, { config })
   await app.register(auth, { config, jwtKeys: options.jwtKeys ?? resolveJwtKeys(config) })
   await app.register(rateLimits, { config })

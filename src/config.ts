@@ -1,4 +1,5 @@
 // Reads and validates the environment once. A bad value stops start-up with one line naming it.
+import { isIP } from 'node:net'
 import { envSchema } from 'env-schema'
 
 export interface Config {
@@ -16,6 +17,9 @@ export interface Config {
   RATE_LIMIT_MAX: number
   RATE_LIMIT_WINDOW_MS: number
   AUTH_FAILURE_MAX: number
+  AUTH_FAILURE_ADDRESS_MAX: number
+  /** Fastify's `trustProxy`: false (off), a hop count, or the addresses/CIDRs of the load balancers. */
+  TRUST_PROXY: false | number | string[]
   EXPORT_PAGE_SIZE: number
   EXPORT_MAX_SECONDS: number
   EXPORT_STALL_MS: number
@@ -27,6 +31,7 @@ export interface Config {
   DB_NAMED_STATEMENTS: boolean
   SHUTDOWN_DELAY_MS: number
   SEED_DEMO: boolean
+  METRICS_TOKEN?: string
 }
 
 export const configSchema = {
@@ -47,7 +52,10 @@ export const configSchema = {
     // Bounded as the spec's RateLimit-* headers say (at most a million per window of a day at most).
     RATE_LIMIT_MAX: { type: 'integer', minimum: 1, maximum: 1000000, default: 600 },
     RATE_LIMIT_WINDOW_MS: { type: 'integer', minimum: 100, maximum: 86400000, default: 60000 },
+    // Failed authentications a minute per (address, credential), and per address alone.
     AUTH_FAILURE_MAX: { type: 'integer', minimum: 1, default: 30 },
+    AUTH_FAILURE_ADDRESS_MAX: { type: 'integer', minimum: 1, default: 600 },
+    TRUST_PROXY: { type: 'string' },
     EXPORT_PAGE_SIZE: { type: 'integer', minimum: 10, maximum: 50000, default: 1000 },
     EXPORT_MAX_SECONDS: { type: 'integer', minimum: 1, default: 900 },
     EXPORT_STALL_MS: { type: 'integer', minimum: 100, default: 30000 },
@@ -58,11 +66,37 @@ export const configSchema = {
     DB_ACQUIRE_TIMEOUT_MS: { type: 'integer', minimum: 50, default: 5000 },
     DB_NAMED_STATEMENTS: { type: 'boolean', default: true },
     SHUTDOWN_DELAY_MS: { type: 'integer', minimum: 0, maximum: 120000, default: 0 },
-    SEED_DEMO: { type: 'boolean', default: true }
+    SEED_DEMO: { type: 'boolean', default: true },
+    METRICS_TOKEN: { type: 'string', minLength: 16 }
   }
 } as const
 
 export class ConfigError extends Error {}
+
+/**
+ * TRUST_PROXY: unset or `false` (request.ip is the socket's peer), a hop count (`1`: one load
+ * balancer in front), or a comma-separated list of addresses and CIDRs of the trusted proxies.
+ * `true` (trust every hop, so any client could name its own address) is refused.
+ */
+export function parseTrustProxy (raw: string | undefined): false | number | string[] {
+  if (raw === undefined || raw === 'false') return false
+  if (/^\d+$/.test(raw)) {
+    const hops = Number(raw)
+    if (hops >= 1 && hops <= 32) return hops
+  } else {
+    const entries = raw.split(',').map((e) => e.trim())
+    if (entries.every(isAddressOrCidr)) return entries
+  }
+  throw new ConfigError('invalid configuration: TRUST_PROXY must be false, a hop count (1-32) or a comma-separated list of addresses/CIDRs')
+}
+
+function isAddressOrCidr (entry: string): boolean {
+  const [address = '', bits, ...rest] = entry.split('/')
+  const version = isIP(address)
+  if (version === 0 || rest.length > 0) return false
+  if (bits === undefined) return true
+  return /^\d+$/.test(bits) && Number(bits) <= (version === 4 ? 32 : 128)
+}
 
 /** Validates `env` (defaults applied); throws ConfigError with one line naming the variable. */
 export function loadConfig (env: Record<string, string | undefined> = process.env, dotenv = false): Config {
@@ -75,6 +109,7 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
     const message = (err as Error).message.replace(/^env\/?/, '').split(',')[0]
     throw new ConfigError(`invalid configuration: ${message}`)
   }
+  config.TRUST_PROXY = parseTrustProxy(data.TRUST_PROXY)
   if (config.JWT_SECRET && config.JWT_PUBLIC_KEY) {
     throw new ConfigError('invalid configuration: set JWT_SECRET or JWT_PUBLIC_KEY, not both')
   }

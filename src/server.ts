@@ -17,7 +17,21 @@ try {
   throw err
 }
 
-const app = await buildApp(config)
+/** PostgreSQL's 3D000: DATABASE_URL names a database nobody created (orgroster creates tables only). */
+function missingDatabase (err: unknown): boolean {
+  const cause = err instanceof Error ? err.cause : undefined
+  return typeof cause === 'object' && cause !== null && (cause as { code?: unknown }).code === '3D000'
+}
+
+let app
+try {
+  app = await buildApp(config)
+} catch (err) {
+  if (!missingDatabase(err)) throw err
+  const name = new URL(config.DATABASE_URL ?? '').pathname.slice(1)
+  console.error(`the database "${name}" does not exist: create it first (e.g. createdb ${name}), then start again`)
+  process.exit(1)
+}
 const delay = config.SHUTDOWN_DELAY_MS
 closeWithGrace({ delay: delay + 10_000 }, async ({ signal, err }) => {
   if (err) app.log.error({ err }, 'closing after an error')

@@ -149,7 +149,7 @@ t.test('clients: secret shown once and stored hashed, redirect URIs absolute, or
     ['/relative/path', 'must be an absolute URL'],
     ['example.com/cb', 'must be an absolute URL'],
     ['https://app.example.com/cb#frag', 'must not contain a fragment'],
-    ['javascript:alert(1)', 'must not use the javascript: scheme']
+    ['javascript:alert(1)', 'must use https, http for a loopback address, or a reverse-DNS private-use scheme (com.example.app:/path)']
   ]
   for (const [uri, message] of badUris) {
     const bad = await ctx.app.inject({ method: 'POST', url: '/api/admin/clients', headers, payload: { organizationId: owner.orgId, name: 'x', redirectUris: ['https://ok.example.com/', uri] } })

@@ -1,6 +1,8 @@
-// The operator's command line: every npm script answers --help; `export` downloads through
-// the SDK with a progress line on a terminal only; `token` refuses in production.
+// The operator's command line: every npm script answers --help; a bad or missing option is one
+// usage line and exit 2; `export` downloads through the SDK with a progress line on a terminal
+// only and names the address it could not reach; `token` refuses in production.
 import { execFile } from 'node:child_process'
+import { createServer, type AddressInfo } from 'node:net'
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -39,6 +41,51 @@ t.test('every operator script answers --help', async (t) => {
   }
 })
 
+t.test('an unknown, malformed or missing option is one usage line on stderr and exit 2, no stack', async (t) => {
+  const cases: Array<[string, string[], RegExp]> = [
+    ['token', ['--nope'], /^Unknown option '--nope'; usage: npm run token -- /],
+    ['token', ['--hours', '0'], /^--hours must be a positive number; usage: npm run token -- /],
+    ['token', ['extra'], /^Unexpected argument 'extra'; usage: npm run token -- /],
+    ['migrate', ['sideways'], /^Unknown command 'sideways'; usage: npm run migrate -- up\|down\|status/],
+    ['migrate', ['up', 'down'], /^Unexpected argument 'down'; usage: npm run migrate -- /],
+    ['export', [], /^--org is required; usage: npm run export -- --org SLUG/],
+    ['export', ['--org'], /^Option '--org <value>' argument missing; usage: npm run export -- /],
+    ['export', ['--org', 'acme', '--colour'], /^Unknown option '--colour'; usage: npm run export -- /],
+    // Issue 14: seed without --members created an empty org.
+    ['seed', ['--org', 'Quiet Co'], /^--members is required; usage: npm run seed -- --org NAME --members N/],
+    ['seed', ['--members', '10'], /^--org is required; usage: npm run seed -- /],
+    ['seed', ['--org', 'X', '--members', '1.5'], /^--members must be a whole number from 0 to 10,000,000; usage: /],
+    ['seed', ['--org', 'X', '--members', '10', '--fast'], /^Unknown option '--fast'; usage: /]
+  ]
+  // Seeding would touch this database: the refusals must come before any connection.
+  const env = { DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none', DATA_DIR: 'memory://' }
+  const results = await Promise.all(cases.map(([name, args]) => script(name, args, env)))
+  cases.forEach(([name, args, pattern], i) => {
+    const res = results[i]!
+    const what = `${name} ${args.join(' ')}`
+    t.equal(res.code, 2, `${what}: exit 2`)
+    t.match(res.stderr, pattern, what)
+    t.equal(res.stderr.trimEnd().split('\n').length, 1, `${what}: one line`)
+    t.equal(res.stdout, '', `${what}: nothing on stdout`)
+  })
+})
+
+t.test('export names the address it could not reach', async (t) => {
+  // A port that was free a moment ago: nothing listens there.
+  const port = await new Promise<number>((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo
+      server.close(() => resolve(port))
+    })
+  })
+  const dir = mkdtempSync(join(tmpdir(), 'orgroster-cli-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const res = await script('export', ['--org', 'acme', '--out', join(dir, 'x.csv'), '--url', `http://127.0.0.1:${port}`], { ORGROSTER_TOKEN: 'x.y.z' })
+  t.equal(res.code, 1)
+  t.match(res.stderr, new RegExp(`^export failed: could not reach http://127\\.0\\.0\\.1:${port} \\(ECONNREFUSED\\)$`, 'm'))
+  t.notOk(existsSync(join(dir, 'x.csv')))
+})
+
 t.test('token refuses to mint in production', async (t) => {
   const res = await script('token', [], { NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(40) })
   t.equal(res.code, 1)
@@ -64,9 +111,6 @@ t.test('export downloads through the SDK; a summary without a terminal, no progr
   t.equal(refused.code, 1)
   t.match(refused.stderr, /export refused: 404 NotFoundError/)
   t.notOk(existsSync(join(dir, 'x.csv')))
-  const usage = await script('export', [])
-  t.equal(usage.code, 1)
-  t.match(usage.stderr, /--org is required/)
 })
 
 t.test('on a terminal, export redraws one progress line', async (t) => {

@@ -40,3 +40,15 @@ t.test('npm start refuses a bad value with one line and a non-zero exit', async 
   t.equal(prod.status, 1)
   t.match(prod.stderr, /JWT_SECRET or JWT_PUBLIC_KEY is required/)
 })
+
+// Issue 14: a DATABASE_URL naming a database nobody created printed "migration failed" with a
+// stack; now one line says to create it first.
+t.test('npm start on a PostgreSQL database that does not exist says to create it', { skip: process.env.TEST_DATABASE_URL ? false : 'needs TEST_DATABASE_URL' }, async (t) => {
+  const url = new URL(process.env.TEST_DATABASE_URL!)
+  url.pathname = `/orgroster_missing_${process.pid}`
+  const res = spawnSync(process.execPath, ['--import=tsx', 'src/server.ts'], {
+    env: { ...process.env, DATABASE_URL: url.toString(), JWT_SECRET: 'x'.repeat(40), PORT: '0', SEED_DEMO: 'false' }, encoding: 'utf8', timeout: 60_000
+  })
+  t.equal(res.status, 1)
+  t.equal(res.stderr.trim(), `the database "orgroster_missing_${process.pid}" does not exist: create it first (e.g. createdb orgroster_missing_${process.pid}), then start again`)
+})

@@ -1,5 +1,5 @@
 // examples/ as a reader would run them: each is short, and each runs against a live server with
-// the demo organization, importing 'orgroster/sdk' like any consumer.
+// the demo organization, importing '@orgroster/sdk' like any consumer.
 import { execFile } from 'node:child_process'
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -21,7 +21,7 @@ t.test('each example is under ten lines of code', async (t) => {
   for (const file of examples) {
     const code = readFileSync(join(dir, file), 'utf8').split('\n').filter((l) => l.trim() !== '' && !l.trim().startsWith('//'))
     t.ok(code.length < 10, `${file}: ${code.length} lines`)
-    t.match(code.join('\n'), /from 'orgroster\/sdk'/, `${file} imports the package, not a path`)
+    t.match(code.join('\n'), /from '@orgroster\/sdk'/, `${file} imports the package, not a path`)
   }
 })
 

@@ -82,7 +82,9 @@ t.test('public list: errors in the seed body', async (t) => {
   const hidden = await expect('a plain member', 404, 'NotFound', { headers: bearer(plainToken) })
   const unknown = await expect('unknown org', 404, 'NotFound', { url: `/api/public/organizations/${randomUUID()}/members`, headers: bearer(owner.token) })
   t.same(hidden, unknown, 'not administered looks exactly like not existing')
-  await expect('not a uuid', 404, 'NotFound', { url: '/api/public/organizations/acme/members', headers: bearer(owner.token) })
+  // A slug where the id belongs: the same 404, with what to send instead (issue 14).
+  const slugGiven = await expect('the slug, not the id', 404, 'NotFound', { url: `/api/public/organizations/${owner.slug}/members`, headers: bearer(owner.token) })
+  t.match(slugGiven.detail, /orgId is the organization's id \(a UUID, the id of GET \/v2\/orgs\/\{orgSlug\}\), not its slug/)
   await expect('owner of another org', 404, 'NotFound', { headers: bearer(other.token) })
   await expect('key of another org', 404, 'NotFound', { headers: { 'x-api-key': otherKey.raw } })
   await expect('key without admin permission', 404, 'NotFound', { headers: { 'x-api-key': readKey.raw } })

@@ -1,11 +1,11 @@
-// orgroster/sdk against a real listening server, over HTTP, on both databases.
+// @orgroster/sdk against a real listening server, over HTTP, on both databases.
 import { randomUUID } from 'node:crypto'
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PassThrough } from 'node:stream'
 import t from 'tap'
-import { createOrgroster, isOrgrosterError, OrgrosterError, unwrap, type ApiErrorBody } from '../src/sdk/index.ts'
+import { createOrgroster, isOrgrosterError, OrgrosterError, unwrap, type ApiErrorBody } from '../packages/sdk/src/index.ts'
 import { insertApiKey } from '../src/db/api-keys.ts'
 import { seedMembers } from '../src/db/seed.ts'
 import { databaseName, ownerWithOrg, randomSlug } from './helper.ts'

@@ -70,7 +70,31 @@ t.test('Swagger UI: authorize, then Try it out end to end', { skip: existsSync(C
   await page.goto(`${ctx.baseUrl}/docs`)
   await page.locator('.swagger-ui .information-container').waitFor({ timeout: 30_000 })
   t.equal(await page.locator('.auth-container').count(), 0)
+  // The Authorize dialog opens on BearerAuth (the JWT npm start prints): first, and on screen.
+  await page.click('button.authorize')
+  const first = page.locator('.auth-container').first()
+  await first.waitFor()
+  t.equal((await first.locator('h4 code').first().textContent())?.trim(), 'BearerAuth', 'BearerAuth is the first scheme in the dialog')
+  const box = await first.locator('input').first().boundingBox()
+  t.ok(box !== null && box.y >= 0 && box.y + box.height <= 900, 'its token field is visible without scrolling')
+  await page.screenshot({ path: join(artifacts, 'swagger-ui-authorize.png'), fullPage: false })
+  await page.locator('.auth-btn-wrapper button.btn-done').first().click()
   await authorize(page, 'BearerAuth', owner.token)
+
+  // List Org Members as it opens: only the org's slug typed; no filter is pre-filled, so the
+  // first call lists the members (Slug's example once filled roleSlug and group with 'acme').
+  const list = page.locator('#operations-Organizations-listOrgMembers')
+  await list.locator('.opblock-summary').first().click()
+  const tryList = list.locator('button.try-out__btn')
+  if ((await tryList.textContent())?.trim() === 'Try it out') await tryList.click()
+  for (const name of ['roleSlug', 'group', 'q', 'userIds', 'cursor']) {
+    t.equal(await list.locator(`tr[data-param-name="${name}"] input`).inputValue(), '', `${name} starts empty`)
+  }
+  await list.locator('.opblock-summary').first().click()
+  const defaults = await tryItOut(page, 'Organizations', 'listOrgMembers', { orgSlug: owner.slug })
+  t.equal(defaults.status, '200', 'the list with its default parameters answered 200')
+  t.match(defaults.text, /"results": \[\s*\{/, 'and returned members')
+  t.match(defaults.text, /"total": 31/)
 
   const slug = randomSlug('ui')
   const created = await tryItOut(page, 'Organizations', 'createOrganization', {}, JSON.stringify({ name: 'Made in Swagger UI', slug }))

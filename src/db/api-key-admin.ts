@@ -1,8 +1,11 @@
-// Managing org API keys: list, get, update, delete, rotate. Creation is insertApiKey.
+// Managing org API keys: list, get, update, delete, rotate. Creation is insertApiKey. A key is
+// changed only by a caller whose held set covers its permissions, checked on the row locked for
+// the change (so rotation never hands a broader key's secret to a narrower caller).
 import { sql, type Kysely } from 'kysely'
 import type { Database, OrgApiKey } from './schema.ts'
 import { recordAudit, type AuditActor } from './audit.ts'
 import { NotFoundError } from '../lib/errors.ts'
+import { assertCovered } from '../lib/privilege.ts'
 import { mintApiKey } from './api-keys.ts'
 import { cutPage, pageQuery, type Page, type PageRequest } from './keyset.ts'
 
@@ -31,6 +34,13 @@ export async function getApiKey (db: Kysely<Database>, orgId: string, keyId: str
   return key
 }
 
+/** Locks the key and throws the 403 unless `held` covers its permissions. */
+async function lockCoveredKey (trx: Kysely<Database>, orgId: string, keyId: string, held: readonly string[]): Promise<void> {
+  const key = await trx.selectFrom('org_api_keys').select(['slug', 'permissions']).where('org_id', '=', orgId).where('id', '=', keyId).forUpdate().executeTakeFirst()
+  if (!key) throw new NotFoundError('API key not found')
+  assertCovered(held, key.permissions, `API key ${key.slug}`)
+}
+
 export interface ApiKeyPatch {
   name?: string
   permissions?: string[]
@@ -41,8 +51,10 @@ export interface ApiKeyPatch {
   disabled?: boolean
 }
 
-export async function updateApiKey (db: Kysely<Database>, orgId: string, keyId: string, patch: ApiKeyPatch, actor: AuditActor): Promise<OrgApiKey> {
+export async function updateApiKey (db: Kysely<Database>, orgId: string, held: readonly string[], keyId: string, patch: ApiKeyPatch, actor: AuditActor): Promise<OrgApiKey> {
+  assertCovered(held, patch.permissions ?? [], 'The new permission set')
   return await db.transaction().execute(async (trx) => {
+    await lockCoveredKey(trx, orgId, keyId, held)
     const key = await trx.updateTable('org_api_keys').set({
       ...(patch.name !== undefined ? { name: patch.name } : {}),
       ...(patch.permissions !== undefined ? { permissions: patch.permissions } : {}),
@@ -59,8 +71,9 @@ export async function updateApiKey (db: Kysely<Database>, orgId: string, keyId: 
   })
 }
 
-export async function deleteApiKey (db: Kysely<Database>, orgId: string, keyId: string, actor: AuditActor): Promise<void> {
+export async function deleteApiKey (db: Kysely<Database>, orgId: string, held: readonly string[], keyId: string, actor: AuditActor): Promise<void> {
   await db.transaction().execute(async (trx) => {
+    await lockCoveredKey(trx, orgId, keyId, held)
     const deleted = await trx.deleteFrom('org_api_keys').where('org_id', '=', orgId).where('id', '=', keyId).returning('id').executeTakeFirst()
     if (!deleted) throw new NotFoundError('API key not found')
     await recordAudit(trx, actor, { orgId, action: 'apikey.deleted', targetType: 'apikey', targetId: keyId })
@@ -68,8 +81,9 @@ export async function deleteApiKey (db: Kysely<Database>, orgId: string, keyId: 
 }
 
 /** A new prefix and secret for the key; the old raw key stops working at once. */
-export async function rotateApiKey (db: Kysely<Database>, orgId: string, orgSlug: string, keyId: string, expiresAt: string | undefined, actor: AuditActor): Promise<{ key: OrgApiKey, raw: string }> {
+export async function rotateApiKey (db: Kysely<Database>, orgId: string, orgSlug: string, held: readonly string[], keyId: string, expiresAt: string | undefined, actor: AuditActor): Promise<{ key: OrgApiKey, raw: string }> {
   return await db.transaction().execute(async (trx) => {
+    await lockCoveredKey(trx, orgId, keyId, held)
     const minted = mintApiKey(orgSlug)
     const key = await trx.updateTable('org_api_keys').set({
       prefix: minted.prefix,

@@ -51,7 +51,7 @@ function counters (handle: DatabaseHandle) {
 }
 
 function busy (message: string): RateLimitError {
-  return new RateLimitError(message, EXPORT_RETRY_AFTER_MS)
+  return new RateLimitError(message, EXPORT_RETRY_AFTER_MS, 'export_slots')
 }
 
 /** Opens a session or throws RateLimitError when the limits are reached. */

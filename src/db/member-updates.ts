@@ -1,6 +1,7 @@
-// Role and status changes, removals and invitation renewals. The last active owner of an org
-// can be neither demoted, suspended nor removed: owners' rows are locked first, so concurrent
-// demotions queue up and the last one sees who is left.
+// Role and status changes, removals and invitation renewals. Each acts on members whose current
+// role the caller's held set must cover (and a new role too), checked on the rows locked for
+// the write. The last active owner of an org can be neither demoted, suspended nor removed:
+// owners' rows are locked first, so concurrent demotions queue up and the last one sees who is left.
 import { randomBytes } from 'node:crypto'
 import { sql, type Kysely } from 'kysely'
 import type { Database, Organization } from './schema.ts'
@@ -8,6 +9,7 @@ import { recordAudit, type AuditActor } from './audit.ts'
 import { ConflictError, NotFoundError, ValidationError } from '../lib/errors.ts'
 import { hashInviteToken } from './member-writes.ts'
 import { getMember, getMemberWithGroups, type MemberRow } from './members.ts'
+import { assertRolesCovered, rolePermissions } from './roles.ts'
 
 /** Locks the org's active owners (always first, so transactions queue instead of deadlocking). */
 async function lockOwners (db: Kysely<Database>, orgId: string): Promise<Array<{ user_id: string }>> {
@@ -26,16 +28,16 @@ function guardLastOwner (owners: Array<{ user_id: string }>, leaving: string[]):
 export interface MemberPatch { roleSlug?: string, status?: 'active' | 'suspended' }
 
 /** Applies the patch; returns the member as updated (read in the transaction, which a concurrent removal cannot undo). */
-export async function updateMember (db: Kysely<Database>, org: Organization, userId: string, patch: MemberPatch, by: string | null, actor: AuditActor): Promise<{ member: MemberRow, groups: string[] }> {
+export async function updateMember (db: Kysely<Database>, org: Organization, held: readonly string[], userId: string, patch: MemberPatch, by: string | null, actor: AuditActor): Promise<{ member: MemberRow, groups: string[] }> {
   return await db.transaction().execute(async (trx) => {
     const owners = await lockOwners(trx, org.id)
     const current = await trx.selectFrom('org_memberships').select(['role_slug', 'status'])
       .where('org_id', '=', org.id).where('user_id', '=', userId).forUpdate().executeTakeFirst()
     if (!current) throw new NotFoundError('Member not found')
-    if (patch.roleSlug !== undefined) {
-      const role = await trx.selectFrom('org_roles').select('slug').where('org_id', '=', org.id).where('slug', '=', patch.roleSlug).executeTakeFirst()
-      if (!role) throw new ValidationError(`body/roleSlug: role ${patch.roleSlug} does not exist in this organization`, [{ field: 'body/roleSlug', message: 'is not a role of this organization' }])
+    if (patch.roleSlug !== undefined && !(await rolePermissions(trx, org.id, [patch.roleSlug])).has(patch.roleSlug)) {
+      throw new ValidationError(`body/roleSlug: role ${patch.roleSlug} does not exist in this organization`, [{ field: 'body/roleSlug', message: 'is not a role of this organization' }])
     }
+    await assertRolesCovered(trx, org.id, held, [current.role_slug, ...(patch.roleSlug !== undefined ? [patch.roleSlug] : [])])
     if (patch.status !== undefined && current.status === 'invited') {
       throw new ConflictError('A pending invitation cannot be activated or suspended; resend or remove it')
     }
@@ -55,9 +57,13 @@ export async function updateMember (db: Kysely<Database>, org: Organization, use
 }
 
 /** Removes the members among `userIds`; returns how many were removed. */
-export async function removeMembers (db: Kysely<Database>, org: Organization, userIds: string[], actor: AuditActor): Promise<number> {
+export async function removeMembers (db: Kysely<Database>, org: Organization, held: readonly string[], userIds: string[], actor: AuditActor): Promise<number> {
   return await db.transaction().execute(async (trx) => {
-    guardLastOwner(await lockOwners(trx, org.id), userIds)
+    const owners = await lockOwners(trx, org.id)
+    const targets = await trx.selectFrom('org_memberships').select('role_slug').where('org_id', '=', org.id).where('user_id', 'in', userIds)
+      .orderBy('user_id').forUpdate().execute()
+    await assertRolesCovered(trx, org.id, held, targets.map((m) => m.role_slug))
+    guardLastOwner(owners, userIds)
     const removed = await trx.deleteFrom('org_memberships').where('org_id', '=', org.id).where('user_id', 'in', userIds).returning('user_id').execute()
     if (removed.length > 0) {
       // Only the removed ones: a concurrent add of another listed user may commit between the
@@ -70,10 +76,11 @@ export async function removeMembers (db: Kysely<Database>, org: Organization, us
 }
 
 /** A new token for a pending invitation; the old one stops working. Returns it with the member as renewed. */
-export async function renewInvite (db: Kysely<Database>, org: Organization, userId: string, ttlHours: number, by: string | null, actor: AuditActor): Promise<{ token: string, member: MemberRow }> {
+export async function renewInvite (db: Kysely<Database>, org: Organization, held: readonly string[], userId: string, ttlHours: number, by: string | null, actor: AuditActor): Promise<{ token: string, member: MemberRow }> {
   return await db.transaction().execute(async (trx) => {
-    const current = await trx.selectFrom('org_memberships').select('status').where('org_id', '=', org.id).where('user_id', '=', userId).forUpdate().executeTakeFirst()
+    const current = await trx.selectFrom('org_memberships').select(['status', 'role_slug']).where('org_id', '=', org.id).where('user_id', '=', userId).forUpdate().executeTakeFirst()
     if (!current) throw new NotFoundError('Member not found')
+    await assertRolesCovered(trx, org.id, held, [current.role_slug])
     if (current.status !== 'invited') throw new ConflictError('This member has no pending invitation')
     const token = randomBytes(32).toString('base64url')
     await trx.updateTable('org_memberships').set({

@@ -4,10 +4,18 @@ import { sql, type Kysely } from 'kysely'
 import type { Database, Organization } from './schema.ts'
 import { recordAudit, type AuditActor } from './audit.ts'
 import { groupsOfUsers, MEMBER_COLUMNS, type MemberRow } from './members.ts'
+import { rolePermissions } from './roles.ts'
 import { ConflictError, ValidationError } from '../lib/errors.ts'
+import { assertCovered } from '../lib/privilege.ts'
 
 export interface AddEntry { userId?: string, email?: string, roleSlug?: string, groups?: string[] }
-export interface AddOptions { skipExisting: boolean, invitedBy: string | null, inviteTtlHours: number }
+export interface AddOptions {
+  skipExisting: boolean
+  invitedBy: string | null
+  inviteTtlHours: number
+  /** The caller's held set: every role given must be covered by it. */
+  held: readonly string[]
+}
 export interface AddedMember { userId: string, member: MemberRow, groups: string[], inviteToken?: string }
 
 // Rows per INSERT: well under PostgreSQL's 65,535 bind parameters at 16 columns a row.
@@ -41,12 +49,12 @@ export function checkEntries (entries: AddEntry[]): void {
 export async function addMembers (db: Kysely<Database>, org: Organization, entries: AddEntry[], options: AddOptions, actor: AuditActor): Promise<AddedMember[]> {
   checkEntries(entries)
   return await db.transaction().execute(async (trx) => {
-    // The default role cannot be deleted, so only other roles are looked up; should it vanish
-    // anyway, the memberships' foreign key refuses the insert (409).
-    if (entries.some((e) => e.roleSlug !== undefined && e.roleSlug !== org.default_role)) {
-      const roles = new Set((await trx.selectFrom('org_roles').select('slug').where('org_id', '=', org.id).execute()).map((r) => r.slug))
-      entries.forEach((e, i) => { if (!roles.has(e.roleSlug ?? org.default_role)) throw invalid(i, '/roleSlug', `role ${e.roleSlug} does not exist in this organization`) })
-    }
+    // Every role given, the default one included, must exist and be covered by the caller's
+    // held set (a deleted default role makes the memberships' foreign key refuse the insert: 409).
+    const slugs = [...new Set(entries.map((e) => e.roleSlug ?? org.default_role))]
+    const roles = await rolePermissions(trx, org.id, slugs)
+    entries.forEach((e, i) => { if (e.roleSlug !== undefined && !roles.has(e.roleSlug)) throw invalid(i, '/roleSlug', `role ${e.roleSlug} does not exist in this organization`) })
+    for (const slug of slugs) assertCovered(options.held, roles.get(slug) ?? [], `Role ${slug}`)
 
     // Resolve every entry to a user; unknown emails become pending users.
     const ids = entries.flatMap((e) => (e.userId ? [e.userId] : []))

@@ -1,6 +1,5 @@
 // Migrations are modules in ./migrations, applied in name order by Kysely's Migrator.
-import { Migrator, type MigrationProvider, type Migration } from 'kysely/migration'
-import type { Kysely } from 'kysely'
+import { Migrator, type Kysely, type MigrationProvider, type Migration } from 'kysely'
 import * as initial from './migrations/2026-11-23-0001-initial.ts'
 import * as adminIndexes from './migrations/2026-11-23-0301-admin-indexes.ts'
 import * as memberCounts from './migrations/2026-11-24-0401-member-counts.ts'
@@ -23,7 +22,7 @@ export async function migrateToLatest (db: Kysely<any>): Promise<void> {
   const { error, results } = await migrator(db).migrateToLatest()
   if (error) {
     const failed = results?.find((r) => r.status === 'Error')
-    throw new Error(`migration ${failed?.migrationName ?? ''} failed: ${(error as Error).message}`)
+    throw new Error(`migration ${failed?.migrationName ?? ''} failed: ${(error as Error).message}`, { cause: error })
   }
 }
 

@@ -1,10 +1,17 @@
-// Org roles: the built-in three (immutable) and custom ones.
+// Org roles: the built-in three (immutable) and custom ones. A role is defined, changed or
+// deleted only by a caller whose held set covers its permissions, old and new.
 import { sql, type Kysely } from 'kysely'
 import type { Database, OrgRole } from './schema.ts'
 import { recordAudit, type AuditActor } from './audit.ts'
 import { ConflictError, NotFoundError } from '../lib/errors.ts'
 import { containing } from '../lib/text.ts'
 import { cutPage, pageQuery, type Page, type PageRequest } from './keyset.ts'
+import { assertCovered } from '../lib/privilege.ts'
+
+/** Every role of the org, in no order: a lookup by slug (the import's), not a page of the list. */
+export async function listRoles (db: Kysely<Database>, orgId: string): Promise<OrgRole[]> {
+  return await db.selectFrom('org_roles').selectAll().where('org_id', '=', orgId).execute()
+}
 
 /** Roles whose name holds `search` (case-insensitive). */
 function rolesMatching (db: Kysely<Database>, orgId: string, search: string | undefined) {
@@ -28,9 +35,24 @@ export async function getRole (db: Kysely<Database>, orgId: string, slug: string
   return role
 }
 
+/** The permissions of each of these roles of the org that exists (slug → permissions). */
+export async function rolePermissions (db: Kysely<Database>, orgId: string, slugs: readonly string[]): Promise<Map<string, string[]>> {
+  if (slugs.length === 0) return new Map()
+  const rows = await db.selectFrom('org_roles').select(['slug', 'permissions']).where('org_id', '=', orgId).where('slug', 'in', [...slugs]).execute()
+  return new Map(rows.map((r) => [r.slug, r.permissions]))
+}
+
+/** Throws the 403 unless `held` covers every one of these roles (in the order given). */
+export async function assertRolesCovered (db: Kysely<Database>, orgId: string, held: readonly string[], slugs: readonly string[]): Promise<void> {
+  const unique = [...new Set(slugs)]
+  const roles = await rolePermissions(db, orgId, unique)
+  for (const slug of unique) assertCovered(held, roles.get(slug) ?? [], `Role ${slug}`)
+}
+
 export interface RoleInput { name?: string, slug?: string, description?: string, permissions?: string[], scopes?: string[] }
 
-export async function createRole (db: Kysely<Database>, orgId: string, input: RoleInput & { name: string, slug: string }, by: string | null, actor: AuditActor): Promise<OrgRole> {
+export async function createRole (db: Kysely<Database>, orgId: string, held: readonly string[], input: RoleInput & { name: string, slug: string }, by: string | null, actor: AuditActor): Promise<OrgRole> {
+  assertCovered(held, input.permissions ?? [], 'The new permission set')
   return await db.transaction().execute(async (trx) => {
     const role = await trx.insertInto('org_roles').values({
       org_id: orgId,
@@ -48,10 +70,19 @@ export async function createRole (db: Kysely<Database>, orgId: string, input: Ro
   })
 }
 
-export async function updateRole (db: Kysely<Database>, orgId: string, slug: string, input: RoleInput, by: string | null, actor: AuditActor): Promise<OrgRole> {
+/** The role, locked for the change; built-in roles and roles the caller does not cover are refused. */
+async function lockChangeableRole (trx: Kysely<Database>, orgId: string, slug: string, held: readonly string[], verb: string): Promise<OrgRole> {
+  const current = await trx.selectFrom('org_roles').selectAll().where('org_id', '=', orgId).where('slug', '=', slug).forUpdate().executeTakeFirst()
+  if (!current) throw new NotFoundError(`Role ${slug} not found`)
+  if (current.is_system) throw new ConflictError(`Built-in role ${slug} cannot be ${verb}`)
+  assertCovered(held, current.permissions, `Role ${slug}`)
+  return current
+}
+
+export async function updateRole (db: Kysely<Database>, orgId: string, held: readonly string[], slug: string, input: RoleInput, by: string | null, actor: AuditActor): Promise<OrgRole> {
+  assertCovered(held, input.permissions ?? [], 'The new permission set')
   return await db.transaction().execute(async (trx) => {
-    const current = await getRole(trx, orgId, slug)
-    if (current.is_system) throw new ConflictError(`Built-in role ${slug} cannot be changed`)
+    const current = await lockChangeableRole(trx, orgId, slug, held, 'changed')
     const role = await trx.updateTable('org_roles').set({
       ...(input.name !== undefined ? { name: input.name } : {}),
       ...(input.description !== undefined ? { description: input.description } : {}),
@@ -65,10 +96,9 @@ export async function updateRole (db: Kysely<Database>, orgId: string, slug: str
   })
 }
 
-export async function deleteRole (db: Kysely<Database>, orgId: string, slug: string, defaultRole: string, actor: AuditActor): Promise<void> {
+export async function deleteRole (db: Kysely<Database>, orgId: string, held: readonly string[], slug: string, defaultRole: string, actor: AuditActor): Promise<void> {
   await db.transaction().execute(async (trx) => {
-    const current = await getRole(trx, orgId, slug)
-    if (current.is_system) throw new ConflictError(`Built-in role ${slug} cannot be deleted`)
+    const current = await lockChangeableRole(trx, orgId, slug, held, 'deleted')
     if (slug === defaultRole) throw new ConflictError(`Role ${slug} is the organization's default role`)
     const used = await trx.selectFrom('org_memberships').select('id').where('org_id', '=', orgId).where('role_slug', '=', slug).limit(1).executeTakeFirst()
     if (used) throw new ConflictError(`Role ${slug} is held by members; reassign them first`)

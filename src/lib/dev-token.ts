@@ -31,19 +31,25 @@ export function mintToken (keys: JwtKeys, config: Pick<Config, 'JWT_ISSUER' | 'J
   return sign({ email_verified: true, ...claims })
 }
 
+/** What `npm start` prints outside production: a development token and a first request to try. */
 export function developmentBanner (app: FastifyInstance, address: string, config: Config): string {
   const token = mintToken(app.jwtKeys, config, { ...DEV_ADMIN, permissions: PLATFORM_PERMISSIONS })
+  const demo = config.SEED_DEMO
   return [
     '',
-    'Development admin token (owner of the demo org "acme", all platform permissions; valid 12 hours):',
+    demo
+      ? 'Development admin token (owner of the demo org "acme", all platform permissions; valid 12 hours):'
+      : 'Development admin token (all platform permissions; valid 12 hours; SEED_DEMO=false, so no demo org is seeded):',
     '',
     `  ${token}`,
     '',
     'Try it:',
     '',
-    `  curl -H "Authorization: Bearer ${token}" ${address}/v2/orgs/acme`,
+    demo
+      ? `  curl -H "Authorization: Bearer ${token}" ${address}/v2/orgs/acme`
+      : `  curl -H "Authorization: Bearer ${token}" -H "Content-Type: application/json" -d '{"name":"My org"}' ${address}/v2/orgs`,
     '',
-    `Or open ${address}/docs, press "Authorize" and paste the token.`,
+    `Or open ${address}/docs, press "Authorize" and paste the token under BearerAuth.`,
     ''
   ].join('\n')
 }

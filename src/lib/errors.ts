@@ -40,8 +40,11 @@ export class PayloadTooLargeError extends AppError {
 export class UnsupportedMediaTypeError extends AppError {
   constructor (message: string) { super(415, 'UnsupportedMediaTypeError', message) }
 }
+/** Which limit refused: per credential, failed authentications per address, or export slots. */
+export type RateLimitKind = 'requests' | 'auth_failures' | 'export_slots'
+
 export class RateLimitError extends AppError {
-  constructor (message: string, retryAfterMs: number) {
+  constructor (message: string, retryAfterMs: number, readonly limit: RateLimitKind) {
     super(429, 'RateLimitError', message, { retryAfterMs: Math.max(0, Math.ceil(retryAfterMs)) })
   }
 }

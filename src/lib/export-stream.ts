@@ -99,9 +99,12 @@ export async function streamExport<Row> (request: FastifyRequest, reply: Fastify
   const onClose = (): void => { if (!res.writableEnded) gone = true }
   res.on('close', onClose)
   const shutdown = request.server.shutdownSignal
+  const metrics = request.server.metrics
+  const route = request.routeOptions.url ?? ''
   const names = columns.map((c) => c.name)
   let rows = 0
   let outcome: ExportOutcome = 'complete'
+  metrics.exportStarted(route)
   try {
     let chunk = json ? '{"data":[' : (options.bom === true ? BOM : '') + csvHeader(names)
     while (current.done !== true) {
@@ -111,6 +114,7 @@ export async function streamExport<Row> (request: FastifyRequest, reply: Fastify
       ahead.catch(() => {})
       chunk += json ? jsonRows(page, columns, rows) : csvRows(page, columns)
       rows += page.length
+      metrics.exportWritten(route, page.length, Buffer.byteLength(chunk))
       if (!res.write(chunk) && !(await drained(res, options.stallMs, () => gone, shutdown))) {
         outcome = gone ? 'aborted' : shutdown.aborted ? 'shutdown' : 'stalled'
         break
@@ -135,6 +139,7 @@ export async function streamExport<Row> (request: FastifyRequest, reply: Fastify
     request.log.error({ err, rows }, 'export failed after the headers were sent; destroying the socket')
     res.destroy()
   } finally {
+    metrics.exportEnded(route, outcome)
     res.removeListener('close', onClose)
     // Runs the page source's `finally` (releases the connection); a failure there is logged.
     await pages.return?.(undefined).catch((err: unknown) => request.log.warn({ err }, 'closing the export source failed'))

@@ -1,34 +1,32 @@
-// Counts failed authentications per client address in fixed windows, so a caller guessing
-// tokens or keys is turned away (429) before any verification or database work. In memory, or
-// in Redis when the instances share one, so a fleet limits an address as one instance would.
+// Counts failed authentications in fixed windows. A failure is counted twice: per (client
+// address, credential fingerprint), with a low ceiling, so one caller retrying a bad credential
+// is slowed down; and per address alone, with a much higher one, so a guesser who changes the
+// credential every time is too. Only failures are refused: a request whose credential is valid
+// is never limited here, so bad tokens sent through a shared address (a load balancer without
+// TRUST_PROXY, an office NAT) cannot lock out the others. In memory, or in Redis when the
+// instances share one, so a fleet counts as one instance would.
 import type { Redis } from 'ioredis'
 
 export interface FailureCounter {
-  /** Milliseconds until `key` may try again, or 0 when it may try now. */
-  blockedFor: (key: string) => Promise<number>
-  fail: (key: string) => Promise<void>
+  /** Counts one failure of `key`; returns the milliseconds left in its window once the count is past `max`, else 0. */
+  fail: (key: string, max: number) => Promise<number>
 }
 
 export class FailureLimiter implements FailureCounter {
   private readonly windows = new Map<string, { count: number, resetAt: number }>()
 
-  constructor (private readonly max: number, private readonly windowMs: number) {}
+  constructor (private readonly windowMs: number) {}
 
-  async blockedFor (key: string, now = Date.now()): Promise<number> {
-    const w = this.windows.get(key)
-    if (!w || w.resetAt <= now) return 0
-    return w.count >= this.max ? w.resetAt - now : 0
-  }
-
-  async fail (key: string, now = Date.now()): Promise<void> {
-    const w = this.windows.get(key)
+  async fail (key: string, max: number, now = Date.now()): Promise<number> {
+    let w = this.windows.get(key)
     if (!w || w.resetAt <= now) {
       // Forget expired windows now and then, so the map cannot grow without bound.
       if (this.windows.size > 10_000) for (const [k, v] of this.windows) if (v.resetAt <= now) this.windows.delete(k)
-      this.windows.set(key, { count: 1, resetAt: now + this.windowMs })
-    } else {
-      w.count++
+      w = { count: 0, resetAt: now + this.windowMs }
+      this.windows.set(key, w)
     }
+    w.count++
+    return w.count > max ? w.resetAt - now : 0
   }
 }
 
@@ -36,29 +34,23 @@ export class FailureLimiter implements FailureCounter {
 export class RedisFailureLimiter implements FailureCounter {
   constructor (
     private readonly redis: Redis,
-    private readonly max: number,
     private readonly windowMs: number,
-    /** Called when Redis cannot answer; the request is then let through. */
+    /** Called when Redis cannot answer; the failure is then not counted. */
     private readonly onError: (err: Error) => void,
     private readonly prefix = 'orgroster-af:'
   ) {}
 
-  async blockedFor (key: string): Promise<number> {
+  async fail (key: string, max: number): Promise<number> {
     try {
-      const [count, ttl] = await Promise.all([this.redis.get(this.prefix + key), this.redis.pttl(this.prefix + key)])
-      return Number(count ?? 0) >= this.max && ttl > 0 ? ttl : 0
+      // The window starts at the first failure: created with its expiry, then counted.
+      const k = this.prefix + key
+      const replies = await this.redis.multi().set(k, 0, 'PX', this.windowMs, 'NX').incr(k).pttl(k).exec()
+      const count = Number(replies?.[1]?.[1] ?? 0)
+      const ttl = Number(replies?.[2]?.[1] ?? 0)
+      return count > max && ttl > 0 ? ttl : 0
     } catch (err) {
       this.onError(err as Error)
       return 0
-    }
-  }
-
-  async fail (key: string): Promise<void> {
-    try {
-      // The window starts at the first failure: created with its expiry, then counted.
-      await this.redis.multi().set(this.prefix + key, 0, 'PX', this.windowMs, 'NX').incr(this.prefix + key).exec()
-    } catch (err) {
-      this.onError(err as Error)
     }
   }
 }

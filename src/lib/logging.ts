@@ -1,7 +1,9 @@
 // Structured pino logs (Fastify's logger): one JSON line per event, each request's lines
 // carrying its `reqId`. Credentials never reach them: request lines hold method, URL (secret
 // query values replaced), host and address, never headers; headers a handler logs by hand are
-// redacted too.
+// redacted too. Anything shaped like a credential (an org API key, a JWT, an opaque token such
+// as an invitation's) is replaced wherever it appears in a logged URL, path or header value,
+// whatever the parameter is called (`?q=iak_…`, `/members/<token>`).
 import type { FastifyRequest, FastifyServerOptions } from 'fastify'
 import type { Config } from '../config.ts'
 
@@ -10,10 +12,31 @@ export const CENSOR = '[redacted]'
 // A client may put a credential in the query string (it is refused, but the URL is logged).
 const SECRET_PARAM = /key|token|secret|password|passwd|signature|auth|session|code|jwt/i
 
-/** The URL with the value of every credential-looking query parameter replaced. */
+// An org API key or webhook secret by its prefix (`_` possibly percent-encoded), a JWT (its
+// header is base64url JSON, so it starts `eyJ`), and any other run of 32+ base64url characters
+// holding both cases: invitation tokens (32 random bytes) and the like. Slugs, UUIDs, hex ids
+// and cursors of one case are left readable.
+const CREDENTIAL = /(?:iak|whsec)(?:_|%5f)[A-Za-z0-9_%-]+|eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.?[A-Za-z0-9_-]*|[A-Za-z0-9_-]{32,}/gi
+const MIXED_CASE = /[a-z].*[A-Z]|[A-Z].*[a-z]/
+
+/** The text with every credential-shaped substring replaced. */
+export function redactCredentials (text: string): string {
+  return text.replace(CREDENTIAL, (match) => {
+    if (/^(iak|whsec)(_|%5f)|^eyJ/i.test(match) || MIXED_CASE.test(match)) return CENSOR
+    return match
+  })
+}
+
+/** Each header value with credential-shaped strings replaced (for headers a handler logs). */
+function redactHeaders (headers: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(headers).map(([name, value]) =>
+    [name, typeof value === 'string' ? redactCredentials(value) : Array.isArray(value) ? value.map((v) => redactCredentials(String(v))) : value]))
+}
+
+/** The URL with the value of every credential-looking query parameter replaced, and every credential-shaped string anywhere. */
 export function redactUrl (url: string): string {
   const q = url.indexOf('?')
-  if (q === -1) return url
+  if (q === -1) return redactCredentials(url)
   const params = url.slice(q + 1).split('&').map((pair) => {
     const eq = pair.indexOf('=')
     const name = eq === -1 ? pair : pair.slice(0, eq)
@@ -21,7 +44,7 @@ export function redactUrl (url: string): string {
     try { decoded = decodeURIComponent(name) } catch {}
     return eq !== -1 && SECRET_PARAM.test(decoded) ? `${name}=${CENSOR}` : pair
   })
-  return `${url.slice(0, q)}?${params.join('&')}`
+  return redactCredentials(`${url.slice(0, q)}?${params.join('&')}`)
 }
 
 export function loggerOptions (config: Pick<Config, 'LOG_LEVEL'>): FastifyServerOptions['logger'] {
@@ -32,10 +55,11 @@ export function loggerOptions (config: Pick<Config, 'LOG_LEVEL'>): FastifyServer
       req: (request: FastifyRequest) => ({
         method: request.method,
         url: redactUrl(request.url),
-        host: request.host,
+        host: redactCredentials(request.host),
         remoteAddress: request.ip,
         remotePort: request.socket?.remotePort
-      })
+      }),
+      headers: redactHeaders
     },
     redact: {
       paths: ['req.headers.authorization', 'req.headers["x-api-key"]', 'req.headers["x-prismeai-api-key"]', 'req.headers.cookie',

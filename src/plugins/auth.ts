@@ -1,16 +1,18 @@
 // Authentication: Bearer JWTs (algorithm pinned, exp and sub required, iss/aud checked when
 // configured) and org API keys (x-api-key or x-prismeai-api-key). Every failure is a 401 in
-// the family's body; nothing about the credential is logged.
+// the family's body (a 429 once the failed-auth limiter's ceiling is passed); nothing about the
+// credential is logged.
+import { createHash, timingSafeEqual } from 'node:crypto'
 import fp from 'fastify-plugin'
 import fastifyJwt from '@fastify/jwt'
 import type { FastifyRequest } from 'fastify'
-import { AuthenticationError, RateLimitError } from '../lib/errors.ts'
+import { AuthenticationError, NotFoundError, RateLimitError } from '../lib/errors.ts'
 import { FailureLimiter, RedisFailureLimiter, type FailureCounter } from '../lib/failure-limiter.ts'
 import type { Principal } from '../lib/principal.ts'
 import type { JwtKeys } from '../lib/jwt-keys.ts'
 import type { Config } from '../config.ts'
 import { upsertUserFromClaims } from '../db/users.ts'
-import { touchApiKey, verifyApiKey } from '../db/api-keys.ts'
+import { hashSecret, touchApiKey, verifyApiKey } from '../db/api-keys.ts'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -29,6 +31,18 @@ function apiKeyHeader (request: FastifyRequest): string | undefined {
   const value = request.headers['x-api-key'] ?? request.headers['x-prismeai-api-key']
   if (Array.isArray(value)) throw new AuthenticationError('Send one API key')
   return value
+}
+
+/**
+ * What the failure limiter counts a credential as: an API key by its public prefix, anything
+ * else by a short SHA-256 (the credential itself is never stored), "none" when none was sent.
+ */
+export function credentialFingerprint (request: FastifyRequest): string {
+  const sent = request.headers['x-api-key'] ?? request.headers['x-prismeai-api-key'] ?? request.headers.authorization
+  if (sent === undefined) return 'none'
+  const raw = [sent].flat().join(',')
+  const prefix = /iak_[a-z0-9-]*_([0-9a-f]{16})_/.exec(raw)?.[1]
+  return prefix !== undefined ? `key:${prefix}` : createHash('sha256').update(raw).digest('hex').slice(0, 16)
 }
 
 export default fp(async function auth (app, opts: { config: Config, jwtKeys: JwtKeys }) {
@@ -83,22 +97,38 @@ export default fp(async function auth (app, opts: { config: Config, jwtKeys: Jwt
   }
 
   const failures: FailureCounter = app.redis
-    ? new RedisFailureLimiter(app.redis, config.AUTH_FAILURE_MAX, 60_000, (err) => app.log.warn({ err: err.message }, 'failed-auth counter unavailable'))
-    : new FailureLimiter(config.AUTH_FAILURE_MAX, 60_000)
+    ? new RedisFailureLimiter(app.redis, 60_000, (err) => app.log.warn({ err: err.message }, 'failed-auth counter unavailable'))
+    : new FailureLimiter(60_000)
 
+  // A failure past either ceiling is answered 429 instead of 401; a valid credential always
+  // passes. `request.ip` is the client behind the load balancers TRUST_PROXY names.
   app.decorate('authenticate', async function authenticate (request: FastifyRequest, schemes: readonly string[]) {
-    const wait = await failures.blockedFor(request.ip)
-    if (wait > 0) throw new RateLimitError('Too many failed authentication attempts from this address', wait)
     try {
       await authenticateOnce(request, schemes)
     } catch (err) {
-      if (err instanceof AuthenticationError) await failures.fail(request.ip)
+      if (!(err instanceof AuthenticationError)) throw err
+      const [perCredential, perAddress] = await Promise.all([
+        failures.fail(`c:${request.ip}:${credentialFingerprint(request)}`, config.AUTH_FAILURE_MAX),
+        failures.fail(`a:${request.ip}`, config.AUTH_FAILURE_ADDRESS_MAX)
+      ])
+      const wait = Math.max(perCredential, perAddress)
+      if (wait > 0) throw new RateLimitError('Too many failed authentication attempts from this address', wait, 'auth_failures')
       throw err
     }
   })
 
+  // GET /metrics: the operator's METRICS_TOKEN as a Bearer token, compared in constant time; with
+  // no METRICS_TOKEN configured the metrics are off (404).
+  const metricsDigest = config.METRICS_TOKEN === undefined ? null : Buffer.from(hashSecret(config.METRICS_TOKEN))
+  function checkMetricsToken (header: string | undefined): void {
+    if (metricsDigest === null) throw new NotFoundError('Metrics are off: set METRICS_TOKEN to serve them')
+    const given = header?.startsWith('Bearer ') === true ? header.slice('Bearer '.length) : ''
+    if (!timingSafeEqual(Buffer.from(hashSecret(given)), metricsDigest)) throw new AuthenticationError('Send the METRICS_TOKEN as a Bearer token')
+  }
+
   async function authenticateOnce (request: FastifyRequest, schemes: readonly string[]): Promise<void> {
     const bearer = request.headers.authorization
+    if (schemes.includes('MetricsAuth')) { checkMetricsToken(bearer); return }
     // Clients of the public seed send org API keys as `Authorization: Bearer <key>`.
     const bearerKey = bearer?.startsWith('Bearer iak_') ? bearer.slice('Bearer '.length) : undefined
     const key = apiKeyHeader(request) ?? bearerKey

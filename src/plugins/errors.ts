@@ -78,6 +78,7 @@ export function sendError (request: FastifyRequest, reply: FastifyReply, err: un
   const status = mapped?.statusCode ?? 500
   const message = clipErrorText(mapped?.message ?? 'Something went wrong')
   if (mapped instanceof RateLimitError) {
+    request.server.metrics.rateLimited(mapped.limit)
     reply.header('retry-after', Math.max(1, Math.ceil(Number(mapped.extra.retryAfterMs) / 1000)))
   }
   if (mapped instanceof ServiceUnavailableError) reply.header('retry-after', 1)

@@ -33,6 +33,6 @@ export default fp(async function rateLimits (app, opts: { config: Config }) {
     keyGenerator: credentialKey,
     allowList: (request) => PROBES.has(request.routeOptions.url ?? ''),
     errorResponseBuilder: (_request, context) =>
-      new RateLimitError(`Rate limit of ${context.max} requests per ${context.after} exceeded`, context.ttl)
+      new RateLimitError(`Rate limit of ${context.max} requests per ${context.after} exceeded`, context.ttl, 'requests')
   })
 }, { name: 'rate-limit', dependencies: ['auth', 'redis'] })

@@ -1,7 +1,10 @@
-// The spec as JSON and YAML, exactly as written in openapi/swagger.yml.
+// The spec as JSON and YAML, exactly as written in openapi/swagger.yml, and `/` pointing to Swagger UI.
 import type { Handlers } from './operations.ts'
 
 export const docsHandlers = {
+  async getRoot (_request, reply) {
+    return await reply.redirect('/docs')
+  },
   async getOpenApiJson () {
     return this.swagger() as unknown as Record<string, never>
   },

@@ -1,4 +1,4 @@
-// Liveness and readiness.
+// Liveness, readiness and the Prometheus metrics.
 import { sql } from 'kysely'
 import { migrationsCurrent } from '../db/migrate.ts'
 import type { Handlers } from './operations.ts'
@@ -25,5 +25,10 @@ export const healthHandlers = {
       return reply.code(503).send({ status: 'unavailable', reason: 'database unreachable' })
     }
     return { status: 'ok' as const }
+  },
+  // Authenticated by METRICS_TOKEN (src/plugins/auth.ts); src/plugins/metrics.ts keeps the figures.
+  async getMetrics (_request, reply) {
+    const text = await this.metrics.registry.metrics()
+    return await reply.type(this.metrics.registry.contentType).send(text)
   }
 } satisfies Partial<Handlers>

@@ -9,7 +9,7 @@ import { createClient, listClientsPage, type OauthClientRow } from '../../db/cli
 import { dataEnvelope, pageRequest } from '../../db/keyset.ts'
 import { organizationExists } from '../../db/orgs.ts'
 import { ConflictError, NotFoundError, ValidationError } from '../../lib/errors.ts'
-import { redirectUriProblem } from '../../lib/redirect-uri.ts'
+import { normalizeRedirectUri } from '../../lib/redirect-uri.ts'
 import { auditActor, requirePlatformPermission } from '../access.ts'
 import type { Handlers } from '../operations.ts'
 import type { components } from '../../../generated/openapi.js'
@@ -95,15 +95,13 @@ export const applicationHandlers = {
   async createClient (request, reply) {
     const user = requirePlatformPermission(request, 'admin:write')
     const { organizationId, applicationId, name, redirectUris = [], grantTypes = ['authorization_code', 'refresh_token'], scopes = [] } = request.body
-    const problems = redirectUris.flatMap((uri, i) => {
-      const problem = redirectUriProblem(uri)
-      return problem === null ? [] : [{ field: `body/redirectUris/${i}`, message: problem }]
-    })
+    const checked = redirectUris.map(normalizeRedirectUri)
+    const problems = checked.flatMap((c, i) => ('problem' in c ? [{ field: `body/redirectUris/${i}`, message: c.problem }] : []))
     if (problems.length > 0) throw new ValidationError(`${problems[0]!.field} ${problems[0]!.message}`, problems)
     if (!(await organizationExists(this.db, organizationId))) throw new NotFoundError(`Organization ${organizationId} not found`)
     if (applicationId !== undefined) await existingApplication(this.db, applicationId)
     const { client, secret } = await createClient(this.db,
-      { orgId: organizationId, applicationId: applicationId ?? null, name, redirectUris, grantTypes, scopes },
+      { orgId: organizationId, applicationId: applicationId ?? null, name, redirectUris: checked.flatMap((c) => ('uri' in c ? [c.uri] : [])), grantTypes, scopes },
       user.userId, auditActor(request))
     reply.code(201)
     return { ...toClient(client), clientSecret: secret }

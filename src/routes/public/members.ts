@@ -1,5 +1,6 @@
 // GET /api/public/organizations/{orgId}/members, exactly as the seed list-org-members-public.md:
-// admins only, 404 for an org that does not exist or that the caller may not administer.
+// admins only, 404 for an org that does not exist or that the caller may not administer (a
+// suspended org is administered by nobody; the seed has no 403).
 import { loadOrgAccess } from '../../db/orgs.ts'
 import { dataEnvelope, pageRequest } from '../../db/keyset.ts'
 import { listMembersPage, memberPosition, type MemberRow } from '../../db/members.ts'
@@ -36,9 +37,10 @@ export const publicHandlers = {
   async listPublicOrgMembers (request) {
     const { orgId } = request.params
     const notFound = new NotFoundError('Organization not found')
-    if (!UUID.test(orgId)) throw notFound
+    // The format is public, so saying what was expected reveals nothing about any org.
+    if (!UUID.test(orgId)) throw new NotFoundError("Organization not found: orgId is the organization's id (a UUID, the id of GET /v2/orgs/{orgSlug}), not its slug")
     const access = await loadOrgAccess(this.db, principalOf(request), { id: orgId.toLowerCase() })
-    if (access === null || access.permissions === null || !permits(access.permissions, ADMIN_PERMISSION)) throw notFound
+    if (access === null || access.permissions === null || access.org.status === 'suspended' || !permits(access.permissions, ADMIN_PERMISSION)) throw notFound
     const cursor = { kind: 'id', lookup: async (id: string) => await memberPosition(this.db, access.org.id, id) } as const
     const paging = await pageRequest(cursor, request.query, 50)
     const [page, roles] = await Promise.all([

@@ -1,11 +1,12 @@
-// /v2/orgs/{orgSlug}/api-keys: org API keys. A key never carries a permission its creator lacks.
+// /v2/orgs/{orgSlug}/api-keys: org API keys. A key never carries a permission its creator lacks,
+// and only a caller holding every permission of a key may change, rotate or delete it.
 import type { OrgApiKey } from '../../db/schema.ts'
 import { insertApiKey } from '../../db/api-keys.ts'
 import { countApiKeys, deleteApiKey, getApiKey, listApiKeysPage, rotateApiKey, updateApiKey } from '../../db/api-key-admin.ts'
 import { countsTotal, pageRequest, resultsEnvelope } from '../../db/keyset.ts'
 import { recordAudit } from '../../db/audit.ts'
-import { ConflictError, ForbiddenError, ValidationError } from '../../lib/errors.ts'
-import { permits } from '../../lib/permissions.ts'
+import { ConflictError, ValidationError } from '../../lib/errors.ts'
+import { assertCovered } from '../../lib/privilege.ts'
 import { actorUserId } from '../../lib/principal.ts'
 import { auditActor, principalOf, requireOrg } from '../access.ts'
 import type { Handlers } from '../operations.ts'
@@ -30,11 +31,6 @@ export function toApiKey (key: OrgApiKey) {
   }
 }
 
-function checkGrantable (held: string[], requested: string[] | undefined): void {
-  const excess = (requested ?? []).find((p) => !permits(held, p))
-  if (excess !== undefined) throw new ForbiddenError(`Cannot grant ${excess}: the caller does not hold it`)
-}
-
 function checkFuture (expiresAt: string | null | undefined, field: string): void {
   if (expiresAt !== undefined && expiresAt !== null && Date.parse(expiresAt) <= Date.now()) {
     throw new ValidationError(`${field} must be in the future`, [{ field, message: 'must be in the future' }])
@@ -45,7 +41,7 @@ export const apiKeyHandlers = {
   async createOrgApiKey (request, reply) {
     const { org, permissions } = await requireOrg(request, request.params.orgSlug, MANAGE)
     const body = request.body
-    checkGrantable(permissions ?? [], body.permissions)
+    assertCovered(permissions, body.permissions ?? [], 'The new permission set')
     checkFuture(body.expiresAt, 'body/expiresAt')
     const created = await this.db.transaction().execute(async (trx) => {
       const taken = await trx.selectFrom('org_api_keys').select('id').where('org_id', '=', org.id).where('slug', '=', body.slug).executeTakeFirst()
@@ -88,22 +84,21 @@ export const apiKeyHandlers = {
 
   async updateOrgApiKey (request) {
     const { org, permissions } = await requireOrg(request, request.params.orgSlug, MANAGE)
-    checkGrantable(permissions ?? [], request.body.permissions)
     checkFuture(request.body.expiresAt, 'body/expiresAt')
-    return toApiKey(await updateApiKey(this.db, org.id, request.params.keyId, request.body, auditActor(request)))
+    return toApiKey(await updateApiKey(this.db, org.id, permissions, request.params.keyId, request.body, auditActor(request)))
   },
 
   async deleteOrgApiKey (request) {
-    const { org } = await requireOrg(request, request.params.orgSlug, MANAGE)
-    await deleteApiKey(this.db, org.id, request.params.keyId, auditActor(request))
+    const { org, permissions } = await requireOrg(request, request.params.orgSlug, MANAGE)
+    await deleteApiKey(this.db, org.id, permissions, request.params.keyId, auditActor(request))
     return { success: true }
   },
 
   async rotateOrgApiKey (request) {
-    const { org } = await requireOrg(request, request.params.orgSlug, MANAGE)
+    const { org, permissions } = await requireOrg(request, request.params.orgSlug, MANAGE)
     const expiresAt = request.body?.expiresAt
     checkFuture(expiresAt, 'body/expiresAt')
-    const { key, raw } = await rotateApiKey(this.db, org.id, org.slug, request.params.keyId, expiresAt, auditActor(request))
+    const { key, raw } = await rotateApiKey(this.db, org.id, org.slug, permissions, request.params.keyId, expiresAt, auditActor(request))
     return { ...toApiKey(key), apiKey: raw }
   }
 } satisfies Partial<Handlers>

@@ -4,11 +4,13 @@ import type { Readable } from 'node:stream'
 import { StringDecoder } from 'node:string_decoder'
 import type { FastifyInstance } from 'fastify'
 import { recordAudit } from '../../db/audit.ts'
+import { listRoles } from '../../db/roles.ts'
 import { importMemberBatch, type ImportOutcome, type ImportRow } from '../../db/member-import.ts'
 import type { MembershipStatus } from '../../db/schema.ts'
 import { unprefixCell } from '../../lib/csv.ts'
 import { csvRecordBatches, type CsvRecord } from '../../lib/csv-reader.ts'
 import { clipErrorText, PayloadTooLargeError, ValidationError } from '../../lib/errors.ts'
+import { firstUncovered, uncoveredMessage } from '../../lib/privilege.ts'
 import { actorUserId } from '../../lib/principal.ts'
 import { auditActor, principalOf, requireOrg } from '../access.ts'
 import { registerOperations, type Handlers } from '../operations.ts'
@@ -51,8 +53,11 @@ function headerOf (record: CsvRecord | undefined): string[] {
 // CSV column → user field.
 const NAME_COLUMNS = [['firstName', 'givenName'], ['lastName', 'familyName'], ['fullName', 'fullName']] as const
 
+/** What a line may name: the org's roles (slug → permissions), its default role, the caller's held set. */
+interface RowContext { roles: Map<string, string[]>, defaultRole: string, held: readonly string[] }
+
 /** One record as an import row, or the reason its line fails. */
-function toRow (record: CsvRecord, header: string[], roles: Set<string>, defaultRole: string): ImportRow | { line: number, message: string } {
+function toRow (record: CsvRecord, header: string[], { roles, defaultRole, held }: RowContext): ImportRow | { line: number, message: string } {
   const line = record.line
   if (record.fields === undefined) return { line, message: `not valid CSV: ${record.error}` }
   if (record.fields.length !== header.length) return { line, message: `expected ${header.length} fields, found ${record.fields.length}` }
@@ -68,7 +73,11 @@ function toRow (record: CsvRecord, header: string[], roles: Set<string>, default
   if (userId === undefined && email === undefined) return { line, message: 'needs a userId or an email' }
   if (userId !== undefined && !UUID.test(userId)) return { line, message: 'userId is not a UUID' }
   const roleSlug = cell('roleSlug') ?? defaultRole
-  if (!roles.has(roleSlug)) return { line, message: `role ${roleSlug} does not exist in this organization` }
+  const permissions = roles.get(roleSlug)
+  if (permissions === undefined) return { line, message: `role ${roleSlug} does not exist in this organization` }
+  // The privilege ceiling, with the message POST /members answers with.
+  const missing = firstUncovered(held, permissions)
+  if (missing !== undefined) return { line, message: uncoveredMessage(`Role ${roleSlug}`, missing) }
   const status = cell('status')
   if (status !== undefined && !STATUSES.has(status)) return { line, message: 'status must be active, invited or suspended' }
   const groups = (cell('groups') ?? '').split(';').filter((g) => g !== '')
@@ -97,14 +106,14 @@ function toRow (record: CsvRecord, header: string[], roles: Set<string>, default
 
 export const memberImportHandlers = {
   async importOrgMembers (request, reply) {
-    const { org } = await requireOrg(request, request.params.orgSlug, 'orgs:members:manage')
+    const { org, permissions } = await requireOrg(request, request.params.orgSlug, 'orgs:members:manage')
     if (Number(request.headers['content-length'] ?? 0) > IMPORT_MAX_BYTES) {
       reply.header('connection', 'close')
       throw new PayloadTooLargeError(`A CSV import is at most ${IMPORT_MAX_BYTES} bytes`)
     }
     const dryRun = request.query.dryRun === true
     const skipExisting = request.query.skipExisting !== false
-    const roles = new Set((await this.db.selectFrom('org_roles').select('slug').where('org_id', '=', org.id).execute()).map((r) => r.slug))
+    const context: RowContext = { roles: new Map((await listRoles(this.db, org.id)).map((r) => [r.slug, r.permissions])), defaultRole: org.default_role, held: permissions }
     const options = { dryRun, skipExisting, by: actorUserId(principalOf(request)), inviteTtlHours: this.config.INVITE_TTL_HOURS, seen: new Map<string, number>() }
     const total: ImportOutcome = { created: 0, skipped: 0, failed: [] }
     let failedCount = 0
@@ -118,7 +127,7 @@ export const memberImportHandlers = {
         if (header === null) header = headerOf(batch.shift())
         const rows: ImportRow[] = []
         for (const record of batch) {
-          const row = toRow(record, header, roles, org.default_role)
+          const row = toRow(record, header, context)
           if ('message' in row) fail(row); else rows.push(row)
         }
         const outcome = await importMemberBatch(this.db, org, rows, options)
@@ -135,6 +144,7 @@ export const memberImportHandlers = {
     }
     if (header === null) headerOf(undefined)
     total.failed.sort((a, b) => a.line - b.line)
+    this.metrics.importRows(total.created, total.skipped, failedCount, dryRun)
     if (!dryRun) {
       await recordAudit(this.db, auditActor(request), {
         orgId: org.id,

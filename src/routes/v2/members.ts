@@ -63,9 +63,10 @@ function memberPatch (pathUserId: string, body: { userId?: string, roleSlug?: st
 
 export const memberHandlers = {
   async addOrgMembers (request, reply) {
-    const { org } = await requireOrg(request, request.params.orgSlug, 'orgs:members:manage')
+    const { org, permissions } = await requireOrg(request, request.params.orgSlug, 'orgs:members:manage')
     const by = actorUserId(principalOf(request))
-    const added = await addMembers(this.db, org, request.body.users, { skipExisting: request.body.skipExisting === true, invitedBy: by, inviteTtlHours: inviteTtl(request) }, auditActor(request))
+    const options = { skipExisting: request.body.skipExisting === true, invitedBy: by, inviteTtlHours: inviteTtl(request), held: permissions }
+    const added = await addMembers(this.db, org, request.body.users, options, auditActor(request))
     reply.code(201)
     return added.map((a) => toMembership(org.slug, a.member, { groups: a.groups, ...(a.inviteToken ? { inviteToken: a.inviteToken } : {}) })) as any
   },
@@ -92,27 +93,27 @@ export const memberHandlers = {
   },
 
   async updateOrgMember (request) {
-    const { org } = await requireOrg(request, request.params.orgSlug, 'orgs:members:manage')
-    const { member, groups } = await updateMember(this.db, org, request.params.userId, memberPatch(request.params.userId, request.body), actorUserId(principalOf(request)), auditActor(request))
+    const { org, permissions } = await requireOrg(request, request.params.orgSlug, 'orgs:members:manage')
+    const { member, groups } = await updateMember(this.db, org, permissions, request.params.userId, memberPatch(request.params.userId, request.body), actorUserId(principalOf(request)), auditActor(request))
     return toMembership(org.slug, member, { groups }) as any
   },
 
   async removeOrgMember (request) {
-    const { org } = await requireOrg(request, request.params.orgSlug, 'orgs:members:manage')
-    const removed = await removeMembers(this.db, org, [request.params.userId], auditActor(request))
+    const { org, permissions } = await requireOrg(request, request.params.orgSlug, 'orgs:members:manage')
+    const removed = await removeMembers(this.db, org, permissions, [request.params.userId], auditActor(request))
     if (removed === 0) throw new NotFoundError('Member not found')
     return { success: true }
   },
 
   async removeOrgMembers (request) {
-    const { org } = await requireOrg(request, request.params.orgSlug, 'orgs:members:manage')
-    await removeMembers(this.db, org, request.body.userIds, auditActor(request))
+    const { org, permissions } = await requireOrg(request, request.params.orgSlug, 'orgs:members:manage')
+    await removeMembers(this.db, org, permissions, request.body.userIds, auditActor(request))
     return { success: true }
   },
 
   async resendOrgMemberInvite (request) {
-    const { org } = await requireOrg(request, request.params.orgSlug, 'orgs:invites:manage')
-    const { token, member } = await renewInvite(this.db, org, request.params.userId, inviteTtl(request), actorUserId(principalOf(request)), auditActor(request))
+    const { org, permissions } = await requireOrg(request, request.params.orgSlug, 'orgs:invites:manage')
+    const { token, member } = await renewInvite(this.db, org, permissions, request.params.userId, inviteTtl(request), actorUserId(principalOf(request)), auditActor(request))
     return toMembership(org.slug, member, { inviteToken: token }) as any
   }
 } satisfies Partial<Handlers>

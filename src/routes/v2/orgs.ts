@@ -4,7 +4,7 @@ import {
   createOrganization, deleteOrganization, listOrganizationsOfUser, roleExists, slugify, slugTaken, updateOrganization
 } from '../../db/orgs.ts'
 import { ConflictError, ValidationError } from '../../lib/errors.ts'
-import { auditActor, requireOrg, userOf } from '../access.ts'
+import { auditActor, requireOrg, requireOrgUpdate, userOf } from '../access.ts'
 import type { Handlers } from '../operations.ts'
 
 export function toOrganization (org: Organization) {
@@ -46,13 +46,13 @@ export const orgHandlers = {
   },
 
   async getOrganization (request) {
-    const { org } = await requireOrg(request, request.params.orgSlug, 'orgs:read')
+    const { org } = await requireOrg(request, request.params.orgSlug, 'orgs:read', { whileSuspended: true })
     return toOrganization(org)
   },
 
   async updateOrganization (request) {
-    const { org } = await requireOrg(request, request.params.orgSlug, 'orgs:manage')
     const patch = request.body
+    const org = await requireOrgUpdate(request, request.params.orgSlug, patch)
     if (patch.defaultRole !== undefined && !(await roleExists(this.db, org.id, patch.defaultRole))) {
       throw new ValidationError(`body/defaultRole: role ${patch.defaultRole} does not exist in this organization`,
         [{ field: 'body/defaultRole', message: 'is not a role of this organization' }])

@@ -6,8 +6,7 @@ import {
   type GroupMemberRow, type GroupRow
 } from '../../db/groups.ts'
 import { countsTotal, pageRequest, resultsEnvelope } from '../../db/keyset.ts'
-import { ForbiddenError, ValidationError } from '../../lib/errors.ts'
-import { permits } from '../../lib/permissions.ts'
+import { ValidationError } from '../../lib/errors.ts'
 import { actorUserId } from '../../lib/principal.ts'
 import { auditActor, principalOf, requireOrg } from '../access.ts'
 import type { Handlers } from '../operations.ts'
@@ -46,11 +45,6 @@ function toGroupMember (orgSlug: string, groupSlug: string, r: GroupMemberRow) {
   return { id: r.id, orgSlug, groupSlug, userId: r.user_id, createdAt: r.created_at, ...present({ email: r.email, createdBy: r.created_by }) }
 }
 
-function checkGrantable (held: string[] | null, requested: string[] | undefined): void {
-  const excess = (requested ?? []).find((p) => !permits(held ?? [], p))
-  if (excess !== undefined) throw new ForbiddenError(`Cannot grant ${excess}: the caller does not hold it`)
-}
-
 export const roleGroupHandlers = {
   async listOrgRoles (request) {
     const { org } = await requireOrg(request, request.params.orgSlug, 'orgs:read')
@@ -65,8 +59,7 @@ export const roleGroupHandlers = {
   },
   async createOrgRole (request, reply) {
     const { org, permissions } = await requireOrg(request, request.params.orgSlug, 'orgs:roles:manage')
-    checkGrantable(permissions, request.body.permissions)
-    const role = await createRole(this.db, org.id, request.body, actorUserId(principalOf(request)), auditActor(request))
+    const role = await createRole(this.db, org.id, permissions, request.body, actorUserId(principalOf(request)), auditActor(request))
     reply.code(201)
     return toRole(org.slug, role)
   },
@@ -76,12 +69,11 @@ export const roleGroupHandlers = {
   },
   async updateOrgRole (request) {
     const { org, permissions } = await requireOrg(request, request.params.orgSlug, 'orgs:roles:manage')
-    checkGrantable(permissions, request.body.permissions)
-    return toRole(org.slug, await updateRole(this.db, org.id, request.params.roleSlug, request.body, actorUserId(principalOf(request)), auditActor(request)))
+    return toRole(org.slug, await updateRole(this.db, org.id, permissions, request.params.roleSlug, request.body, actorUserId(principalOf(request)), auditActor(request)))
   },
   async deleteOrgRole (request) {
-    const { org } = await requireOrg(request, request.params.orgSlug, 'orgs:roles:manage')
-    await deleteRole(this.db, org.id, request.params.roleSlug, org.default_role, auditActor(request))
+    const { org, permissions } = await requireOrg(request, request.params.orgSlug, 'orgs:roles:manage')
+    await deleteRole(this.db, org.id, permissions, request.params.roleSlug, org.default_role, auditActor(request))
     return { success: true }
   },
 

@@ -1,6 +1,6 @@
 // Iterating every member across pages: async iterators over the keyset cursor, so a caller
 // writes `for await (const m of api.members('acme'))` and never handles a cursor.
-import type { operations } from '../../generated/openapi.js'
+import type { operations } from '../../../generated/openapi.js'
 import type { OrgrosterClient } from './client.js'
 import { unwrap } from './errors.js'
 
@@ -24,9 +24,9 @@ export async function * iterateMembers (client: OrgrosterClient, orgSlug: string
 
 export interface PublicMemberOptions {
   /** Page size (1-100, default 100). */
-  limit?: number
+  limit?: number | undefined
   /** Start after this member: the public list's cursor is a member's id, as its seed says. */
-  after?: string
+  after?: string | undefined
 }
 
 /** Every member of the public list (GET /api/public/organizations/{orgId}/members), newest first. */

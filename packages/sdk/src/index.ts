@@ -1,7 +1,7 @@
-// orgroster/sdk: a typed client for orgroster, generated from openapi/swagger.yml (no type is
-// written by hand here), plus helpers where raw HTTP is awkward. Relative imports in src/sdk say
+// @orgroster/sdk: a typed client for orgroster, generated from openapi/swagger.yml (no type is
+// written by hand here), plus helpers where raw HTTP is awkward. Relative imports here say
 // `.js` so the declarations tsc emits to dist/ resolve in any consumer project.
-import type { components, operations, paths } from '../../generated/openapi.js'
+import type { components, operations, paths } from '../../../generated/openapi.js'
 import { createClientFor, type OrgrosterClient, type OrgrosterOptions } from './client.js'
 import { downloadMemberExport, importMembersCsv, type CsvSource, type DownloadOptions, type DownloadResult, type ImportOptions, type MemberImportResult } from './files.js'
 import { iterateMembers, iteratePublicMembers, type MemberFilters, type OrgMembership, type PublicMember, type PublicMemberOptions } from './members.js'

@@ -7,7 +7,7 @@ import { rename, rm } from 'node:fs/promises'
 import { Readable, Transform, type TransformCallback } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type { ReadableStream as WebReadableStream } from 'node:stream/web'
-import type { components, operations } from '../../generated/openapi.js'
+import type { components, operations } from '../../../generated/openapi.js'
 import type { OrgrosterClient } from './client.js'
 import { OrgrosterError } from './errors.js'
 
@@ -24,12 +24,12 @@ export interface ExportProgress {
 
 export interface DownloadOptions {
   /** Query parameters: filters, `columns`, `bom`. */
-  query?: MemberExportQuery
+  query?: MemberExportQuery | undefined
   /** The same filters as a JSON body (the body wins where both name one). */
-  filters?: MemberExportFilters
+  filters?: MemberExportFilters | undefined
   /** Called as chunks arrive. */
-  onProgress?: (progress: ExportProgress) => void
-  signal?: AbortSignal
+  onProgress?: ((progress: ExportProgress) => void) | undefined
+  signal?: AbortSignal | undefined
 }
 
 export interface DownloadResult extends ExportProgress {
@@ -92,8 +92,8 @@ export async function downloadMemberExport (client: OrgrosterClient, orgSlug: st
 
 export interface ImportOptions {
   /** `dryRun` (validate only) and `skipExisting` (default true). */
-  query?: MemberImportQuery
-  signal?: AbortSignal
+  query?: MemberImportQuery | undefined
+  signal?: AbortSignal | undefined
 }
 
 /** CSV to import: a file path, `{ text }`, bytes, or a Node readable stream. */

@@ -1,7 +1,7 @@
 // Errors as values carrying the documented bodies. openapi-fetch already returns
 // `{ data } | { error }` typed per operation; `unwrap` turns that into a thrown OrgrosterError
 // for code that prefers exceptions, and the SDK's helpers throw the same class.
-import type { operations } from '../../generated/openapi.js'
+import type { operations } from '../../../generated/openapi.js'
 
 type JsonBodies<R> = { [S in keyof R]: `${S & (string | number)}` extends `4${string}` | `5${string}`
   ? R[S] extends { content: { 'application/json': infer B } } ? B : never
