@@ -15,6 +15,7 @@ import { performance } from 'node:perf_hooks'
 import pg from 'pg'
 import { Kysely, PostgresDialect } from 'kysely'
 import { memberExportQuery } from '../src/db/member-export.ts'
+import { keysetRequest } from '../src/db/keyset.ts'
 import { connectDatabase } from '../src/db/connect.ts'
 import { migrateToLatest } from '../src/db/migrate.ts'
 import { loadConfig } from '../src/config.ts'
@@ -83,7 +84,7 @@ async function exportOverHttp (server: Server, slug: string, token: string): Pro
 /** The same rows through psql's \copy, which is PostgreSQL's COPY streamed to the client. */
 function copyReference (orgId: string): { seconds: number, bytes: number } {
   const db = new Kysely<any>({ dialect: new PostgresDialect({ pool: new pg.Pool({ max: 1 }) }) })
-  const { sql: text, parameters } = memberExportQuery(db, orgId, {}, 2147483647, null).compile()
+  const { sql: text, parameters } = memberExportQuery(db, orgId, {}, keysetRequest(2147483646, null)).compile()
   const inlined = text.replace(/\$(\d+)/g, (_m, n: string) => {
     const v = parameters[Number(n) - 1]
     return typeof v === 'number' ? String(v) : `'${String(v).replace(/'/g, "''")}'`

@@ -27,9 +27,9 @@ import { seedMembers } from '../src/db/seed.ts'
 import { upsertUserFromClaims } from '../src/db/users.ts'
 import { insertApiKey, verifyApiKey } from '../src/db/api-keys.ts'
 import { loadOrgAccess } from '../src/db/orgs.ts'
-import { countMembers, listMembersAfter } from '../src/db/members.ts'
+import { countMembers, listMembersPage } from '../src/db/members.ts'
 import { addMembers } from '../src/db/member-writes.ts'
-import { decodeCursor } from '../src/db/keyset.ts'
+import { decodeCursor, keysetRequest } from '../src/db/keyset.ts'
 import { median, scratchDatabase } from './lib/harness.ts'
 import type { LoadResult, LoadRun } from './lib/load-client.ts'
 
@@ -116,7 +116,7 @@ try {
   const body = sample.body
   const cursor = sample.json().nextCursor as string
   const cursorPath = `${listPath}&cursor=${encodeURIComponent(cursor)}`
-  const after = decodeCursor(`members:${org.id}`, cursor)
+  const after = decodeCursor(`members:${org.id}`, 'newest', cursor)
 
   const bare = Fastify({ logger: false })
   bare.get('/members', async (_request, reply) => reply.type('application/json').send(body))
@@ -133,11 +133,11 @@ try {
   }
   const firstPageWork = async () => {
     await keyAndOrg()
-    await Promise.all([listMembersAfter(app.db, org.id, {}, 20, null), countMembers(app.db, org.id, {})])
+    await Promise.all([listMembersPage(app.db, org.id, {}, keysetRequest(20, null)), countMembers(app.db, org.id, {})])
   }
   const cursorPageWork = async () => {
     await keyAndOrg()
-    await listMembersAfter(app.db, org.id, {}, 20, after)
+    await listMembersPage(app.db, org.id, {}, keysetRequest(20, after))
   }
   let added = 0
   const addWork = async () => {

@@ -5,6 +5,7 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import type { Config } from './config.ts'
 import { resolveJwtKeys, type JwtKeys } from './lib/jwt-keys.ts'
 import { loggerOptions, RequestLog } from './lib/logging.ts'
+import { requestValidatorCompiler } from './lib/validators.ts'
 import errors, { clientErrorHandler, frameworkErrors } from './plugins/errors.ts'
 import db from './plugins/db.ts'
 import redis from './plugins/redis.ts'
@@ -56,9 +57,6 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
       const given = req.headers['x-request-id']
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
     },
-    ajv: {
-      customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false }
-    },
     clientErrorHandler,
     frameworkErrors,
     trustProxy: trustProxyOption(config.TRUST_PROXY),
@@ -68,6 +66,7 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
     pluginTimeout: 0,
     return503OnClosing: true
   })
+  app.setValidatorCompiler(requestValidatorCompiler())
   app.decorate('config', config)
   app.decorate('draining', false)
   // Shutdown (close-with-grace calls app.close()): readiness fails at once, streaming exports
