@@ -7,7 +7,8 @@
 // `psql \copy` time and the ratio orgroster/COPY (throughput).
 //   BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/orgroster_bench; created if
 //   missing, kept between runs), BENCH_ROUNDS (3), BENCH_SIZES (100000,1000000),
-//   BENCH_PROFILE=1 (the server writes a CPU profile of the last export under bench/profiles/)
+//   BENCH_PROFILE=1 (the server writes a CPU profile of the last export under bench/profiles/);
+//   then bench/export-embedded.ts: the export on the embedded database beside PostgreSQL
 import { spawnSync } from 'node:child_process'
 import http from 'node:http'
 import { performance } from 'node:perf_hooks'
@@ -138,3 +139,6 @@ console.log(`\nmember export from the npm start server (node dist/, default sett
 console.log('| members | rows/s | TTFB ms | total s | server idle RSS MB | server peak RSS MB | \\copy s | ratio (copy s / export s) |')
 console.log('|---|---|---|---|---|---|---|---|')
 for (const line of results) console.log(line)
+
+// The same export on the embedded database beside PostgreSQL (BENCH_EMBEDDED=0 skips it).
+if (process.env.BENCH_EMBEDDED !== '0') await import('./export-embedded.ts')

@@ -467,6 +467,32 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v2/orgs/{orgSlug}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The organization's slug.
+                 * @example acme
+                 */
+                orgSlug: components["parameters"]["OrgSlug"];
+            };
+            cookie?: never;
+        };
+        /**
+         * List Org Events
+         * @description The org's events, oldest first (by `seq`), kept `EVENTS_RETENTION_DAYS` (30) days. Pass the last event id you hold as `after` to read on; `nextCursor` is the value to pass for the next page (null on the last one, then poll with the last event's id). Needs `orgs:events:read`.
+         */
+        get: operations["listOrgEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v2/orgs/{orgSlug}/groups": {
         parameters: {
             query?: never;
@@ -789,6 +815,186 @@ export interface paths {
          * @description Updates a custom role (built-in roles cannot change, 409). Needs `orgs:roles:manage`.
          */
         patch: operations["updateOrgRole"];
+        trace?: never;
+    };
+    "/v2/orgs/{orgSlug}/webhooks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The organization's slug.
+                 * @example acme
+                 */
+                orgSlug: components["parameters"]["OrgSlug"];
+            };
+            cookie?: never;
+        };
+        /**
+         * List Org Webhooks
+         * @description The org's webhooks, oldest first (never their secrets). Needs `orgs:webhooks:manage`.
+         */
+        get: operations["listOrgWebhooks"];
+        put?: never;
+        /**
+         * Create Org Webhook
+         * @description Subscribes an endpoint to the org's events (`events` omitted or empty: every type). The answer carries the signing `secret`, shown only this once. `url` must be https and not name a private, loopback or link-local address unless `WEBHOOK_ALLOW_PRIVATE_NETWORKS=true`; the address it resolves to is checked again at every delivery. Needs `orgs:webhooks:manage`, and `orgs:events:read` (the endpoint receives the events: without it, 403).
+         */
+        post: operations["createOrgWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v2/orgs/{orgSlug}/webhooks/{webhookId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The organization's slug.
+                 * @example acme
+                 */
+                orgSlug: components["parameters"]["OrgSlug"];
+                /** @description The webhook's id. */
+                webhookId: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Get Org Webhook
+         * @description One webhook (never its secret). Needs `orgs:webhooks:manage`.
+         */
+        get: operations["getOrgWebhook"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete Org Webhook
+         * @description Deletes the webhook with its deliveries; nothing more is sent to it. Needs `orgs:webhooks:manage`.
+         */
+        delete: operations["deleteOrgWebhook"];
+        options?: never;
+        head?: never;
+        /**
+         * Update Org Webhook
+         * @description Changes the URL, event types, description, or enables/disables the endpoint (enabling clears a disablement and delivers what waited). Needs `orgs:webhooks:manage` and `orgs:events:read` (else 403).
+         */
+        patch: operations["updateOrgWebhook"];
+        trace?: never;
+    };
+    "/v2/orgs/{orgSlug}/webhooks/{webhookId}/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The organization's slug.
+                 * @example acme
+                 */
+                orgSlug: components["parameters"]["OrgSlug"];
+                /** @description The webhook's id. */
+                webhookId: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * List Org Webhook Deliveries
+         * @description The webhook's deliveries, newest first, each with its attempts (status, response code, duration, the first 1 KB of the answer). Kept `EVENTS_RETENTION_DAYS` once finished. Needs `orgs:webhooks:manage`.
+         */
+        get: operations["listOrgWebhookDeliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v2/orgs/{orgSlug}/webhooks/{webhookId}/deliveries/{deliveryId}/retry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The delivery's id. */
+                deliveryId: components["parameters"]["DeliveryId"];
+                /**
+                 * @description The organization's slug.
+                 * @example acme
+                 */
+                orgSlug: components["parameters"]["OrgSlug"];
+                /** @description The webhook's id. */
+                webhookId: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Retry Org Webhook Delivery
+         * @description Schedules one more attempt of the delivery now (with the same `webhook-id`), whatever its state; a failed one goes back to pending. Needs `orgs:webhooks:manage`.
+         */
+        post: operations["retryOrgWebhookDelivery"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v2/orgs/{orgSlug}/webhooks/{webhookId}/rotate-secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The organization's slug.
+                 * @example acme
+                 */
+                orgSlug: components["parameters"]["OrgSlug"];
+                /** @description The webhook's id. */
+                webhookId: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Rotate Org Webhook Secret
+         * @description A new signing secret, shown only this once; deliveries from now on are signed with it and the old one stops. Needs `orgs:webhooks:manage`.
+         */
+        post: operations["rotateOrgWebhookSecret"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v2/orgs/{orgSlug}/webhooks/{webhookId}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The organization's slug.
+                 * @example acme
+                 */
+                orgSlug: components["parameters"]["OrgSlug"];
+                /** @description The webhook's id. */
+                webhookId: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Test Org Webhook
+         * @description Sends a signed `webhook.test` message to the endpoint now and answers the recorded delivery with its attempt (`status` delivered or failed; a failed test is not retried). Needs `orgs:webhooks:manage`.
+         */
+        post: operations["testOrgWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
 }
@@ -1197,6 +1403,18 @@ export interface components {
             /** @description Resource scopes. */
             scopes?: string[];
             slug: components["schemas"]["Slug"];
+        };
+        CreateOrgWebhook: {
+            /** @description Free text. */
+            description?: string;
+            /** @description Event types to deliver; omitted or empty means every type. */
+            events?: components["schemas"]["OrgEventType"][];
+            /**
+             * Format: uri
+             * @description The endpoint; https (http and private addresses only with `WEBHOOK_ALLOW_PRIVATE_NETWORKS=true`).
+             * @example https://billing.example.com/hooks/orgroster
+             */
+            url: string;
         };
         /** @description The public family's error body. */
         ErrorResponse: {
@@ -1679,6 +1897,69 @@ export interface components {
             apiKey: string;
         };
         /**
+         * @description One change of the organization, written in the change's own transaction. The same object is the body of a webhook delivery and of a NATS message.
+         * @example {
+         *       "id": "0b0e6f8e-2f7d-4c1e-9a51-6a3f0f1d2c3b",
+         *       "type": "membership.created",
+         *       "timestamp": "2026-01-15T10:30:00.123456Z",
+         *       "orgId": "9b2e7c1a-4d5f-4e6a-8b7c-1d2e3f4a5b6c",
+         *       "orgSlug": "acme",
+         *       "seq": 42,
+         *       "actor": {
+         *         "type": "user",
+         *         "id": "3f1d2c4b-8a9e-4f6a-b7c1-2d3e4f5a6b7c"
+         *       },
+         *       "data": {
+         *         "orgSlug": "acme",
+         *         "userId": "3f1d2c4b-8a9e-4f6a-b7c1-2d3e4f5a6b7c",
+         *         "status": "active",
+         *         "roleSlug": "member"
+         *       }
+         *     }
+         */
+        OrgEvent: {
+            /** @description Who made the change. */
+            actor: {
+                /**
+                 * Format: uuid
+                 * @description The user's or key's id; null for the service.
+                 */
+                id: string | null;
+                /**
+                 * @description A signed-in user, an org API key, or the service itself.
+                 * @enum {string}
+                 */
+                type: "user" | "apiKey" | "system";
+            };
+            /** @description The object the API answers for the change: an OrgMembership (membership.*, invitation.*, without any invite token), Organization, OrgRole, OrgGroup, OrgApiKey (never a secret), `{orgSlug, groupSlug, userId}` (group_membership.*), or the import's or export's counts (members.imported, members.exported). */
+            data: {
+                [key: string]: unknown;
+            };
+            /**
+             * Format: uuid
+             * @description Event id; the `webhook-id` of its deliveries and the `Nats-Msg-Id` of its message.
+             */
+            id: string;
+            /**
+             * Format: uuid
+             * @description The organization's id.
+             */
+            orgId: string;
+            orgSlug: components["schemas"]["Slug"];
+            /**
+             * Format: int64
+             * @description Increases by one with each event of the org, in commit order.
+             */
+            seq: number;
+            timestamp: components["schemas"]["Timestamp"];
+            type: components["schemas"]["OrgEventType"];
+        };
+        /**
+         * @description What happened.
+         * @enum {string}
+         */
+        OrgEventType: "membership.created" | "membership.updated" | "membership.deleted" | "invitation.created" | "invitation.renewed" | "invitation.accepted" | "invitation.revoked" | "organization.created" | "organization.updated" | "organization.deleted" | "role.created" | "role.updated" | "role.deleted" | "group.created" | "group.updated" | "group.deleted" | "group_membership.added" | "group_membership.removed" | "api_key.created" | "api_key.updated" | "api_key.rotated" | "api_key.revoked" | "api_key.deleted" | "members.imported" | "members.exported";
+        /**
          * @example {
          *       "id": "9b2e7c1a-4d5f-4e6a-8b7c-1d2e3f4a5b6c",
          *       "orgSlug": "acme",
@@ -1909,6 +2190,101 @@ export interface components {
              */
             updatedBy?: string;
         };
+        /**
+         * @description An endpoint the org's events are delivered to. Its secret is never listed.
+         * @example {
+         *       "id": "5c6d7e8f-9a0b-4c1d-8e2f-3a4b5c6d7e8f",
+         *       "orgSlug": "acme",
+         *       "url": "https://billing.example.com/hooks/orgroster",
+         *       "events": [
+         *         "membership.created",
+         *         "membership.deleted"
+         *       ],
+         *       "enabled": true,
+         *       "createdAt": "2026-01-15T10:30:00.123456Z",
+         *       "updatedAt": "2026-01-15T10:30:00.123456Z"
+         *     }
+         */
+        OrgWebhook: {
+            createdAt: components["schemas"]["Timestamp"];
+            /** @description Free text. */
+            description?: string;
+            /** @description Why the service disabled the endpoint. */
+            disabledReason?: string;
+            /** @description False when disabled by a PATCH or after failing `WEBHOOK_DISABLE_AFTER_HOURS` (72) hours. */
+            enabled: boolean;
+            /** @description The event types delivered; empty means every type. */
+            events: components["schemas"]["OrgEventType"][];
+            failingSince?: components["schemas"]["Timestamp"];
+            /**
+             * Format: uuid
+             * @description Webhook id.
+             */
+            id: string;
+            orgSlug: components["schemas"]["Slug"];
+            updatedAt: components["schemas"]["Timestamp"];
+            /**
+             * Format: uri
+             * @description Where deliveries are POSTed.
+             */
+            url: string;
+        };
+        /** @description One attempt to deliver. */
+        OrgWebhookAttempt: {
+            /**
+             * Format: int32
+             * @description From the start of the attempt to the end of the answer (or the failure).
+             */
+            durationMs: number;
+            /** @description Why the attempt failed without an answer (refused target, timeout, connection error). */
+            error?: string;
+            /** @description The first 1 KB of the answer's body. */
+            response?: string;
+            /**
+             * Format: int32
+             * @description The endpoint's HTTP status, when it answered.
+             */
+            responseCode?: number;
+            startedAt: components["schemas"]["Timestamp"];
+            /** @description True for a 2xx within `WEBHOOK_TIMEOUT_MS`. */
+            succeeded: boolean;
+        };
+        /** @description One event's delivery to one webhook, with its attempts. */
+        OrgWebhookDelivery: {
+            /** @description Every attempt, oldest first. */
+            attempts: components["schemas"]["OrgWebhookAttempt"][];
+            createdAt: components["schemas"]["Timestamp"];
+            /**
+             * Format: uuid
+             * @description The event delivered (the `webhook-id` header); null for a test, whose `webhook-id` is the delivery id.
+             */
+            eventId: string | null;
+            /** @description The event's type, or `webhook.test`. */
+            eventType: string;
+            /**
+             * Format: uuid
+             * @description Delivery id.
+             */
+            id: string;
+            /**
+             * Format: int32
+             * @description The status of the last answer.
+             */
+            lastResponseCode?: number;
+            nextAttemptAt?: components["schemas"]["Timestamp"];
+            status: components["schemas"]["WebhookDeliveryStatus"];
+            updatedAt: components["schemas"]["Timestamp"];
+            /**
+             * Format: uuid
+             * @description The webhook.
+             */
+            webhookId: string;
+        };
+        /** @description Returned on create and secret rotation; the secret is shown only once. */
+        OrgWebhookWithSecret: components["schemas"]["OrgWebhook"] & {
+            /** @description The Standard Webhooks signing secret (`whsec_` + base64). Shown only once. */
+            secret: string;
+        };
         PaginationMeta: {
             /** @description Whether there are more items after this page */
             hasMore: boolean;
@@ -2106,6 +2482,19 @@ export interface components {
             /** @description Resource scopes. */
             scopes?: string[];
         };
+        UpdateOrgWebhook: {
+            /** @description Free text; null clears it. */
+            description?: string | null;
+            /** @description Disables the endpoint, or enables it again (clearing a disablement). */
+            enabled?: boolean;
+            /** @description Event types to deliver; empty means every type. */
+            events?: components["schemas"]["OrgEventType"][];
+            /**
+             * Format: uri
+             * @description The endpoint, checked as on create.
+             */
+            url?: string;
+        };
         /** @description One user, with exactly the seed's fields in its order. */
         UserExportRow: {
             created_at: components["schemas"]["ExportTimestamp"];
@@ -2230,6 +2619,11 @@ export interface components {
             /** @description The request id, also in the `x-request-id` header. */
             requestId?: string;
         };
+        /**
+         * @description Pending (an attempt is due or being made), delivered (a 2xx), failed (every retry failed).
+         * @enum {string}
+         */
+        WebhookDeliveryStatus: "pending" | "delivered" | "failed";
     };
     responses: {
         /** @description The request does not match the schema. */
@@ -2343,6 +2737,8 @@ export interface components {
         };
     };
     parameters: {
+        /** @description The delivery's id. */
+        DeliveryId: components["schemas"]["Uuid"];
         /** @description The group's slug. */
         GroupSlug: components["schemas"]["Slug"];
         /** @description The API key's id. */
@@ -2358,6 +2754,8 @@ export interface components {
         Page: number;
         /** @description The member's user id. */
         UserId: components["schemas"]["Uuid"];
+        /** @description The webhook's id. */
+        WebhookId: components["schemas"]["Uuid"];
     };
     requestBodies: never;
     headers: {
@@ -3457,6 +3855,53 @@ export interface operations {
             500: components["responses"]["InternalError"];
         };
     };
+    listOrgEvents: {
+        parameters: {
+            query?: {
+                /** @description An event id of this org; only the events after it are listed. A 400 when it is unknown or past retention. */
+                after?: components["schemas"]["Uuid"];
+                /** @description Page size (1-100, default 20). */
+                limit?: components["parameters"]["Limit"];
+                /** @description Comma-separated event types to keep, e.g. `membership.created,membership.deleted`. */
+                types?: string;
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The organization's slug.
+                 * @example acme
+                 */
+                orgSlug: components["parameters"]["OrgSlug"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description The id of the last event of this page, to pass as `after`; null when no more events follow yet. */
+                        nextCursor: string | null;
+                        /** @description One page, in the order described above. */
+                        results: components["schemas"]["OrgEvent"][];
+                    };
+                };
+            };
+            400: components["responses"]["BadParameters"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
     listOrgGroups: {
         parameters: {
             query?: never;
@@ -4363,6 +4808,349 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    listOrgWebhooks: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The organization's slug.
+                 * @example acme
+                 */
+                orgSlug: components["parameters"]["OrgSlug"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Every webhook of the org (at most 100). */
+                        results: components["schemas"]["OrgWebhook"][];
+                    };
+                };
+            };
+            400: components["responses"]["BadParameters"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    createOrgWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The organization's slug.
+                 * @example acme
+                 */
+                orgSlug: components["parameters"]["OrgSlug"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateOrgWebhook"];
+            };
+        };
+        responses: {
+            /** @description Webhook created. The secret is shown only once. */
+            201: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OrgWebhookWithSecret"];
+                };
+            };
+            400: components["responses"]["BadParameters"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    getOrgWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The organization's slug.
+                 * @example acme
+                 */
+                orgSlug: components["parameters"]["OrgSlug"];
+                /** @description The webhook's id. */
+                webhookId: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OrgWebhook"];
+                };
+            };
+            400: components["responses"]["BadParameters"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    deleteOrgWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The organization's slug.
+                 * @example acme
+                 */
+                orgSlug: components["parameters"]["OrgSlug"];
+                /** @description The webhook's id. */
+                webhookId: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: components["responses"]["Success"];
+            400: components["responses"]["BadParameters"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    updateOrgWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The organization's slug.
+                 * @example acme
+                 */
+                orgSlug: components["parameters"]["OrgSlug"];
+                /** @description The webhook's id. */
+                webhookId: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateOrgWebhook"];
+            };
+        };
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OrgWebhook"];
+                };
+            };
+            400: components["responses"]["BadParameters"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    listOrgWebhookDeliveries: {
+        parameters: {
+            query?: {
+                /** @description The `nextCursor` of the previous page. */
+                cursor?: string;
+                /** @description Page size (1-100, default 20). */
+                limit?: components["parameters"]["Limit"];
+                /** @description Only deliveries in this state. */
+                status?: components["schemas"]["WebhookDeliveryStatus"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The organization's slug.
+                 * @example acme
+                 */
+                orgSlug: components["parameters"]["OrgSlug"];
+                /** @description The webhook's id. */
+                webhookId: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @description Pass as `cursor` to get the next page; null on the last page. */
+                        nextCursor: string | null;
+                        /** @description One page, in the order described above. */
+                        results: components["schemas"]["OrgWebhookDelivery"][];
+                    };
+                };
+            };
+            400: components["responses"]["BadParameters"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    retryOrgWebhookDelivery: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The delivery's id. */
+                deliveryId: components["parameters"]["DeliveryId"];
+                /**
+                 * @description The organization's slug.
+                 * @example acme
+                 */
+                orgSlug: components["parameters"]["OrgSlug"];
+                /** @description The webhook's id. */
+                webhookId: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The attempt is scheduled. */
+            202: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OrgWebhookDelivery"];
+                };
+            };
+            400: components["responses"]["BadParameters"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    rotateOrgWebhookSecret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The organization's slug.
+                 * @example acme
+                 */
+                orgSlug: components["parameters"]["OrgSlug"];
+                /** @description The webhook's id. */
+                webhookId: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Secret rotated. The new secret is shown only once. */
+            200: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OrgWebhookWithSecret"];
+                };
+            };
+            400: components["responses"]["BadParameters"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    testOrgWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The organization's slug.
+                 * @example acme
+                 */
+                orgSlug: components["parameters"]["OrgSlug"];
+                /** @description The webhook's id. */
+                webhookId: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The test was attempted; `status` says how it went. */
+            200: {
+                headers: {
+                    "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                    "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                    "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OrgWebhookDelivery"];
+                };
+            };
+            400: components["responses"]["BadParameters"];
+            401: components["responses"]["Unauthenticated"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
         };

@@ -3014,6 +3014,393 @@ export const routes = {
       }
     }
   },
+  "createOrgWebhook": {
+    "method": "POST",
+    "url": "/v2/orgs/:orgSlug/webhooks",
+    "security": [
+      "ApiKeyAuth",
+      "BearerAuth",
+      "OrgApiKeyAuth"
+    ],
+    "bodyTypes": [
+      "application/json"
+    ],
+    "schema": {
+      "params": {
+        "type": "object",
+        "properties": {
+          "orgSlug": {
+            "type": "string",
+            "maxLength": 63,
+            "description": "The organization's slug.",
+            "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
+          }
+        },
+        "required": [
+          "orgSlug"
+        ],
+        "additionalProperties": false
+      },
+      "body": {
+        "type": "object",
+        "additionalProperties": false,
+        "required": [
+          "url"
+        ],
+        "properties": {
+          "url": {
+            "type": "string",
+            "format": "uri",
+            "maxLength": 2000,
+            "description": "The endpoint; https (http and private addresses only with `WEBHOOK_ALLOW_PRIVATE_NETWORKS=true`)."
+          },
+          "events": {
+            "type": "array",
+            "maxItems": 50,
+            "uniqueItems": true,
+            "description": "Event types to deliver; omitted or empty means every type.",
+            "items": {
+              "type": "string",
+              "maxLength": 40,
+              "description": "What happened.",
+              "enum": [
+                "membership.created",
+                "membership.updated",
+                "membership.deleted",
+                "invitation.created",
+                "invitation.renewed",
+                "invitation.accepted",
+                "invitation.revoked",
+                "organization.created",
+                "organization.updated",
+                "organization.deleted",
+                "role.created",
+                "role.updated",
+                "role.deleted",
+                "group.created",
+                "group.updated",
+                "group.deleted",
+                "group_membership.added",
+                "group_membership.removed",
+                "api_key.created",
+                "api_key.updated",
+                "api_key.rotated",
+                "api_key.revoked",
+                "api_key.deleted",
+                "members.imported",
+                "members.exported"
+              ]
+            }
+          },
+          "description": {
+            "type": "string",
+            "maxLength": 500,
+            "description": "Free text."
+          }
+        }
+      },
+      "response": {
+        "201": {
+          "description": "Returned on create and secret rotation; the secret is shown only once.",
+          "allOf": [
+            {
+              "type": "object",
+              "description": "An endpoint the org's events are delivered to. Its secret is never listed.",
+              "required": [
+                "id",
+                "orgSlug",
+                "url",
+                "events",
+                "enabled",
+                "createdAt",
+                "updatedAt"
+              ],
+              "properties": {
+                "id": {
+                  "type": "string",
+                  "format": "uuid",
+                  "maxLength": 36,
+                  "description": "Webhook id."
+                },
+                "orgSlug": {
+                  "type": "string",
+                  "maxLength": 63,
+                  "description": "Lowercase letters, digits and dashes; starts with a letter or digit.",
+                  "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
+                },
+                "url": {
+                  "type": "string",
+                  "format": "uri",
+                  "maxLength": 2000,
+                  "description": "Where deliveries are POSTed."
+                },
+                "description": {
+                  "type": "string",
+                  "maxLength": 500,
+                  "description": "Free text."
+                },
+                "events": {
+                  "type": "array",
+                  "maxItems": 50,
+                  "description": "The event types delivered; empty means every type.",
+                  "items": {
+                    "type": "string",
+                    "maxLength": 40,
+                    "description": "What happened.",
+                    "enum": [
+                      "membership.created",
+                      "membership.updated",
+                      "membership.deleted",
+                      "invitation.created",
+                      "invitation.renewed",
+                      "invitation.accepted",
+                      "invitation.revoked",
+                      "organization.created",
+                      "organization.updated",
+                      "organization.deleted",
+                      "role.created",
+                      "role.updated",
+                      "role.deleted",
+                      "group.created",
+                      "group.updated",
+                      "group.deleted",
+                      "group_membership.added",
+                      "group_membership.removed",
+                      "api_key.created",
+                      "api_key.updated",
+                      "api_key.rotated",
+                      "api_key.revoked",
+                      "api_key.deleted",
+                      "members.imported",
+                      "members.exported"
+                    ]
+                  }
+                },
+                "enabled": {
+                  "type": "boolean",
+                  "description": "False when disabled by a PATCH or after failing `WEBHOOK_DISABLE_AFTER_HOURS` (72) hours."
+                },
+                "disabledReason": {
+                  "type": "string",
+                  "maxLength": 200,
+                  "description": "Why the service disabled the endpoint."
+                },
+                "failingSince": {
+                  "type": "string",
+                  "maxLength": 40,
+                  "format": "date-time",
+                  "description": "ISO 8601 in UTC, microsecond precision."
+                },
+                "createdAt": {
+                  "type": "string",
+                  "maxLength": 40,
+                  "format": "date-time",
+                  "description": "ISO 8601 in UTC, microsecond precision."
+                },
+                "updatedAt": {
+                  "type": "string",
+                  "maxLength": 40,
+                  "format": "date-time",
+                  "description": "ISO 8601 in UTC, microsecond precision."
+                }
+              }
+            },
+            {
+              "type": "object",
+              "required": [
+                "secret"
+              ],
+              "properties": {
+                "secret": {
+                  "type": "string",
+                  "pattern": "^whsec_[A-Za-z0-9+/]+={0,2}$",
+                  "maxLength": 100,
+                  "description": "The Standard Webhooks signing secret (`whsec_` + base64). Shown only once."
+                }
+              }
+            }
+          ]
+        },
+        "400": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ValidationError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What is wrong, naming the field."
+            },
+            "details": {
+              "type": "array",
+              "maxItems": 1000,
+              "description": "One entry per problem.",
+              "items": {
+                "type": "object",
+                "properties": {
+                  "field": {
+                    "type": "string",
+                    "maxLength": 1000,
+                    "description": "Where the problem is (e.g. `body/users/3/email`)."
+                  },
+                  "message": {
+                    "type": "string",
+                    "maxLength": 1000,
+                    "description": "What is wrong there."
+                  }
+                }
+              }
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id, also in the `x-request-id` header."
+            }
+          }
+        },
+        "401": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "AuthenticationError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "Why the credential was refused."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "403": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ForbiddenError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The missing permission."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "404": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "NotFoundError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What was not found."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "429": {
+          "type": "object",
+          "required": [
+            "error",
+            "message",
+            "retryAfterMs"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "RateLimitError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "Which limit."
+            },
+            "retryAfterMs": {
+              "type": "number",
+              "description": "Milliseconds until the limit resets."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "500": {
+          "type": "object",
+          "additionalProperties": false,
+          "description": "Never a stack trace, SQL or other detail of the failure.",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "InternalError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "const": "Something went wrong",
+              "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        }
+      }
+    }
+  },
   "createOrganization": {
     "method": "POST",
     "url": "/v2/orgs",
@@ -3990,6 +4377,231 @@ export const routes = {
                   }
                 }
               }
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "429": {
+          "type": "object",
+          "required": [
+            "error",
+            "message",
+            "retryAfterMs"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "RateLimitError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "Which limit."
+            },
+            "retryAfterMs": {
+              "type": "number",
+              "description": "Milliseconds until the limit resets."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "500": {
+          "type": "object",
+          "additionalProperties": false,
+          "description": "Never a stack trace, SQL or other detail of the failure.",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "InternalError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "const": "Something went wrong",
+              "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        }
+      }
+    }
+  },
+  "deleteOrgWebhook": {
+    "method": "DELETE",
+    "url": "/v2/orgs/:orgSlug/webhooks/:webhookId",
+    "security": [
+      "ApiKeyAuth",
+      "BearerAuth",
+      "OrgApiKeyAuth"
+    ],
+    "bodyTypes": [],
+    "schema": {
+      "params": {
+        "type": "object",
+        "properties": {
+          "orgSlug": {
+            "type": "string",
+            "maxLength": 63,
+            "description": "The organization's slug.",
+            "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
+          },
+          "webhookId": {
+            "type": "string",
+            "maxLength": 36,
+            "format": "uuid",
+            "description": "The webhook's id."
+          }
+        },
+        "required": [
+          "orgSlug",
+          "webhookId"
+        ],
+        "additionalProperties": false
+      },
+      "response": {
+        "200": {
+          "type": "object",
+          "required": [
+            "success"
+          ],
+          "properties": {
+            "success": {
+              "type": "boolean",
+              "description": "Always true."
+            }
+          }
+        },
+        "400": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ValidationError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What is wrong, naming the field."
+            },
+            "details": {
+              "type": "array",
+              "maxItems": 1000,
+              "description": "One entry per problem.",
+              "items": {
+                "type": "object",
+                "properties": {
+                  "field": {
+                    "type": "string",
+                    "maxLength": 1000,
+                    "description": "Where the problem is (e.g. `body/users/3/email`)."
+                  },
+                  "message": {
+                    "type": "string",
+                    "maxLength": 1000,
+                    "description": "What is wrong there."
+                  }
+                }
+              }
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id, also in the `x-request-id` header."
+            }
+          }
+        },
+        "401": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "AuthenticationError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "Why the credential was refused."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "403": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ForbiddenError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The missing permission."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "404": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "NotFoundError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What was not found."
             },
             "requestId": {
               "type": "string",
@@ -7949,6 +8561,321 @@ export const routes = {
       }
     }
   },
+  "getOrgWebhook": {
+    "method": "GET",
+    "url": "/v2/orgs/:orgSlug/webhooks/:webhookId",
+    "security": [
+      "ApiKeyAuth",
+      "BearerAuth",
+      "OrgApiKeyAuth"
+    ],
+    "bodyTypes": [],
+    "schema": {
+      "params": {
+        "type": "object",
+        "properties": {
+          "orgSlug": {
+            "type": "string",
+            "maxLength": 63,
+            "description": "The organization's slug.",
+            "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
+          },
+          "webhookId": {
+            "type": "string",
+            "maxLength": 36,
+            "format": "uuid",
+            "description": "The webhook's id."
+          }
+        },
+        "required": [
+          "orgSlug",
+          "webhookId"
+        ],
+        "additionalProperties": false
+      },
+      "response": {
+        "200": {
+          "type": "object",
+          "description": "An endpoint the org's events are delivered to. Its secret is never listed.",
+          "required": [
+            "id",
+            "orgSlug",
+            "url",
+            "events",
+            "enabled",
+            "createdAt",
+            "updatedAt"
+          ],
+          "properties": {
+            "id": {
+              "type": "string",
+              "format": "uuid",
+              "maxLength": 36,
+              "description": "Webhook id."
+            },
+            "orgSlug": {
+              "type": "string",
+              "maxLength": 63,
+              "description": "Lowercase letters, digits and dashes; starts with a letter or digit.",
+              "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
+            },
+            "url": {
+              "type": "string",
+              "format": "uri",
+              "maxLength": 2000,
+              "description": "Where deliveries are POSTed."
+            },
+            "description": {
+              "type": "string",
+              "maxLength": 500,
+              "description": "Free text."
+            },
+            "events": {
+              "type": "array",
+              "maxItems": 50,
+              "description": "The event types delivered; empty means every type.",
+              "items": {
+                "type": "string",
+                "maxLength": 40,
+                "description": "What happened.",
+                "enum": [
+                  "membership.created",
+                  "membership.updated",
+                  "membership.deleted",
+                  "invitation.created",
+                  "invitation.renewed",
+                  "invitation.accepted",
+                  "invitation.revoked",
+                  "organization.created",
+                  "organization.updated",
+                  "organization.deleted",
+                  "role.created",
+                  "role.updated",
+                  "role.deleted",
+                  "group.created",
+                  "group.updated",
+                  "group.deleted",
+                  "group_membership.added",
+                  "group_membership.removed",
+                  "api_key.created",
+                  "api_key.updated",
+                  "api_key.rotated",
+                  "api_key.revoked",
+                  "api_key.deleted",
+                  "members.imported",
+                  "members.exported"
+                ]
+              }
+            },
+            "enabled": {
+              "type": "boolean",
+              "description": "False when disabled by a PATCH or after failing `WEBHOOK_DISABLE_AFTER_HOURS` (72) hours."
+            },
+            "disabledReason": {
+              "type": "string",
+              "maxLength": 200,
+              "description": "Why the service disabled the endpoint."
+            },
+            "failingSince": {
+              "type": "string",
+              "maxLength": 40,
+              "format": "date-time",
+              "description": "ISO 8601 in UTC, microsecond precision."
+            },
+            "createdAt": {
+              "type": "string",
+              "maxLength": 40,
+              "format": "date-time",
+              "description": "ISO 8601 in UTC, microsecond precision."
+            },
+            "updatedAt": {
+              "type": "string",
+              "maxLength": 40,
+              "format": "date-time",
+              "description": "ISO 8601 in UTC, microsecond precision."
+            }
+          }
+        },
+        "400": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ValidationError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What is wrong, naming the field."
+            },
+            "details": {
+              "type": "array",
+              "maxItems": 1000,
+              "description": "One entry per problem.",
+              "items": {
+                "type": "object",
+                "properties": {
+                  "field": {
+                    "type": "string",
+                    "maxLength": 1000,
+                    "description": "Where the problem is (e.g. `body/users/3/email`)."
+                  },
+                  "message": {
+                    "type": "string",
+                    "maxLength": 1000,
+                    "description": "What is wrong there."
+                  }
+                }
+              }
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id, also in the `x-request-id` header."
+            }
+          }
+        },
+        "401": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "AuthenticationError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "Why the credential was refused."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "403": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ForbiddenError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The missing permission."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "404": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "NotFoundError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What was not found."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "429": {
+          "type": "object",
+          "required": [
+            "error",
+            "message",
+            "retryAfterMs"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "RateLimitError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "Which limit."
+            },
+            "retryAfterMs": {
+              "type": "number",
+              "description": "Milliseconds until the limit resets."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "500": {
+          "type": "object",
+          "additionalProperties": false,
+          "description": "Never a stack trace, SQL or other detail of the failure.",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "InternalError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "const": "Something went wrong",
+              "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        }
+      }
+    }
+  },
   "getOrganization": {
     "method": "GET",
     "url": "/v2/orgs/:orgSlug",
@@ -10071,6 +10998,374 @@ export const routes = {
       }
     }
   },
+  "listOrgEvents": {
+    "method": "GET",
+    "url": "/v2/orgs/:orgSlug/events",
+    "security": [
+      "ApiKeyAuth",
+      "BearerAuth",
+      "OrgApiKeyAuth"
+    ],
+    "bodyTypes": [],
+    "schema": {
+      "params": {
+        "type": "object",
+        "properties": {
+          "orgSlug": {
+            "type": "string",
+            "maxLength": 63,
+            "description": "The organization's slug.",
+            "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
+          }
+        },
+        "required": [
+          "orgSlug"
+        ],
+        "additionalProperties": false
+      },
+      "querystring": {
+        "type": "object",
+        "properties": {
+          "after": {
+            "type": "string",
+            "maxLength": 36,
+            "format": "uuid",
+            "description": "An event id of this org; only the events after it are listed. A 400 when it is unknown or past retention."
+          },
+          "types": {
+            "type": "string",
+            "maxLength": 1000,
+            "pattern": "^[a-z_.]+(,[a-z_.]+)*$",
+            "description": "Comma-separated event types to keep, e.g. `membership.created,membership.deleted`."
+          },
+          "limit": {
+            "type": "integer",
+            "format": "int32",
+            "minimum": 1,
+            "maximum": 100,
+            "default": 20,
+            "description": "Page size (1-100, default 20)."
+          }
+        },
+        "required": [],
+        "additionalProperties": false
+      },
+      "response": {
+        "200": {
+          "type": "object",
+          "required": [
+            "results",
+            "nextCursor"
+          ],
+          "properties": {
+            "results": {
+              "type": "array",
+              "maxItems": 100,
+              "description": "One page, in the order described above.",
+              "items": {
+                "type": "object",
+                "description": "One change of the organization, written in the change's own transaction. The same object is the body of a webhook delivery and of a NATS message.",
+                "required": [
+                  "id",
+                  "type",
+                  "timestamp",
+                  "orgId",
+                  "orgSlug",
+                  "seq",
+                  "actor",
+                  "data"
+                ],
+                "properties": {
+                  "id": {
+                    "type": "string",
+                    "format": "uuid",
+                    "maxLength": 36,
+                    "description": "Event id; the `webhook-id` of its deliveries and the `Nats-Msg-Id` of its message."
+                  },
+                  "type": {
+                    "type": "string",
+                    "maxLength": 40,
+                    "description": "What happened.",
+                    "enum": [
+                      "membership.created",
+                      "membership.updated",
+                      "membership.deleted",
+                      "invitation.created",
+                      "invitation.renewed",
+                      "invitation.accepted",
+                      "invitation.revoked",
+                      "organization.created",
+                      "organization.updated",
+                      "organization.deleted",
+                      "role.created",
+                      "role.updated",
+                      "role.deleted",
+                      "group.created",
+                      "group.updated",
+                      "group.deleted",
+                      "group_membership.added",
+                      "group_membership.removed",
+                      "api_key.created",
+                      "api_key.updated",
+                      "api_key.rotated",
+                      "api_key.revoked",
+                      "api_key.deleted",
+                      "members.imported",
+                      "members.exported"
+                    ]
+                  },
+                  "timestamp": {
+                    "type": "string",
+                    "maxLength": 40,
+                    "format": "date-time",
+                    "description": "ISO 8601 in UTC, microsecond precision."
+                  },
+                  "orgId": {
+                    "type": "string",
+                    "format": "uuid",
+                    "maxLength": 36,
+                    "description": "The organization's id."
+                  },
+                  "orgSlug": {
+                    "type": "string",
+                    "maxLength": 63,
+                    "description": "Lowercase letters, digits and dashes; starts with a letter or digit.",
+                    "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
+                  },
+                  "seq": {
+                    "type": "integer",
+                    "format": "int64",
+                    "minimum": 1,
+                    "maximum": 9007199254740991,
+                    "description": "Increases by one with each event of the org, in commit order."
+                  },
+                  "actor": {
+                    "type": "object",
+                    "description": "Who made the change.",
+                    "required": [
+                      "type",
+                      "id"
+                    ],
+                    "properties": {
+                      "type": {
+                        "type": "string",
+                        "enum": [
+                          "user",
+                          "apiKey",
+                          "system"
+                        ],
+                        "description": "A signed-in user, an org API key, or the service itself."
+                      },
+                      "id": {
+                        "type": [
+                          "string",
+                          "null"
+                        ],
+                        "format": "uuid",
+                        "maxLength": 36,
+                        "description": "The user's or key's id; null for the service."
+                      }
+                    }
+                  },
+                  "data": {
+                    "type": "object",
+                    "additionalProperties": true,
+                    "description": "The object the API answers for the change: an OrgMembership (membership.*, invitation.*, without any invite token), Organization, OrgRole, OrgGroup, OrgApiKey (never a secret), `{orgSlug, groupSlug, userId}` (group_membership.*), or the import's or export's counts (members.imported, members.exported)."
+                  }
+                }
+              }
+            },
+            "nextCursor": {
+              "type": [
+                "string",
+                "null"
+              ],
+              "maxLength": 512,
+              "pattern": "^[A-Za-z0-9_-]+$",
+              "description": "The id of the last event of this page, to pass as `after`; null when no more events follow yet."
+            }
+          }
+        },
+        "400": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ValidationError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What is wrong, naming the field."
+            },
+            "details": {
+              "type": "array",
+              "maxItems": 1000,
+              "description": "One entry per problem.",
+              "items": {
+                "type": "object",
+                "properties": {
+                  "field": {
+                    "type": "string",
+                    "maxLength": 1000,
+                    "description": "Where the problem is (e.g. `body/users/3/email`)."
+                  },
+                  "message": {
+                    "type": "string",
+                    "maxLength": 1000,
+                    "description": "What is wrong there."
+                  }
+                }
+              }
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id, also in the `x-request-id` header."
+            }
+          }
+        },
+        "401": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "AuthenticationError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "Why the credential was refused."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "403": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ForbiddenError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The missing permission."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "404": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "NotFoundError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What was not found."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "429": {
+          "type": "object",
+          "required": [
+            "error",
+            "message",
+            "retryAfterMs"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "RateLimitError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "Which limit."
+            },
+            "retryAfterMs": {
+              "type": "number",
+              "description": "Milliseconds until the limit resets."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "500": {
+          "type": "object",
+          "additionalProperties": false,
+          "description": "Never a stack trace, SQL or other detail of the failure.",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "InternalError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "const": "Something went wrong",
+              "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        }
+      }
+    }
+  },
   "listOrgGroupMembers": {
     "method": "GET",
     "url": "/v2/orgs/:orgSlug/groups/:groupSlug/members",
@@ -11222,6 +12517,720 @@ export const routes = {
               "pattern": "^[a-z0-9][a-z0-9-]{0,62}$",
               "maxLength": 63,
               "description": "Slug of the role given to members added without one."
+            }
+          }
+        },
+        "400": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ValidationError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What is wrong, naming the field."
+            },
+            "details": {
+              "type": "array",
+              "maxItems": 1000,
+              "description": "One entry per problem.",
+              "items": {
+                "type": "object",
+                "properties": {
+                  "field": {
+                    "type": "string",
+                    "maxLength": 1000,
+                    "description": "Where the problem is (e.g. `body/users/3/email`)."
+                  },
+                  "message": {
+                    "type": "string",
+                    "maxLength": 1000,
+                    "description": "What is wrong there."
+                  }
+                }
+              }
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id, also in the `x-request-id` header."
+            }
+          }
+        },
+        "401": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "AuthenticationError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "Why the credential was refused."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "403": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ForbiddenError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The missing permission."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "404": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "NotFoundError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What was not found."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "429": {
+          "type": "object",
+          "required": [
+            "error",
+            "message",
+            "retryAfterMs"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "RateLimitError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "Which limit."
+            },
+            "retryAfterMs": {
+              "type": "number",
+              "description": "Milliseconds until the limit resets."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "500": {
+          "type": "object",
+          "additionalProperties": false,
+          "description": "Never a stack trace, SQL or other detail of the failure.",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "InternalError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "const": "Something went wrong",
+              "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        }
+      }
+    }
+  },
+  "listOrgWebhookDeliveries": {
+    "method": "GET",
+    "url": "/v2/orgs/:orgSlug/webhooks/:webhookId/deliveries",
+    "security": [
+      "ApiKeyAuth",
+      "BearerAuth",
+      "OrgApiKeyAuth"
+    ],
+    "bodyTypes": [],
+    "schema": {
+      "params": {
+        "type": "object",
+        "properties": {
+          "orgSlug": {
+            "type": "string",
+            "maxLength": 63,
+            "description": "The organization's slug.",
+            "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
+          },
+          "webhookId": {
+            "type": "string",
+            "maxLength": 36,
+            "format": "uuid",
+            "description": "The webhook's id."
+          }
+        },
+        "required": [
+          "orgSlug",
+          "webhookId"
+        ],
+        "additionalProperties": false
+      },
+      "querystring": {
+        "type": "object",
+        "properties": {
+          "limit": {
+            "type": "integer",
+            "format": "int32",
+            "minimum": 1,
+            "maximum": 100,
+            "default": 20,
+            "description": "Page size (1-100, default 20)."
+          },
+          "cursor": {
+            "type": "string",
+            "pattern": "^[A-Za-z0-9_-]+$",
+            "maxLength": 512,
+            "description": "The `nextCursor` of the previous page."
+          },
+          "status": {
+            "type": "string",
+            "enum": [
+              "pending",
+              "delivered",
+              "failed"
+            ],
+            "description": "Only deliveries in this state."
+          }
+        },
+        "required": [],
+        "additionalProperties": false
+      },
+      "response": {
+        "200": {
+          "type": "object",
+          "required": [
+            "results",
+            "nextCursor"
+          ],
+          "properties": {
+            "results": {
+              "type": "array",
+              "maxItems": 100,
+              "description": "One page, in the order described above.",
+              "items": {
+                "type": "object",
+                "description": "One event's delivery to one webhook, with its attempts.",
+                "required": [
+                  "id",
+                  "webhookId",
+                  "eventId",
+                  "eventType",
+                  "status",
+                  "attempts",
+                  "createdAt",
+                  "updatedAt"
+                ],
+                "properties": {
+                  "id": {
+                    "type": "string",
+                    "format": "uuid",
+                    "maxLength": 36,
+                    "description": "Delivery id."
+                  },
+                  "webhookId": {
+                    "type": "string",
+                    "format": "uuid",
+                    "maxLength": 36,
+                    "description": "The webhook."
+                  },
+                  "eventId": {
+                    "type": [
+                      "string",
+                      "null"
+                    ],
+                    "format": "uuid",
+                    "maxLength": 36,
+                    "description": "The event delivered (the `webhook-id` header); null for a test, whose `webhook-id` is the delivery id."
+                  },
+                  "eventType": {
+                    "type": "string",
+                    "maxLength": 40,
+                    "pattern": "^[a-z_]+\\.[a-z_]+$",
+                    "description": "The event's type, or `webhook.test`."
+                  },
+                  "status": {
+                    "type": "string",
+                    "enum": [
+                      "pending",
+                      "delivered",
+                      "failed"
+                    ],
+                    "description": "Pending (an attempt is due or being made), delivered (a 2xx), failed (every retry failed)."
+                  },
+                  "nextAttemptAt": {
+                    "type": "string",
+                    "maxLength": 40,
+                    "format": "date-time",
+                    "description": "ISO 8601 in UTC, microsecond precision."
+                  },
+                  "lastResponseCode": {
+                    "type": "integer",
+                    "format": "int32",
+                    "minimum": 100,
+                    "maximum": 599,
+                    "description": "The status of the last answer."
+                  },
+                  "attempts": {
+                    "type": "array",
+                    "maxItems": 100,
+                    "description": "Every attempt, oldest first.",
+                    "items": {
+                      "type": "object",
+                      "description": "One attempt to deliver.",
+                      "required": [
+                        "startedAt",
+                        "succeeded",
+                        "durationMs"
+                      ],
+                      "properties": {
+                        "startedAt": {
+                          "type": "string",
+                          "maxLength": 40,
+                          "format": "date-time",
+                          "description": "ISO 8601 in UTC, microsecond precision."
+                        },
+                        "succeeded": {
+                          "type": "boolean",
+                          "description": "True for a 2xx within `WEBHOOK_TIMEOUT_MS`."
+                        },
+                        "responseCode": {
+                          "type": "integer",
+                          "format": "int32",
+                          "minimum": 100,
+                          "maximum": 599,
+                          "description": "The endpoint's HTTP status, when it answered."
+                        },
+                        "durationMs": {
+                          "type": "integer",
+                          "format": "int32",
+                          "minimum": 0,
+                          "maximum": 3600000,
+                          "description": "From the start of the attempt to the end of the answer (or the failure)."
+                        },
+                        "response": {
+                          "type": "string",
+                          "maxLength": 1024,
+                          "description": "The first 1 KB of the answer's body."
+                        },
+                        "error": {
+                          "type": "string",
+                          "maxLength": 500,
+                          "description": "Why the attempt failed without an answer (refused target, timeout, connection error)."
+                        }
+                      }
+                    }
+                  },
+                  "createdAt": {
+                    "type": "string",
+                    "maxLength": 40,
+                    "format": "date-time",
+                    "description": "ISO 8601 in UTC, microsecond precision."
+                  },
+                  "updatedAt": {
+                    "type": "string",
+                    "maxLength": 40,
+                    "format": "date-time",
+                    "description": "ISO 8601 in UTC, microsecond precision."
+                  }
+                }
+              }
+            },
+            "nextCursor": {
+              "type": [
+                "string",
+                "null"
+              ],
+              "maxLength": 512,
+              "pattern": "^[A-Za-z0-9_-]+$",
+              "description": "Pass as `cursor` to get the next page; null on the last page."
+            }
+          }
+        },
+        "400": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ValidationError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What is wrong, naming the field."
+            },
+            "details": {
+              "type": "array",
+              "maxItems": 1000,
+              "description": "One entry per problem.",
+              "items": {
+                "type": "object",
+                "properties": {
+                  "field": {
+                    "type": "string",
+                    "maxLength": 1000,
+                    "description": "Where the problem is (e.g. `body/users/3/email`)."
+                  },
+                  "message": {
+                    "type": "string",
+                    "maxLength": 1000,
+                    "description": "What is wrong there."
+                  }
+                }
+              }
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id, also in the `x-request-id` header."
+            }
+          }
+        },
+        "401": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "AuthenticationError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "Why the credential was refused."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "403": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ForbiddenError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The missing permission."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "404": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "NotFoundError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What was not found."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "429": {
+          "type": "object",
+          "required": [
+            "error",
+            "message",
+            "retryAfterMs"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "RateLimitError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "Which limit."
+            },
+            "retryAfterMs": {
+              "type": "number",
+              "description": "Milliseconds until the limit resets."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "500": {
+          "type": "object",
+          "additionalProperties": false,
+          "description": "Never a stack trace, SQL or other detail of the failure.",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "InternalError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "const": "Something went wrong",
+              "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        }
+      }
+    }
+  },
+  "listOrgWebhooks": {
+    "method": "GET",
+    "url": "/v2/orgs/:orgSlug/webhooks",
+    "security": [
+      "ApiKeyAuth",
+      "BearerAuth",
+      "OrgApiKeyAuth"
+    ],
+    "bodyTypes": [],
+    "schema": {
+      "params": {
+        "type": "object",
+        "properties": {
+          "orgSlug": {
+            "type": "string",
+            "maxLength": 63,
+            "description": "The organization's slug.",
+            "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
+          }
+        },
+        "required": [
+          "orgSlug"
+        ],
+        "additionalProperties": false
+      },
+      "response": {
+        "200": {
+          "type": "object",
+          "required": [
+            "results"
+          ],
+          "properties": {
+            "results": {
+              "type": "array",
+              "maxItems": 100,
+              "description": "Every webhook of the org (at most 100).",
+              "items": {
+                "type": "object",
+                "description": "An endpoint the org's events are delivered to. Its secret is never listed.",
+                "required": [
+                  "id",
+                  "orgSlug",
+                  "url",
+                  "events",
+                  "enabled",
+                  "createdAt",
+                  "updatedAt"
+                ],
+                "properties": {
+                  "id": {
+                    "type": "string",
+                    "format": "uuid",
+                    "maxLength": 36,
+                    "description": "Webhook id."
+                  },
+                  "orgSlug": {
+                    "type": "string",
+                    "maxLength": 63,
+                    "description": "Lowercase letters, digits and dashes; starts with a letter or digit.",
+                    "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
+                  },
+                  "url": {
+                    "type": "string",
+                    "format": "uri",
+                    "maxLength": 2000,
+                    "description": "Where deliveries are POSTed."
+                  },
+                  "description": {
+                    "type": "string",
+                    "maxLength": 500,
+                    "description": "Free text."
+                  },
+                  "events": {
+                    "type": "array",
+                    "maxItems": 50,
+                    "description": "The event types delivered; empty means every type.",
+                    "items": {
+                      "type": "string",
+                      "maxLength": 40,
+                      "description": "What happened.",
+                      "enum": [
+                        "membership.created",
+                        "membership.updated",
+                        "membership.deleted",
+                        "invitation.created",
+                        "invitation.renewed",
+                        "invitation.accepted",
+                        "invitation.revoked",
+                        "organization.created",
+                        "organization.updated",
+                        "organization.deleted",
+                        "role.created",
+                        "role.updated",
+                        "role.deleted",
+                        "group.created",
+                        "group.updated",
+                        "group.deleted",
+                        "group_membership.added",
+                        "group_membership.removed",
+                        "api_key.created",
+                        "api_key.updated",
+                        "api_key.rotated",
+                        "api_key.revoked",
+                        "api_key.deleted",
+                        "members.imported",
+                        "members.exported"
+                      ]
+                    }
+                  },
+                  "enabled": {
+                    "type": "boolean",
+                    "description": "False when disabled by a PATCH or after failing `WEBHOOK_DISABLE_AFTER_HOURS` (72) hours."
+                  },
+                  "disabledReason": {
+                    "type": "string",
+                    "maxLength": 200,
+                    "description": "Why the service disabled the endpoint."
+                  },
+                  "failingSince": {
+                    "type": "string",
+                    "maxLength": 40,
+                    "format": "date-time",
+                    "description": "ISO 8601 in UTC, microsecond precision."
+                  },
+                  "createdAt": {
+                    "type": "string",
+                    "maxLength": 40,
+                    "format": "date-time",
+                    "description": "ISO 8601 in UTC, microsecond precision."
+                  },
+                  "updatedAt": {
+                    "type": "string",
+                    "maxLength": 40,
+                    "format": "date-time",
+                    "description": "ISO 8601 in UTC, microsecond precision."
+                  }
+                }
+              }
             }
           }
         },
@@ -13291,6 +15300,353 @@ export const routes = {
       }
     }
   },
+  "retryOrgWebhookDelivery": {
+    "method": "POST",
+    "url": "/v2/orgs/:orgSlug/webhooks/:webhookId/deliveries/:deliveryId/retry",
+    "security": [
+      "ApiKeyAuth",
+      "BearerAuth",
+      "OrgApiKeyAuth"
+    ],
+    "bodyTypes": [],
+    "schema": {
+      "params": {
+        "type": "object",
+        "properties": {
+          "orgSlug": {
+            "type": "string",
+            "maxLength": 63,
+            "description": "The organization's slug.",
+            "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
+          },
+          "webhookId": {
+            "type": "string",
+            "maxLength": 36,
+            "format": "uuid",
+            "description": "The webhook's id."
+          },
+          "deliveryId": {
+            "type": "string",
+            "maxLength": 36,
+            "format": "uuid",
+            "description": "The delivery's id."
+          }
+        },
+        "required": [
+          "orgSlug",
+          "webhookId",
+          "deliveryId"
+        ],
+        "additionalProperties": false
+      },
+      "response": {
+        "202": {
+          "type": "object",
+          "description": "One event's delivery to one webhook, with its attempts.",
+          "required": [
+            "id",
+            "webhookId",
+            "eventId",
+            "eventType",
+            "status",
+            "attempts",
+            "createdAt",
+            "updatedAt"
+          ],
+          "properties": {
+            "id": {
+              "type": "string",
+              "format": "uuid",
+              "maxLength": 36,
+              "description": "Delivery id."
+            },
+            "webhookId": {
+              "type": "string",
+              "format": "uuid",
+              "maxLength": 36,
+              "description": "The webhook."
+            },
+            "eventId": {
+              "type": [
+                "string",
+                "null"
+              ],
+              "format": "uuid",
+              "maxLength": 36,
+              "description": "The event delivered (the `webhook-id` header); null for a test, whose `webhook-id` is the delivery id."
+            },
+            "eventType": {
+              "type": "string",
+              "maxLength": 40,
+              "pattern": "^[a-z_]+\\.[a-z_]+$",
+              "description": "The event's type, or `webhook.test`."
+            },
+            "status": {
+              "type": "string",
+              "enum": [
+                "pending",
+                "delivered",
+                "failed"
+              ],
+              "description": "Pending (an attempt is due or being made), delivered (a 2xx), failed (every retry failed)."
+            },
+            "nextAttemptAt": {
+              "type": "string",
+              "maxLength": 40,
+              "format": "date-time",
+              "description": "ISO 8601 in UTC, microsecond precision."
+            },
+            "lastResponseCode": {
+              "type": "integer",
+              "format": "int32",
+              "minimum": 100,
+              "maximum": 599,
+              "description": "The status of the last answer."
+            },
+            "attempts": {
+              "type": "array",
+              "maxItems": 100,
+              "description": "Every attempt, oldest first.",
+              "items": {
+                "type": "object",
+                "description": "One attempt to deliver.",
+                "required": [
+                  "startedAt",
+                  "succeeded",
+                  "durationMs"
+                ],
+                "properties": {
+                  "startedAt": {
+                    "type": "string",
+                    "maxLength": 40,
+                    "format": "date-time",
+                    "description": "ISO 8601 in UTC, microsecond precision."
+                  },
+                  "succeeded": {
+                    "type": "boolean",
+                    "description": "True for a 2xx within `WEBHOOK_TIMEOUT_MS`."
+                  },
+                  "responseCode": {
+                    "type": "integer",
+                    "format": "int32",
+                    "minimum": 100,
+                    "maximum": 599,
+                    "description": "The endpoint's HTTP status, when it answered."
+                  },
+                  "durationMs": {
+                    "type": "integer",
+                    "format": "int32",
+                    "minimum": 0,
+                    "maximum": 3600000,
+                    "description": "From the start of the attempt to the end of the answer (or the failure)."
+                  },
+                  "response": {
+                    "type": "string",
+                    "maxLength": 1024,
+                    "description": "The first 1 KB of the answer's body."
+                  },
+                  "error": {
+                    "type": "string",
+                    "maxLength": 500,
+                    "description": "Why the attempt failed without an answer (refused target, timeout, connection error)."
+                  }
+                }
+              }
+            },
+            "createdAt": {
+              "type": "string",
+              "maxLength": 40,
+              "format": "date-time",
+              "description": "ISO 8601 in UTC, microsecond precision."
+            },
+            "updatedAt": {
+              "type": "string",
+              "maxLength": 40,
+              "format": "date-time",
+              "description": "ISO 8601 in UTC, microsecond precision."
+            }
+          }
+        },
+        "400": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ValidationError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What is wrong, naming the field."
+            },
+            "details": {
+              "type": "array",
+              "maxItems": 1000,
+              "description": "One entry per problem.",
+              "items": {
+                "type": "object",
+                "properties": {
+                  "field": {
+                    "type": "string",
+                    "maxLength": 1000,
+                    "description": "Where the problem is (e.g. `body/users/3/email`)."
+                  },
+                  "message": {
+                    "type": "string",
+                    "maxLength": 1000,
+                    "description": "What is wrong there."
+                  }
+                }
+              }
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id, also in the `x-request-id` header."
+            }
+          }
+        },
+        "401": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "AuthenticationError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "Why the credential was refused."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "403": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ForbiddenError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The missing permission."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "404": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "NotFoundError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What was not found."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "429": {
+          "type": "object",
+          "required": [
+            "error",
+            "message",
+            "retryAfterMs"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "RateLimitError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "Which limit."
+            },
+            "retryAfterMs": {
+              "type": "number",
+              "description": "Milliseconds until the limit resets."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "500": {
+          "type": "object",
+          "additionalProperties": false,
+          "description": "Never a stack trace, SQL or other detail of the failure.",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "InternalError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "const": "Something went wrong",
+              "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        }
+      }
+    }
+  },
   "rotateOrgApiKey": {
     "method": "POST",
     "url": "/v2/orgs/:orgSlug/api-keys/:keyId/rotate",
@@ -13458,6 +15814,680 @@ export const routes = {
               }
             }
           ]
+        },
+        "400": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ValidationError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What is wrong, naming the field."
+            },
+            "details": {
+              "type": "array",
+              "maxItems": 1000,
+              "description": "One entry per problem.",
+              "items": {
+                "type": "object",
+                "properties": {
+                  "field": {
+                    "type": "string",
+                    "maxLength": 1000,
+                    "description": "Where the problem is (e.g. `body/users/3/email`)."
+                  },
+                  "message": {
+                    "type": "string",
+                    "maxLength": 1000,
+                    "description": "What is wrong there."
+                  }
+                }
+              }
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id, also in the `x-request-id` header."
+            }
+          }
+        },
+        "401": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "AuthenticationError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "Why the credential was refused."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "403": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ForbiddenError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The missing permission."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "404": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "NotFoundError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What was not found."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "429": {
+          "type": "object",
+          "required": [
+            "error",
+            "message",
+            "retryAfterMs"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "RateLimitError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "Which limit."
+            },
+            "retryAfterMs": {
+              "type": "number",
+              "description": "Milliseconds until the limit resets."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "500": {
+          "type": "object",
+          "additionalProperties": false,
+          "description": "Never a stack trace, SQL or other detail of the failure.",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "InternalError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "const": "Something went wrong",
+              "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        }
+      }
+    }
+  },
+  "rotateOrgWebhookSecret": {
+    "method": "POST",
+    "url": "/v2/orgs/:orgSlug/webhooks/:webhookId/rotate-secret",
+    "security": [
+      "ApiKeyAuth",
+      "BearerAuth",
+      "OrgApiKeyAuth"
+    ],
+    "bodyTypes": [],
+    "schema": {
+      "params": {
+        "type": "object",
+        "properties": {
+          "orgSlug": {
+            "type": "string",
+            "maxLength": 63,
+            "description": "The organization's slug.",
+            "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
+          },
+          "webhookId": {
+            "type": "string",
+            "maxLength": 36,
+            "format": "uuid",
+            "description": "The webhook's id."
+          }
+        },
+        "required": [
+          "orgSlug",
+          "webhookId"
+        ],
+        "additionalProperties": false
+      },
+      "response": {
+        "200": {
+          "description": "Returned on create and secret rotation; the secret is shown only once.",
+          "allOf": [
+            {
+              "type": "object",
+              "description": "An endpoint the org's events are delivered to. Its secret is never listed.",
+              "required": [
+                "id",
+                "orgSlug",
+                "url",
+                "events",
+                "enabled",
+                "createdAt",
+                "updatedAt"
+              ],
+              "properties": {
+                "id": {
+                  "type": "string",
+                  "format": "uuid",
+                  "maxLength": 36,
+                  "description": "Webhook id."
+                },
+                "orgSlug": {
+                  "type": "string",
+                  "maxLength": 63,
+                  "description": "Lowercase letters, digits and dashes; starts with a letter or digit.",
+                  "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
+                },
+                "url": {
+                  "type": "string",
+                  "format": "uri",
+                  "maxLength": 2000,
+                  "description": "Where deliveries are POSTed."
+                },
+                "description": {
+                  "type": "string",
+                  "maxLength": 500,
+                  "description": "Free text."
+                },
+                "events": {
+                  "type": "array",
+                  "maxItems": 50,
+                  "description": "The event types delivered; empty means every type.",
+                  "items": {
+                    "type": "string",
+                    "maxLength": 40,
+                    "description": "What happened.",
+                    "enum": [
+                      "membership.created",
+                      "membership.updated",
+                      "membership.deleted",
+                      "invitation.created",
+                      "invitation.renewed",
+                      "invitation.accepted",
+                      "invitation.revoked",
+                      "organization.created",
+                      "organization.updated",
+                      "organization.deleted",
+                      "role.created",
+                      "role.updated",
+                      "role.deleted",
+                      "group.created",
+                      "group.updated",
+                      "group.deleted",
+                      "group_membership.added",
+                      "group_membership.removed",
+                      "api_key.created",
+                      "api_key.updated",
+                      "api_key.rotated",
+                      "api_key.revoked",
+                      "api_key.deleted",
+                      "members.imported",
+                      "members.exported"
+                    ]
+                  }
+                },
+                "enabled": {
+                  "type": "boolean",
+                  "description": "False when disabled by a PATCH or after failing `WEBHOOK_DISABLE_AFTER_HOURS` (72) hours."
+                },
+                "disabledReason": {
+                  "type": "string",
+                  "maxLength": 200,
+                  "description": "Why the service disabled the endpoint."
+                },
+                "failingSince": {
+                  "type": "string",
+                  "maxLength": 40,
+                  "format": "date-time",
+                  "description": "ISO 8601 in UTC, microsecond precision."
+                },
+                "createdAt": {
+                  "type": "string",
+                  "maxLength": 40,
+                  "format": "date-time",
+                  "description": "ISO 8601 in UTC, microsecond precision."
+                },
+                "updatedAt": {
+                  "type": "string",
+                  "maxLength": 40,
+                  "format": "date-time",
+                  "description": "ISO 8601 in UTC, microsecond precision."
+                }
+              }
+            },
+            {
+              "type": "object",
+              "required": [
+                "secret"
+              ],
+              "properties": {
+                "secret": {
+                  "type": "string",
+                  "pattern": "^whsec_[A-Za-z0-9+/]+={0,2}$",
+                  "maxLength": 100,
+                  "description": "The Standard Webhooks signing secret (`whsec_` + base64). Shown only once."
+                }
+              }
+            }
+          ]
+        },
+        "400": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ValidationError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What is wrong, naming the field."
+            },
+            "details": {
+              "type": "array",
+              "maxItems": 1000,
+              "description": "One entry per problem.",
+              "items": {
+                "type": "object",
+                "properties": {
+                  "field": {
+                    "type": "string",
+                    "maxLength": 1000,
+                    "description": "Where the problem is (e.g. `body/users/3/email`)."
+                  },
+                  "message": {
+                    "type": "string",
+                    "maxLength": 1000,
+                    "description": "What is wrong there."
+                  }
+                }
+              }
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id, also in the `x-request-id` header."
+            }
+          }
+        },
+        "401": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "AuthenticationError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "Why the credential was refused."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "403": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ForbiddenError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The missing permission."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "404": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "NotFoundError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What was not found."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "429": {
+          "type": "object",
+          "required": [
+            "error",
+            "message",
+            "retryAfterMs"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "RateLimitError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "Which limit."
+            },
+            "retryAfterMs": {
+              "type": "number",
+              "description": "Milliseconds until the limit resets."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "500": {
+          "type": "object",
+          "additionalProperties": false,
+          "description": "Never a stack trace, SQL or other detail of the failure.",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "InternalError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "const": "Something went wrong",
+              "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        }
+      }
+    }
+  },
+  "testOrgWebhook": {
+    "method": "POST",
+    "url": "/v2/orgs/:orgSlug/webhooks/:webhookId/test",
+    "security": [
+      "ApiKeyAuth",
+      "BearerAuth",
+      "OrgApiKeyAuth"
+    ],
+    "bodyTypes": [],
+    "schema": {
+      "params": {
+        "type": "object",
+        "properties": {
+          "orgSlug": {
+            "type": "string",
+            "maxLength": 63,
+            "description": "The organization's slug.",
+            "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
+          },
+          "webhookId": {
+            "type": "string",
+            "maxLength": 36,
+            "format": "uuid",
+            "description": "The webhook's id."
+          }
+        },
+        "required": [
+          "orgSlug",
+          "webhookId"
+        ],
+        "additionalProperties": false
+      },
+      "response": {
+        "200": {
+          "type": "object",
+          "description": "One event's delivery to one webhook, with its attempts.",
+          "required": [
+            "id",
+            "webhookId",
+            "eventId",
+            "eventType",
+            "status",
+            "attempts",
+            "createdAt",
+            "updatedAt"
+          ],
+          "properties": {
+            "id": {
+              "type": "string",
+              "format": "uuid",
+              "maxLength": 36,
+              "description": "Delivery id."
+            },
+            "webhookId": {
+              "type": "string",
+              "format": "uuid",
+              "maxLength": 36,
+              "description": "The webhook."
+            },
+            "eventId": {
+              "type": [
+                "string",
+                "null"
+              ],
+              "format": "uuid",
+              "maxLength": 36,
+              "description": "The event delivered (the `webhook-id` header); null for a test, whose `webhook-id` is the delivery id."
+            },
+            "eventType": {
+              "type": "string",
+              "maxLength": 40,
+              "pattern": "^[a-z_]+\\.[a-z_]+$",
+              "description": "The event's type, or `webhook.test`."
+            },
+            "status": {
+              "type": "string",
+              "enum": [
+                "pending",
+                "delivered",
+                "failed"
+              ],
+              "description": "Pending (an attempt is due or being made), delivered (a 2xx), failed (every retry failed)."
+            },
+            "nextAttemptAt": {
+              "type": "string",
+              "maxLength": 40,
+              "format": "date-time",
+              "description": "ISO 8601 in UTC, microsecond precision."
+            },
+            "lastResponseCode": {
+              "type": "integer",
+              "format": "int32",
+              "minimum": 100,
+              "maximum": 599,
+              "description": "The status of the last answer."
+            },
+            "attempts": {
+              "type": "array",
+              "maxItems": 100,
+              "description": "Every attempt, oldest first.",
+              "items": {
+                "type": "object",
+                "description": "One attempt to deliver.",
+                "required": [
+                  "startedAt",
+                  "succeeded",
+                  "durationMs"
+                ],
+                "properties": {
+                  "startedAt": {
+                    "type": "string",
+                    "maxLength": 40,
+                    "format": "date-time",
+                    "description": "ISO 8601 in UTC, microsecond precision."
+                  },
+                  "succeeded": {
+                    "type": "boolean",
+                    "description": "True for a 2xx within `WEBHOOK_TIMEOUT_MS`."
+                  },
+                  "responseCode": {
+                    "type": "integer",
+                    "format": "int32",
+                    "minimum": 100,
+                    "maximum": 599,
+                    "description": "The endpoint's HTTP status, when it answered."
+                  },
+                  "durationMs": {
+                    "type": "integer",
+                    "format": "int32",
+                    "minimum": 0,
+                    "maximum": 3600000,
+                    "description": "From the start of the attempt to the end of the answer (or the failure)."
+                  },
+                  "response": {
+                    "type": "string",
+                    "maxLength": 1024,
+                    "description": "The first 1 KB of the answer's body."
+                  },
+                  "error": {
+                    "type": "string",
+                    "maxLength": 500,
+                    "description": "Why the attempt failed without an answer (refused target, timeout, connection error)."
+                  }
+                }
+              }
+            },
+            "createdAt": {
+              "type": "string",
+              "maxLength": 40,
+              "format": "date-time",
+              "description": "ISO 8601 in UTC, microsecond precision."
+            },
+            "updatedAt": {
+              "type": "string",
+              "maxLength": 40,
+              "format": "date-time",
+              "description": "ISO 8601 in UTC, microsecond precision."
+            }
+          }
         },
         "400": {
           "type": "object",
@@ -15047,6 +18077,386 @@ export const routes = {
                   }
                 }
               }
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "429": {
+          "type": "object",
+          "required": [
+            "error",
+            "message",
+            "retryAfterMs"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "RateLimitError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "Which limit."
+            },
+            "retryAfterMs": {
+              "type": "number",
+              "description": "Milliseconds until the limit resets."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "500": {
+          "type": "object",
+          "additionalProperties": false,
+          "description": "Never a stack trace, SQL or other detail of the failure.",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "InternalError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "const": "Something went wrong",
+              "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        }
+      }
+    }
+  },
+  "updateOrgWebhook": {
+    "method": "PATCH",
+    "url": "/v2/orgs/:orgSlug/webhooks/:webhookId",
+    "security": [
+      "ApiKeyAuth",
+      "BearerAuth",
+      "OrgApiKeyAuth"
+    ],
+    "bodyTypes": [
+      "application/json"
+    ],
+    "schema": {
+      "params": {
+        "type": "object",
+        "properties": {
+          "orgSlug": {
+            "type": "string",
+            "maxLength": 63,
+            "description": "The organization's slug.",
+            "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
+          },
+          "webhookId": {
+            "type": "string",
+            "maxLength": 36,
+            "format": "uuid",
+            "description": "The webhook's id."
+          }
+        },
+        "required": [
+          "orgSlug",
+          "webhookId"
+        ],
+        "additionalProperties": false
+      },
+      "body": {
+        "type": "object",
+        "additionalProperties": false,
+        "minProperties": 1,
+        "properties": {
+          "url": {
+            "type": "string",
+            "format": "uri",
+            "maxLength": 2000,
+            "description": "The endpoint, checked as on create."
+          },
+          "events": {
+            "type": "array",
+            "maxItems": 50,
+            "uniqueItems": true,
+            "description": "Event types to deliver; empty means every type.",
+            "items": {
+              "type": "string",
+              "maxLength": 40,
+              "description": "What happened.",
+              "enum": [
+                "membership.created",
+                "membership.updated",
+                "membership.deleted",
+                "invitation.created",
+                "invitation.renewed",
+                "invitation.accepted",
+                "invitation.revoked",
+                "organization.created",
+                "organization.updated",
+                "organization.deleted",
+                "role.created",
+                "role.updated",
+                "role.deleted",
+                "group.created",
+                "group.updated",
+                "group.deleted",
+                "group_membership.added",
+                "group_membership.removed",
+                "api_key.created",
+                "api_key.updated",
+                "api_key.rotated",
+                "api_key.revoked",
+                "api_key.deleted",
+                "members.imported",
+                "members.exported"
+              ]
+            }
+          },
+          "description": {
+            "type": [
+              "string",
+              "null"
+            ],
+            "maxLength": 500,
+            "description": "Free text; null clears it."
+          },
+          "enabled": {
+            "type": "boolean",
+            "description": "Disables the endpoint, or enables it again (clearing a disablement)."
+          }
+        }
+      },
+      "response": {
+        "200": {
+          "type": "object",
+          "description": "An endpoint the org's events are delivered to. Its secret is never listed.",
+          "required": [
+            "id",
+            "orgSlug",
+            "url",
+            "events",
+            "enabled",
+            "createdAt",
+            "updatedAt"
+          ],
+          "properties": {
+            "id": {
+              "type": "string",
+              "format": "uuid",
+              "maxLength": 36,
+              "description": "Webhook id."
+            },
+            "orgSlug": {
+              "type": "string",
+              "maxLength": 63,
+              "description": "Lowercase letters, digits and dashes; starts with a letter or digit.",
+              "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
+            },
+            "url": {
+              "type": "string",
+              "format": "uri",
+              "maxLength": 2000,
+              "description": "Where deliveries are POSTed."
+            },
+            "description": {
+              "type": "string",
+              "maxLength": 500,
+              "description": "Free text."
+            },
+            "events": {
+              "type": "array",
+              "maxItems": 50,
+              "description": "The event types delivered; empty means every type.",
+              "items": {
+                "type": "string",
+                "maxLength": 40,
+                "description": "What happened.",
+                "enum": [
+                  "membership.created",
+                  "membership.updated",
+                  "membership.deleted",
+                  "invitation.created",
+                  "invitation.renewed",
+                  "invitation.accepted",
+                  "invitation.revoked",
+                  "organization.created",
+                  "organization.updated",
+                  "organization.deleted",
+                  "role.created",
+                  "role.updated",
+                  "role.deleted",
+                  "group.created",
+                  "group.updated",
+                  "group.deleted",
+                  "group_membership.added",
+                  "group_membership.removed",
+                  "api_key.created",
+                  "api_key.updated",
+                  "api_key.rotated",
+                  "api_key.revoked",
+                  "api_key.deleted",
+                  "members.imported",
+                  "members.exported"
+                ]
+              }
+            },
+            "enabled": {
+              "type": "boolean",
+              "description": "False when disabled by a PATCH or after failing `WEBHOOK_DISABLE_AFTER_HOURS` (72) hours."
+            },
+            "disabledReason": {
+              "type": "string",
+              "maxLength": 200,
+              "description": "Why the service disabled the endpoint."
+            },
+            "failingSince": {
+              "type": "string",
+              "maxLength": 40,
+              "format": "date-time",
+              "description": "ISO 8601 in UTC, microsecond precision."
+            },
+            "createdAt": {
+              "type": "string",
+              "maxLength": 40,
+              "format": "date-time",
+              "description": "ISO 8601 in UTC, microsecond precision."
+            },
+            "updatedAt": {
+              "type": "string",
+              "maxLength": 40,
+              "format": "date-time",
+              "description": "ISO 8601 in UTC, microsecond precision."
+            }
+          }
+        },
+        "400": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ValidationError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What is wrong, naming the field."
+            },
+            "details": {
+              "type": "array",
+              "maxItems": 1000,
+              "description": "One entry per problem.",
+              "items": {
+                "type": "object",
+                "properties": {
+                  "field": {
+                    "type": "string",
+                    "maxLength": 1000,
+                    "description": "Where the problem is (e.g. `body/users/3/email`)."
+                  },
+                  "message": {
+                    "type": "string",
+                    "maxLength": 1000,
+                    "description": "What is wrong there."
+                  }
+                }
+              }
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id, also in the `x-request-id` header."
+            }
+          }
+        },
+        "401": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "AuthenticationError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "Why the credential was refused."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "403": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ForbiddenError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The missing permission."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "404": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "NotFoundError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What was not found."
             },
             "requestId": {
               "type": "string",

@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { Config } from './config.ts'
 import { resolveJwtKeys, type JwtKeys } from './lib/jwt-keys.ts'
-import { loggerOptions } from './lib/logging.ts'
+import { loggerOptions, RequestLog } from './lib/logging.ts'
 import errors from './plugins/errors.ts'
 import db from './plugins/db.ts'
 import redis from './plugins/redis.ts'
@@ -12,6 +12,8 @@ import auth from './plugins/auth.ts'
 import rateLimits from './plugins/rate-limit.ts'
 import docs from './plugins/docs.ts'
 import metrics from './plugins/metrics.ts'
+import webhookDelivery from './plugins/webhook-delivery.ts'
+import natsEvents from './plugins/nats-events.ts'
 import routes from './routes/index.ts'
 
 export { loggerOptions }
@@ -47,6 +49,7 @@ export interface BuildOptions {
 export async function buildApp (config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
     logger: options.logger ?? loggerOptions(config),
+    logController: new RequestLog(),
     bodyLimit: 1024 * 1024,
     requestIdHeader: false,
     genReqId: (req) => {
@@ -58,6 +61,9 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
     },
     trustProxy: trustProxyOption(config.TRUST_PROXY),
     forceCloseConnections: 'idle',
+    // Opening the database may create the embedded one or run long migrations: no plugin
+    // deadline (10 s by default) cuts a start-up that a busy machine slows; each phase is logged.
+    pluginTimeout: 0,
     return503OnClosing: true
   })
   app.decorate('config', config)
@@ -88,6 +94,8 @@ export async function buildApp (config: Config, options: BuildOptions = {}): Pro
   await app.register(auth, { config, jwtKeys: options.jwtKeys ?? resolveJwtKeys(config) })
   await app.register(rateLimits, { config })
   await app.register(docs)
+  await app.register(webhookDelivery, { config })
+  await app.register(natsEvents, { config })
   await app.register(routes)
   // Registered after the db plugin, so it runs before the database closes (onClose is LIFO).
   app.addHook('onClose', async () => { await Promise.allSettled([...app.handlersInFlight]) })

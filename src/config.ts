@@ -32,6 +32,14 @@ export interface Config {
   SHUTDOWN_DELAY_MS: number
   SEED_DEMO: boolean
   METRICS_TOKEN?: string
+  EVENTS_RETENTION_DAYS: number
+  EVENTS_POLL_MS: number
+  EVENTS_NATS_URL?: string
+  WEBHOOK_TIMEOUT_MS: number
+  /** Delays before each retry, in ms (parsed from e.g. `5s,5m,30m,2h,5h,10h,10h`). */
+  WEBHOOK_RETRY_SCHEDULE: number[]
+  WEBHOOK_DISABLE_AFTER_HOURS: number
+  WEBHOOK_ALLOW_PRIVATE_NETWORKS: boolean
 }
 
 export const configSchema = {
@@ -67,11 +75,30 @@ export const configSchema = {
     DB_NAMED_STATEMENTS: { type: 'boolean', default: true },
     SHUTDOWN_DELAY_MS: { type: 'integer', minimum: 0, maximum: 120000, default: 0 },
     SEED_DEMO: { type: 'boolean', default: true },
-    METRICS_TOKEN: { type: 'string', minLength: 16 }
+    METRICS_TOKEN: { type: 'string', minLength: 16 },
+    EVENTS_RETENTION_DAYS: { type: 'integer', minimum: 1, maximum: 3650, default: 30 },
+    // How often an idle instance looks for events to deliver or publish.
+    EVENTS_POLL_MS: { type: 'integer', minimum: 10, maximum: 60000, default: 200 },
+    EVENTS_NATS_URL: { type: 'string', pattern: '^(nats|tls)://' },
+    WEBHOOK_TIMEOUT_MS: { type: 'integer', minimum: 100, maximum: 60000, default: 10000 },
+    // Standard Webhooks' suggested schedule: about 27 hours over 7 retries.
+    WEBHOOK_RETRY_SCHEDULE: { type: 'string', pattern: '^\\d+(ms|s|m|h)(,\\d+(ms|s|m|h)){0,19}$', default: '5s,5m,30m,2h,5h,10h,10h' },
+    WEBHOOK_DISABLE_AFTER_HOURS: { type: 'integer', minimum: 1, default: 72 },
+    WEBHOOK_ALLOW_PRIVATE_NETWORKS: { type: 'boolean', default: false }
   }
 } as const
 
 export class ConfigError extends Error {}
+
+const UNIT_MS = { ms: 1, s: 1000, m: 60000, h: 3600000 } as const
+
+/** `5s,5m,2h` as milliseconds (the schema's pattern has checked the shape). */
+function parseDurations (list: string): number[] {
+  return list.split(',').map((d) => {
+    const [, n, unit] = /^(\d+)(ms|s|m|h)$/.exec(d) as RegExpExecArray
+    return Number(n) * UNIT_MS[unit as keyof typeof UNIT_MS]
+  })
+}
 
 /**
  * TRUST_PROXY: unset or `false` (request.ip is the socket's peer), a hop count (`1`: one load
@@ -104,7 +131,8 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
   const data = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''))
   let config: Config
   try {
-    config = envSchema<Config>({ schema: configSchema, data, dotenv, env: false })
+    const raw = envSchema<Omit<Config, 'WEBHOOK_RETRY_SCHEDULE'> & { WEBHOOK_RETRY_SCHEDULE: string }>({ schema: configSchema, data, dotenv, env: false })
+    config = { ...raw, WEBHOOK_RETRY_SCHEDULE: parseDurations(raw.WEBHOOK_RETRY_SCHEDULE) }
   } catch (err) {
     const message = (err as Error).message.replace(/^env\/?/, '').split(',')[0]
     throw new ConfigError(`invalid configuration: ${message}`)

@@ -44,8 +44,10 @@ closeWithGrace({ delay: delay + 10_000 }, async ({ signal, err }) => {
 })
 
 if (config.SEED_DEMO && config.NODE_ENV !== 'production') {
+  const seeding = performance.now()
+  app.log.info('seeding the demo organization "acme" unless it exists')
   const seeded = await seedDemo(app.db)
-  if (seeded) app.log.info('seeded the demo organization "acme"')
+  app.log.info(seeded ? `seeded the demo organization "acme" in ${((performance.now() - seeding) / 1000).toFixed(1)} s` : 'the demo organization "acme" exists')
 }
 const address = await app.listen({ port: config.PORT, host: config.HOST })
 app.log.info(`Swagger UI at ${address}/docs (database: ${app.database.kind === 'pglite' ? `embedded, ${config.DATA_DIR}` : 'PostgreSQL'})`)

@@ -68,6 +68,12 @@ t.test('every mutation and every export writes one audit event the audit export 
   apiKey = (await call({ op: 'rotateOrgApiKey', method: 'POST', url: `${v2}/api-keys/${key.id}/rotate`, payload: {} })).apiKey
   await call({ op: 'exportOrgMembers', method: 'POST', url: `${v2}/members/export`, key: true })
   await call({ op: 'deleteOrgApiKey', method: 'DELETE', url: `${v2}/api-keys/${key.id}` })
+  const hook = await call({ op: 'createOrgWebhook', method: 'POST', url: `${v2}/webhooks`, payload: { url: 'https://hooks.invalid/audited' } })
+  await call({ op: 'updateOrgWebhook', method: 'PATCH', url: `${v2}/webhooks/${hook.id}`, payload: { description: 'Audited' } })
+  await call({ op: 'rotateOrgWebhookSecret', method: 'POST', url: `${v2}/webhooks/${hook.id}/rotate-secret` })
+  const tested = await call({ op: 'testOrgWebhook', method: 'POST', url: `${v2}/webhooks/${hook.id}/test` })
+  await call({ op: 'retryOrgWebhookDelivery', method: 'POST', url: `${v2}/webhooks/${hook.id}/deliveries/${tested.id}/retry` })
+  await call({ op: 'deleteOrgWebhook', method: 'DELETE', url: `${v2}/webhooks/${hook.id}` })
   const app = await call({ op: 'createApplication', method: 'POST', url: '/api/admin/applications', payload: { slug: randomSlug('app'), name: 'A' }, orgless: true })
   await call({ op: 'createApplicationRole', method: 'POST', url: `/api/admin/applications/${app.id}/roles`, payload: { slug: 'r', name: 'R' }, orgless: true })
   await call({ op: 'createClient', method: 'POST', url: '/api/admin/clients', payload: { organizationId: org.id, name: 'C' } })

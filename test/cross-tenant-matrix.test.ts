@@ -102,7 +102,17 @@ const MATRIX: Record<OperationId, Row> = {
   exportOrganizations: PLATFORM('org:read', 200),
   exportClients: PLATFORM('client:read', 200, inOrg),
   exportRoles: PLATFORM('role:read', 200, (s) => ({ query: { applicationId: s.applicationId } })),
-  exportAudit: PLATFORM('audit:read', 200, inOrg)
+  exportAudit: PLATFORM('audit:read', 200, inOrg),
+  listOrgEvents: ORG('orgs:events:read', 200, undefined, (t, res) => t.ok(json(res).results.some((e: any) => e.type === 'invitation.created'))),
+  createOrgWebhook: ORG('orgs:webhooks:manage', 201, () => ({ body: { url: 'https://hooks.invalid/new' } }), (t, res) => t.match(json(res).secret, /^whsec_/)),
+  listOrgWebhooks: ORG('orgs:webhooks:manage', 200, undefined, (t, res, w) => t.same(json(res).results.map((h: any) => h.id), [w.webhookId])),
+  getOrgWebhook: ORG('orgs:webhooks:manage', 200, undefined, (t, res) => t.notOk('secret' in json(res), 'no secret once created')),
+  updateOrgWebhook: ORG('orgs:webhooks:manage', 200, () => ({ body: { description: 'Renamed' } })),
+  deleteOrgWebhook: ORG('orgs:webhooks:manage', 200),
+  rotateOrgWebhookSecret: ORG('orgs:webhooks:manage', 200, undefined, (t, res) => t.match(json(res).secret, /^whsec_/)),
+  testOrgWebhook: ORG('orgs:webhooks:manage', 200, undefined, (t, res) => t.match(json(res), { eventType: 'webhook.test', status: 'failed', attempts: [{ succeeded: false }] })),
+  listOrgWebhookDeliveries: ORG('orgs:webhooks:manage', 200, undefined, (t, res) => t.equal(json(res).results.filter((d: any) => d.eventType === 'webhook.test').length, 2)),
+  retryOrgWebhookDelivery: ORG('orgs:webhooks:manage', 202, undefined, (t, res) => t.match(json(res), { status: 'pending' }))
 }
 
 /** The request for an operation on a scope: path parameters from the world, the row's call. */
@@ -117,6 +127,8 @@ function requestOf (id: OperationId, scope: Scope, w: World, headers: Record<str
     groupSlug: w.groupSlug,
     roleSlug: w.roleSlug,
     keyId: w.keyId,
+    webhookId: w.webhookId,
+    deliveryId: w.deliveryId,
     ...call.params
   }
   const path = def.url.replace(/:(\w+)/g, (_, name: string) => {
@@ -302,7 +314,7 @@ t.test('a cursor minted for one list (another org, application or list) is a 400
 t.test('ids of org A through org B\'s own paths and bodies: what an id that does not exist gets, and A untouched', async (t) => {
   const ctx = await buildTestApp(t)
   const [a, b] = [await buildWorld(ctx), await buildWorld(ctx)]
-  const childParams = /:(userId|keyId|groupSlug|roleSlug)\b/
+  const childParams = /:(userId|keyId|groupSlug|roleSlug|webhookId|deliveryId)\b/
   const ops = (Object.keys(routes) as OperationId[]).filter((id) => routes[id].url.includes(':orgSlug') && childParams.test(routes[id].url))
   t.ok(ops.length >= 15, `${ops.length} operations name a member, key, group or role`)
   const before = await snapshot(ctx, a.orgId)
@@ -311,9 +323,9 @@ t.test('ids of org A through org B\'s own paths and bodies: what an id that does
       const label = `${id} as ${'authorization' in headers ? 'owner' : 'key'} of B with A's ids`
       const res = await ctx.app.inject(requestOf(id, b, a, headers))
       t.equal(res.statusCode, 404, label, { body: res.body })
-      const none: World = { ...a, memberId: randomUUID(), invitedId: randomUUID(), keyId: randomUUID(), groupSlug: randomSlug('group'), roleSlug: randomSlug('role') }
+      const none: World = { ...a, memberId: randomUUID(), invitedId: randomUUID(), keyId: randomUUID(), groupSlug: randomSlug('group'), roleSlug: randomSlug('role'), webhookId: randomUUID(), deliveryId: randomUUID() }
       const baseline = await ctx.app.inject(requestOf(id, b, none, headers))
-      t.same(comparable(res, a, a), comparable(baseline, none, a, ['memberId', 'invitedId', 'keyId', 'groupSlug', 'roleSlug']),
+      t.same(comparable(res, a, a), comparable(baseline, none, a, ['memberId', 'invitedId', 'keyId', 'groupSlug', 'roleSlug', 'webhookId', 'deliveryId']),
         `${label}: same body as for an id that does not exist`)
     }
   }

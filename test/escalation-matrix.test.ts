@@ -277,8 +277,11 @@ for (const kind of ACTOR_KINDS) {
         if (path.denied !== undefined && !expected.startsWith('Missing permission')) {
           path.denied(t, res, expected)
           t.equal(after.audit_events!.length, before.audit_events!.length + 1, `${label}: the import itself is audited`)
+          t.same(after.org_events!.filter((e) => !before.org_events!.includes(e)).map((e) => JSON.parse(e).type), ['members.imported'], `${label}: and is its only event`)
           delete after.audit_events
           delete before.audit_events
+          delete after.org_events
+          delete before.org_events
         } else {
           t.same({ status: res.statusCode, body: res.json() }, { status: 403, body: { error: 'ForbiddenError', message: expected, requestId: res.headers['x-request-id'] } }, `${label}: refused`)
         }

@@ -2,6 +2,7 @@
 // itself owner, a key creating an owner, a CSV owner row, a narrow key rotating a broad one,
 // an admin reviving a revoked orgs:* key, a role manager emptying an owner-made role, a
 // suspended org that kept working. Every refusal is shown to have written nothing.
+import { randomUUID } from 'node:crypto'
 import t from 'tap'
 import type { InjectOptions } from 'fastify'
 import { routes } from '../generated/routes.ts'
@@ -112,7 +113,9 @@ const CALLS: Record<string, (f: { userId: string, keyId: string }) => Partial<In
   removeOrgGroupMembers: (f) => ({ payload: { userIds: [f.userId] } }),
   createOrgApiKey: () => ({ payload: { slug: randomSlug('key'), name: 'K', permissions: [] } }),
   updateOrgApiKey: () => ({ payload: { name: 'K' } }),
-  importOrgMembers: () => ({ headers: { 'content-type': 'text/csv' }, payload: 'email\r\nx@example.com\r\n' })
+  importOrgMembers: () => ({ headers: { 'content-type': 'text/csv' }, payload: 'email\r\nx@example.com\r\n' }),
+  createOrgWebhook: () => ({ payload: { url: 'https://hooks.invalid/suspended' } }),
+  updateOrgWebhook: () => ({ payload: { description: 'x' } })
 }
 const ALLOWED_WHILE_SUSPENDED = new Set(['getOrganization'])
 
@@ -127,7 +130,7 @@ t.test('a suspended org refuses every org-scoped operation, to its owner and its
   t.ok(scoped.length >= 30, `${scoped.length} org-scoped operations`)
   for (const [id, route] of scoped) {
     const url = route.url.replace(':orgSlug', w.owner.slug).replace(':userId', memberId).replace(':keyId', w.key.id)
-      .replace(':roleSlug', 'member').replace(':groupSlug', 'none')
+      .replace(':roleSlug', 'member').replace(':groupSlug', 'none').replace(':webhookId', randomUUID()).replace(':deliveryId', randomUUID())
     const extra: Partial<InjectOptions> = CALLS[id]?.(fixtures) ?? ((route.bodyTypes as readonly string[]).length > 0 ? { payload: {} } : {})
     for (const [who, headers] of [['owner', bearer(w.owner.token)], ['orgs:* key', { 'x-api-key': w.key.raw }]] as const) {
       const res = await inject({ method: route.method, url, ...extra, headers: { ...headers, ...extra.headers } })

@@ -18,13 +18,15 @@ export interface World extends Scope {
   groupSlug: string
   roleSlug: string
   keyId: string
+  webhookId: string
+  deliveryId: string
   other: { token: string, key: string }
 }
 
 /** Every org permission the spec names (DESIGN.md section 4). */
 export const ORG_PERMISSIONS = [
   'orgs:read', 'orgs:manage', 'orgs:delete', 'orgs:members:read', 'orgs:members:manage',
-  'orgs:roles:manage', 'orgs:apikeys:manage', 'orgs:invites:manage'
+  'orgs:roles:manage', 'orgs:apikeys:manage', 'orgs:invites:manage', 'orgs:webhooks:manage', 'orgs:events:read'
 ]
 export const PLATFORM_PERMISSIONS = ['user:read', 'org:read', 'client:read', 'role:read', 'audit:read', 'admin:write']
 
@@ -65,6 +67,10 @@ export async function buildWorld (ctx: TestApp): Promise<World> {
   const key = await created(ctx, `${base}/api-keys`, as, { slug: randomSlug('key'), name: 'Fixture', permissions: ['orgs:read'] })
   const application = await created(ctx, '/api/admin/applications', bearer(ctx.token({ permissions: ['admin:write'] })),
     { slug: randomSlug('app'), name: 'Fixture application' })
+  // An endpoint that never resolves (.invalid), with two test deliveries (a second page).
+  const webhook = await created(ctx, `${base}/webhooks`, as, { url: 'https://hooks.invalid/orgroster' })
+  const deliveries: Array<{ id: string }> = []
+  for (let i = 0; i < 2; i++) deliveries.push((await ctx.app.inject({ method: 'POST', url: `${base}/webhooks/${webhook.id}/test`, headers: as })).json())
   const otherKey = await insertApiKey(ctx.app.db, { orgId: other.orgId, orgSlug: other.slug, slug: 'all', name: 'All', permissions: ['*'] })
   return {
     orgSlug: owner.slug,
@@ -78,6 +84,8 @@ export async function buildWorld (ctx: TestApp): Promise<World> {
     groupSlug,
     roleSlug,
     keyId: key.id,
+    webhookId: webhook.id,
+    deliveryId: deliveries[0]!.id,
     other: { token: other.token, key: otherKey.raw }
   }
 }
@@ -88,15 +96,16 @@ export async function orgKey (ctx: TestApp, w: World, permissions: string[]): Pr
   return key.apiKey
 }
 
-const BY_ORG = ['org_memberships', 'org_roles', 'org_groups', 'org_group_members', 'org_api_keys', 'oauth_clients', 'audit_events'] as const
+const BY_ORG = ['org_memberships', 'org_roles', 'org_groups', 'org_group_members', 'org_api_keys', 'oauth_clients', 'audit_events', 'org_events', 'webhooks'] as const
 
 /**
  * Every row the org owns, and every application and application role, as sorted JSON lines.
- * An API key's `lastUsedAt` is left out: a denied call with the org's own key may touch it.
+ * An API key's `lastUsedAt` is left out: a denied call with the org's own key may touch it; so
+ * is a webhook's delivery bookkeeping, which the delivery worker moves on in the background.
  */
 export async function snapshot (ctx: TestApp, orgId: string): Promise<Record<string, string[]>> {
   const db = ctx.app.db
-  const lines = (rows: object[]): string[] => rows.map((r) => JSON.stringify({ ...r, last_used_at: undefined })).sort()
+  const lines = (rows: object[]): string[] => rows.map((r) => JSON.stringify({ ...r, last_used_at: undefined, dispatched_seq: undefined, failing_since: undefined })).sort()
   const out: Record<string, string[]> = {
     organizations: lines(await db.selectFrom('organizations').selectAll().where('id', '=', orgId).execute()),
     applications: lines(await db.selectFrom('applications').selectAll().execute()),

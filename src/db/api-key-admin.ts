@@ -4,6 +4,8 @@
 import { sql, type Kysely } from 'kysely'
 import type { Database, OrgApiKey } from './schema.ts'
 import { recordAudit, type AuditActor } from './audit.ts'
+import { emitEvents } from './events.ts'
+import { toApiKey } from '../lib/representations.ts'
 import { NotFoundError } from '../lib/errors.ts'
 import { assertCovered } from '../lib/privilege.ts'
 import { mintApiKey } from './api-keys.ts'
@@ -58,6 +60,7 @@ export async function updateApiKey (db: Kysely<Database>, orgId: string, held: r
     }).where('org_id', '=', orgId).where('id', '=', keyId).returningAll().executeTakeFirst()
     if (!key) throw new NotFoundError('API key not found')
     await recordAudit(trx, actor, { orgId, action: patch.disabled === true ? 'apikey.revoked' : 'apikey.updated', targetType: 'apikey', targetId: keyId, metadata: { fields: Object.keys(patch) } })
+    await emitEvents(trx, actor, orgId, [{ type: patch.disabled === true ? 'api_key.revoked' : 'api_key.updated', data: toApiKey(key) }])
     return key
   })
 }
@@ -65,9 +68,10 @@ export async function updateApiKey (db: Kysely<Database>, orgId: string, held: r
 export async function deleteApiKey (db: Kysely<Database>, orgId: string, held: readonly string[], keyId: string, actor: AuditActor): Promise<void> {
   await db.transaction().execute(async (trx) => {
     await lockCoveredKey(trx, orgId, keyId, held)
-    const deleted = await trx.deleteFrom('org_api_keys').where('org_id', '=', orgId).where('id', '=', keyId).returning('id').executeTakeFirst()
+    const deleted = await trx.deleteFrom('org_api_keys').where('org_id', '=', orgId).where('id', '=', keyId).returningAll().executeTakeFirst()
     if (!deleted) throw new NotFoundError('API key not found')
     await recordAudit(trx, actor, { orgId, action: 'apikey.deleted', targetType: 'apikey', targetId: keyId })
+    await emitEvents(trx, actor, orgId, [{ type: 'api_key.deleted', data: toApiKey(deleted) }])
   })
 }
 
@@ -84,6 +88,7 @@ export async function rotateApiKey (db: Kysely<Database>, orgId: string, orgSlug
     }).where('org_id', '=', orgId).where('id', '=', keyId).returningAll().executeTakeFirst()
     if (!key) throw new NotFoundError('API key not found')
     await recordAudit(trx, actor, { orgId, action: 'apikey.rotated', targetType: 'apikey', targetId: keyId })
+    await emitEvents(trx, actor, { id: orgId, slug: orgSlug }, [{ type: 'api_key.rotated', data: toApiKey(key) }])
     return { key, raw: minted.raw }
   })
 }

@@ -1,12 +1,12 @@
 // Opens the database: a `pg` pool for DATABASE_URL, else an embedded PGlite under DATA_DIR
 // (or in memory for `memory://`). Both read timestamptz as ISO 8601 strings with full
 // microsecond precision (keyset cursors need every digit) and int8 as numbers.
-import { mkdirSync } from 'node:fs'
 import { Kysely, PostgresDialect } from 'kysely'
 import { PGliteDialect } from 'kysely-pglite-dialect'
 import pg from 'pg'
 import type { Database } from './schema.ts'
 import { PreparingClient } from './prepared.ts'
+import { openEmbedded } from './embedded.ts'
 
 export type DatabaseKind = 'postgres' | 'pglite'
 
@@ -31,6 +31,8 @@ export interface ConnectOptions {
   acquireTimeoutMs?: number
   /** Send the hot statements as named prepared statements (src/db/prepared.ts); default true. */
   namedStatements?: boolean
+  /** Told what opening the embedded database is doing (creating it can take seconds), for the log. */
+  onPhase?: (message: string) => void
 }
 
 const TIMESTAMPTZ = 1184
@@ -96,18 +98,19 @@ export async function connectDatabase (options: ConnectOptions): Promise<Databas
     }
   }
 
-  const { PGlite, types } = await import('@electric-sql/pglite')
-  const memory = options.dataDir === 'memory://'
-  if (!memory) mkdirSync(options.dataDir, { recursive: true })
+  const { types } = await import('@electric-sql/pglite')
   // One options object: PGlite.create(undefined, options) ignores its options, and the
   // in-memory database then returned timestamps as Dates (microseconds lost).
-  const lite = await PGlite.create({
-    ...(memory ? {} : { dataDir: options.dataDir }),
-    parsers: {
-      [types.TIMESTAMPTZ]: pgTimestampToIso,
-      [types.TIMESTAMP]: pgTimestampToIso,
-      [types.INT8]: Number
-    }
+  const lite = await openEmbedded({
+    dataDir: options.dataDir,
+    pgliteOptions: {
+      parsers: {
+        [types.TIMESTAMPTZ]: pgTimestampToIso,
+        [types.TIMESTAMP]: pgTimestampToIso,
+        [types.INT8]: Number
+      }
+    },
+    onPhase: options.onPhase
   })
   await lite.exec("SET TimeZone = 'UTC'")
   const db = new Kysely<Database>({ dialect: new PGliteDialect(lite) })

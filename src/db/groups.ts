@@ -2,6 +2,9 @@
 import { sql, type Kysely } from 'kysely'
 import type { Database } from './schema.ts'
 import { recordAudit, type AuditActor } from './audit.ts'
+import { emitEvents } from './events.ts'
+import { toGroup, toMembership } from '../lib/representations.ts'
+import { groupsOfUsers, membersOffsetPage } from './members.ts'
 import { ConflictError, NotFoundError, ValidationError } from '../lib/errors.ts'
 import { addToGroups } from './member-writes.ts'
 
@@ -30,7 +33,9 @@ export async function createGroup (db: Kysely<Database>, orgId: string, input: {
       .onConflict((oc) => oc.columns(['org_id', 'slug']).doNothing()).returning('id').executeTakeFirst()
     if (!row) throw new ConflictError(`Group ${input.slug} already exists`)
     await recordAudit(trx, actor, { orgId, action: 'group.created', targetType: 'group', targetId: input.slug })
-    return await getGroup(trx, orgId, input.slug)
+    const group = await getGroup(trx, orgId, input.slug)
+    await emitEvents(trx, actor, orgId, (orgSlug) => [{ type: 'group.created', data: toGroup(orgSlug, group) }])
+    return group
   })
 }
 
@@ -40,15 +45,18 @@ export async function updateGroup (db: Kysely<Database>, orgId: string, slug: st
       .where('org_id', '=', orgId).where('slug', '=', slug).returning('id').executeTakeFirst()
     if (!updated) throw new NotFoundError(`Group ${slug} not found`)
     await recordAudit(trx, actor, { orgId, action: 'group.updated', targetType: 'group', targetId: slug, metadata: { fields: Object.keys(input) } })
-    return await getGroup(trx, orgId, slug)
+    const group = await getGroup(trx, orgId, slug)
+    await emitEvents(trx, actor, orgId, (orgSlug) => [{ type: 'group.updated', data: toGroup(orgSlug, group) }])
+    return group
   })
 }
 
 export async function deleteGroup (db: Kysely<Database>, orgId: string, slug: string, actor: AuditActor): Promise<void> {
   await db.transaction().execute(async (trx) => {
-    const deleted = await trx.deleteFrom('org_groups').where('org_id', '=', orgId).where('slug', '=', slug).returning('id').executeTakeFirst()
-    if (!deleted) throw new NotFoundError(`Group ${slug} not found`)
+    const group = await getGroup(trx, orgId, slug)
+    await trx.deleteFrom('org_groups').where('id', '=', group.id).execute()
     await recordAudit(trx, actor, { orgId, action: 'group.deleted', targetType: 'group', targetId: slug })
+    await emitEvents(trx, actor, orgId, (orgSlug) => [{ type: 'group.deleted', data: toGroup(orgSlug, group) }])
   })
 }
 
@@ -60,7 +68,19 @@ export async function addGroupMembers (db: Kysely<Database>, orgId: string, slug
     if (index >= 0) throw new ValidationError(`body/userIds/${index} is not a member of this organization`, [{ field: `body/userIds/${index}`, message: 'is not a member of this organization' }])
     await addToGroups(trx, orgId, userIds.map((userId) => ({ userId, group: slug })), by)
     await recordAudit(trx, actor, { orgId, action: 'group.members.added', targetType: 'group', targetId: slug, metadata: { userIds: userIds.slice(0, 100) } })
+    await emitGroupChange(trx, actor, orgId, slug, 'group_membership.added', userIds)
   })
+}
+
+/** One event per user and group, then each member as it now is, groups included (membership.updated). */
+async function emitGroupChange (trx: Kysely<Database>, actor: AuditActor, orgId: string, groupSlug: string, type: 'group_membership.added' | 'group_membership.removed', userIds: string[]): Promise<void> {
+  if (userIds.length === 0) return
+  const members = await membersOffsetPage(trx, orgId, { userIds }, userIds.length, 1, true)
+  const groups = await groupsOfUsers(trx, orgId, userIds)
+  await emitEvents(trx, actor, orgId, (orgSlug) => [
+    ...userIds.map((userId) => ({ type, data: { orgSlug, groupSlug, userId } })),
+    ...members.map((m) => ({ type: 'membership.updated' as const, data: toMembership(orgSlug, m, { groups: groups.get(m.userId) ?? [] }) }))
+  ])
 }
 
 export async function listGroupMembers (db: Kysely<Database>, orgId: string, slug: string, limit: number, page: number) {
@@ -75,7 +95,8 @@ export async function listGroupMembers (db: Kysely<Database>, orgId: string, slu
 export async function removeGroupMembers (db: Kysely<Database>, orgId: string, slug: string, userIds: string[], actor: AuditActor): Promise<void> {
   await db.transaction().execute(async (trx) => {
     const group = await getGroup(trx, orgId, slug)
-    await trx.deleteFrom('org_group_members').where('group_id', '=', group.id).where('user_id', 'in', userIds).execute()
+    const removed = await trx.deleteFrom('org_group_members').where('group_id', '=', group.id).where('user_id', 'in', userIds).returning('user_id').execute()
     await recordAudit(trx, actor, { orgId, action: 'group.members.removed', targetType: 'group', targetId: slug, metadata: { userIds: userIds.slice(0, 100) } })
+    await emitGroupChange(trx, actor, orgId, slug, 'group_membership.removed', removed.map((r) => r.user_id))
   })
 }

@@ -12,7 +12,10 @@
 // this batch call it.
 import { sql, type Kysely } from 'kysely'
 import type { Database, MembershipStatus, Organization } from './schema.ts'
-import { addToGroups } from './member-writes.ts'
+import { addToGroups, membershipCreated } from './member-writes.ts'
+import { groupsOfUsers, MEMBER_COLUMNS } from './members.ts'
+import { emitEvents } from './events.ts'
+import type { AuditActor } from './audit.ts'
 
 export interface ImportRow {
   line: number
@@ -97,7 +100,7 @@ function membershipValues (orgId: string, r: ImportRow, user: UserRef, options: 
 }
 
 /** Applies the rows in one transaction (rolled back for a dry run); returns what happened. */
-export async function importMemberBatch (db: Kysely<Database>, org: Organization, rows: ImportRow[], options: ImportOptions): Promise<ImportOutcome> {
+export async function importMemberBatch (db: Kysely<Database>, org: Organization, rows: ImportRow[], options: ImportOptions, actor: AuditActor): Promise<ImportOutcome> {
   if (rows.length === 0) return { created: 0, skipped: 0, failed: [] }
   try {
     return await db.transaction().execute(async (trx) => {
@@ -123,13 +126,16 @@ export async function importMemberBatch (db: Kysely<Database>, org: Organization
       }).sort((a, b) => (a.user.id < b.user.id ? -1 : 1)) // one lock order for concurrent imports
       const inserted = toAdd.length === 0
         ? []
-        : await trx.insertInto('org_memberships').values(toAdd.map((c) => membershipValues(org.id, c.row, c.user, options)))
-          .onConflict((oc) => oc.columns(['org_id', 'user_id']).doNothing()).returning('user_id').execute()
-      const created = new Set(inserted.map((r) => r.user_id))
+        : await trx.with('m', (db) => db.insertInto('org_memberships').values(toAdd.map((c) => membershipValues(org.id, c.row, c.user, options)))
+          .onConflict((oc) => oc.columns(['org_id', 'user_id']).doNothing()).returningAll())
+          .selectFrom('m').innerJoin('users as u', 'u.id', 'm.user_id').select(MEMBER_COLUMNS).execute()
+      const created = new Set(inserted.map((r) => r.userId))
       skipped += toAdd.length - created.size // added concurrently since our check
       await addToGroups(trx, org.id, toAdd.filter((c) => created.has(c.user.id)).flatMap((c) => c.row.groups.map((group) => ({ userId: c.user.id, group }))), options.by)
       const outcome = { created: created.size, skipped, failed: failed.sort((a, b) => a.line - b.line) }
       if (options.dryRun) throw new DryRun(outcome)
+      const groups = toAdd.some((c) => c.row.groups.length > 0) ? await groupsOfUsers(trx, org.id, [...created]) : new Map<string, string[]>()
+      await emitEvents(trx, actor, org, inserted.map((m) => membershipCreated(org.slug, m, groups.get(m.userId) ?? [])))
       return outcome
     })
   } catch (err) {

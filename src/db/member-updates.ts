@@ -6,10 +6,12 @@ import { randomBytes } from 'node:crypto'
 import { sql, type Kysely } from 'kysely'
 import type { Database, Organization } from './schema.ts'
 import { recordAudit, type AuditActor } from './audit.ts'
+import { emitEvents } from './events.ts'
 import { ConflictError, NotFoundError, ValidationError } from '../lib/errors.ts'
 import { hashInviteToken } from './member-writes.ts'
-import { getMember, getMemberWithGroups, type MemberRow } from './members.ts'
+import { getMember, getMemberWithGroups, MEMBER_COLUMNS, type MemberRow } from './members.ts'
 import { assertRolesCovered, rolePermissions } from './roles.ts'
+import { toMembership } from '../lib/representations.ts'
 
 /** Locks the org's active owners (always first, so transactions queue instead of deadlocking). */
 async function lockOwners (db: Kysely<Database>, orgId: string): Promise<Array<{ user_id: string }>> {
@@ -52,7 +54,9 @@ export async function updateMember (db: Kysely<Database>, org: Organization, hel
       updated_at: sql<string>`now()` as any
     }).where('org_id', '=', org.id).where('user_id', '=', userId).execute()
     await recordAudit(trx, actor, { orgId: org.id, action: 'member.updated', targetType: 'user', targetId: userId, metadata: { ...patch, previousRole: current.role_slug, previousStatus: current.status } })
-    return await getMemberWithGroups(trx, org.id, userId) as { member: MemberRow, groups: string[] }
+    const updated = await getMemberWithGroups(trx, org.id, userId) as { member: MemberRow, groups: string[] }
+    await emitEvents(trx, actor, org, [{ type: 'membership.updated', data: toMembership(org.slug, updated.member, { groups: updated.groups }) }])
+    return updated
   })
 }
 
@@ -64,12 +68,15 @@ export async function removeMembers (db: Kysely<Database>, org: Organization, he
       .orderBy('user_id').forUpdate().execute()
     await assertRolesCovered(trx, org.id, held, targets.map((m) => m.role_slug))
     guardLastOwner(owners, userIds)
-    const removed = await trx.deleteFrom('org_memberships').where('org_id', '=', org.id).where('user_id', 'in', userIds).returning('user_id').execute()
+    const removed = await trx.with('m', (db) => db.deleteFrom('org_memberships').where('org_id', '=', org.id).where('user_id', 'in', userIds).returningAll())
+      .selectFrom('m').innerJoin('users as u', 'u.id', 'm.user_id').select(MEMBER_COLUMNS).execute()
     if (removed.length > 0) {
       // Only the removed ones: a concurrent add of another listed user may commit between the
       // two statements, and its groups are not ours to delete.
-      await trx.deleteFrom('org_group_members').where('org_id', '=', org.id).where('user_id', 'in', removed.map((r) => r.user_id)).execute()
-      await recordAudit(trx, actor, { orgId: org.id, action: 'members.removed', targetType: 'user', targetId: removed.length === 1 ? removed[0]!.user_id : null, metadata: { removed: removed.length, userIds: removed.slice(0, 100).map((r) => r.user_id) } })
+      await trx.deleteFrom('org_group_members').where('org_id', '=', org.id).where('user_id', 'in', removed.map((r) => r.userId)).execute()
+      await recordAudit(trx, actor, { orgId: org.id, action: 'members.removed', targetType: 'user', targetId: removed.length === 1 ? removed[0]!.userId : null, metadata: { removed: removed.length, userIds: removed.slice(0, 100).map((r) => r.userId) } })
+      // Removing a pending invitation revokes it.
+      await emitEvents(trx, actor, org, removed.map((m) => ({ type: m.status === 'invited' ? 'invitation.revoked' : 'membership.deleted', data: toMembership(org.slug, m) })))
     }
     return removed.length
   })
@@ -91,6 +98,8 @@ export async function renewInvite (db: Kysely<Database>, org: Organization, held
       updated_at: sql<string>`now()` as any
     }).where('org_id', '=', org.id).where('user_id', '=', userId).execute()
     await recordAudit(trx, actor, { orgId: org.id, action: 'invite.renewed', targetType: 'user', targetId: userId })
-    return { token, member: await getMember(trx, org.id, userId) as MemberRow }
+    const member = await getMember(trx, org.id, userId) as MemberRow
+    await emitEvents(trx, actor, org, [{ type: 'invitation.renewed', data: toMembership(org.slug, member) }])
+    return { token, member }
   })
 }

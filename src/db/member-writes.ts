@@ -3,10 +3,12 @@ import { createHash, randomBytes } from 'node:crypto'
 import { sql, type Kysely } from 'kysely'
 import type { Database, Organization } from './schema.ts'
 import { recordAudit, type AuditActor } from './audit.ts'
+import { emitEvents, type EventInput } from './events.ts'
 import { groupsOfUsers, MEMBER_COLUMNS, type MemberRow } from './members.ts'
 import { rolePermissions } from './roles.ts'
 import { ConflictError, ValidationError } from '../lib/errors.ts'
 import { assertCovered } from '../lib/privilege.ts'
+import { toMembership } from '../lib/representations.ts'
 
 export interface AddEntry { userId?: string, email?: string, roleSlug?: string, groups?: string[] }
 export interface AddOptions {
@@ -132,10 +134,17 @@ export async function addMembers (db: Kysely<Database>, org: Organization, entri
     // A membership made here has only the groups this request gave it (removals take groups along).
     const groups = toAdd.some((r) => (r.entry.groups?.length ?? 0) > 0) ? await groupsOfUsers(trx, org.id, created) : new Map<string, string[]>()
     const order = new Map(resolved.map((r) => [r.user.id, r.index]))
-    return created.sort((a, b) => (order.get(a) ?? 0) - (order.get(b) ?? 0)).map((userId) => ({
+    const added = created.sort((a, b) => (order.get(a) ?? 0) - (order.get(b) ?? 0)).map((userId) => ({
       userId, member: members.get(userId) as MemberRow, groups: groups.get(userId) ?? [], ...(tokens.has(userId) ? { inviteToken: tokens.get(userId) } : {})
     }))
+    await emitEvents(trx, actor, org, added.map((a) => membershipCreated(org.slug, a.member, a.groups)))
+    return added
   })
+}
+
+/** The event of a new membership: an invitation when the person has not signed in yet. */
+export function membershipCreated (orgSlug: string, member: MemberRow, groups: string[]): EventInput {
+  return { type: member.status === 'invited' ? 'invitation.created' : 'membership.created', data: toMembership(orgSlug, member, { groups }) }
 }
 
 /** Puts users in groups, creating missing groups; existing group memberships are kept. */

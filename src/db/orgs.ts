@@ -4,6 +4,8 @@ import type { Database, Organization } from './schema.ts'
 import type { Principal } from '../lib/principal.ts'
 import { BUILT_IN_ROLES } from '../lib/permissions.ts'
 import { recordAudit, type AuditActor } from './audit.ts'
+import { emitEvents } from './events.ts'
+import { toOrganization } from '../lib/representations.ts'
 
 export interface OrgAccess {
   org: Organization
@@ -69,6 +71,7 @@ export async function createOrganization (db: Kysely<Database>, creatorId: strin
       updated_by: creatorId
     }).execute()
     await recordAudit(trx, actor, { orgId: org.id, action: 'org.created', targetType: 'organization', targetId: org.id, metadata: { slug: org.slug } })
+    await emitEvents(trx, actor, org, [{ type: 'organization.created', data: toOrganization(org) }])
     return org
   })
 }
@@ -109,12 +112,16 @@ export async function updateOrganization (db: Kysely<Database>, orgId: string, p
       updated_at: sql<string>`now()` as any
     }).where('id', '=', orgId).returningAll().executeTakeFirstOrThrow()
     await recordAudit(trx, actor, { orgId, action: 'org.updated', targetType: 'organization', targetId: orgId, metadata: { fields: Object.keys(patch) } })
+    await emitEvents(trx, actor, org, [{ type: 'organization.updated', data: toOrganization(org) }])
     return org
   })
 }
 
 export async function deleteOrganization (db: Kysely<Database>, org: Organization, actor: AuditActor): Promise<void> {
   await db.transaction().execute(async (trx) => {
+    // Emitted first (the counter lock then queues the org's other writers), and kept after the
+    // org is gone, so its endpoints still hear of it.
+    await emitEvents(trx, actor, org, [{ type: 'organization.deleted', data: toOrganization(org) }])
     await trx.deleteFrom('organizations').where('id', '=', org.id).execute()
     await recordAudit(trx, actor, { orgId: org.id, action: 'org.deleted', targetType: 'organization', targetId: org.id, metadata: { slug: org.slug } })
   })

@@ -3,6 +3,8 @@
 import { sql, type Kysely } from 'kysely'
 import type { Database, OrgRole } from './schema.ts'
 import { recordAudit, type AuditActor } from './audit.ts'
+import { emitEvents } from './events.ts'
+import { toRole } from '../lib/representations.ts'
 import { ConflictError, NotFoundError } from '../lib/errors.ts'
 import { assertCovered } from '../lib/privilege.ts'
 
@@ -48,6 +50,7 @@ export async function createRole (db: Kysely<Database>, orgId: string, held: rea
     }).onConflict((oc) => oc.columns(['org_id', 'slug']).doNothing()).returningAll().executeTakeFirst()
     if (!role) throw new ConflictError(`Role ${input.slug} already exists`)
     await recordAudit(trx, actor, { orgId, action: 'role.created', targetType: 'role', targetId: role.slug, metadata: { permissions: role.permissions } })
+    await emitEvents(trx, actor, orgId, (orgSlug) => [{ type: 'role.created', data: toRole(orgSlug, role) }])
     return role
   })
 }
@@ -74,6 +77,7 @@ export async function updateRole (db: Kysely<Database>, orgId: string, held: rea
       updated_at: sql<string>`now()` as any
     }).where('id', '=', current.id).returningAll().executeTakeFirstOrThrow()
     await recordAudit(trx, actor, { orgId, action: 'role.updated', targetType: 'role', targetId: slug, metadata: { fields: Object.keys(input) } })
+    await emitEvents(trx, actor, orgId, (orgSlug) => [{ type: 'role.updated', data: toRole(orgSlug, role) }])
     return role
   })
 }
@@ -86,5 +90,6 @@ export async function deleteRole (db: Kysely<Database>, orgId: string, held: rea
     if (used) throw new ConflictError(`Role ${slug} is held by members; reassign them first`)
     await trx.deleteFrom('org_roles').where('id', '=', current.id).execute()
     await recordAudit(trx, actor, { orgId, action: 'role.deleted', targetType: 'role', targetId: slug })
+    await emitEvents(trx, actor, orgId, (orgSlug) => [{ type: 'role.deleted', data: toRole(orgSlug, current) }])
   })
 }

@@ -173,6 +173,74 @@ export interface AuditEventsTable {
   created_at: Timestamp
 }
 
+/** Numbers an org's events (migration 0501); the row lock orders its writers. */
+export interface OrgEventCountersTable {
+  org_id: string
+  seq: ColumnType<number, number, never>
+}
+
+export interface OrgEventsTable {
+  id: Generated<string>
+  org_id: string
+  org_slug: string
+  seq: ColumnType<number, number, never>
+  type: string
+  actor_type: string
+  actor_id: string | null
+  data: ColumnType<Record<string, unknown>, string, never>
+  created_at: Timestamp
+}
+
+export interface WebhooksTable {
+  id: Generated<string>
+  org_id: string
+  url: string
+  description: string | null
+  event_types: TextArray
+  secret: string
+  enabled: Generated<boolean>
+  disabled_reason: string | null
+  failing_since: NullableTimestamp
+  dispatched_seq: number
+  created_by: string | null
+  created_at: Timestamp
+  updated_at: Timestamp
+}
+
+export type DeliveryStatus = 'pending' | 'delivered' | 'failed'
+
+export interface WebhookDeliveriesTable {
+  id: Generated<string>
+  webhook_id: string
+  event_id: string | null
+  event_type: string
+  status: Generated<DeliveryStatus>
+  attempts: Generated<number>
+  next_attempt_at: NullableTimestamp
+  claimed_until: NullableTimestamp
+  last_response_code: number | null
+  created_at: Timestamp
+  updated_at: Timestamp
+}
+
+export interface WebhookAttemptsTable {
+  id: Generated<string>
+  delivery_id: string
+  started_at: string
+  succeeded: boolean
+  response_code: number | null
+  duration_ms: number
+  response_body: string | null
+  error: string | null
+}
+
+export interface EventSinkCursorsTable {
+  sink: string
+  org_id: string
+  seq: number
+  claimed_until: NullableTimestamp
+}
+
 export interface Database {
   users: UsersTable
   organizations: OrganizationsTable
@@ -186,10 +254,19 @@ export interface Database {
   application_roles: ApplicationRolesTable
   oauth_clients: OauthClientsTable
   audit_events: AuditEventsTable
+  org_event_counters: OrgEventCountersTable
+  org_events: OrgEventsTable
+  webhooks: WebhooksTable
+  webhook_deliveries: WebhookDeliveriesTable
+  webhook_attempts: WebhookAttemptsTable
+  event_sink_cursors: EventSinkCursorsTable
 }
 
 export type User = Selectable<UsersTable>
 export type Organization = Selectable<OrganizationsTable>
 export type OrgRole = Selectable<OrgRolesTable>
 export type OrgApiKey = Selectable<OrgApiKeysTable>
+export type OrgEvent = Selectable<OrgEventsTable>
+export type Webhook = Selectable<WebhooksTable>
+export type WebhookDelivery = Selectable<WebhookDeliveriesTable>
 export type NewAuditEvent = Insertable<AuditEventsTable>

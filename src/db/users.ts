@@ -4,6 +4,9 @@
 import { sql, type Kysely } from 'kysely'
 import type { Database, User } from './schema.ts'
 import { recordAudit, type AuditActor } from './audit.ts'
+import { emitEvents } from './events.ts'
+import { getMemberWithGroups, type MemberRow } from './members.ts'
+import { toMembership } from '../lib/representations.ts'
 
 export interface IdentityClaims {
   sub: string
@@ -71,6 +74,11 @@ export async function upsertUserFromClaims (db: Kysely<Database>, claims: Identi
       await recordAudit(trx, self(user.id), { orgId: null, action: 'user.linked', targetType: 'user', targetId: user.id, metadata: { via: 'invite-email', orgs: joined.length } })
       for (const m of joined) {
         await recordAudit(trx, self(user.id), { orgId: m.org_id, action: 'member.joined', targetType: 'user', targetId: user.id, metadata: { via: 'invite-email', roleSlug: m.role_slug } })
+      }
+      // In org id order: concurrent sign-ins take the orgs' event counters in one order.
+      for (const m of joined.sort((a, b) => (a.org_id < b.org_id ? -1 : 1))) {
+        const member = await getMemberWithGroups(trx, m.org_id, user.id) as { member: MemberRow, groups: string[] }
+        await emitEvents(trx, self(user.id), m.org_id, (orgSlug) => [{ type: 'invitation.accepted', data: toMembership(orgSlug, member.member, { groups: member.groups }) }])
       }
       return user
     }

@@ -13,8 +13,8 @@ export const BUILT_IN_ROLES = [
   {
     slug: 'admin',
     name: 'Admin',
-    description: 'Manages members, roles, API keys and invites.',
-    permissions: ['orgs:read', 'orgs:members:read', 'orgs:members:manage', 'orgs:roles:manage', 'orgs:apikeys:manage', 'orgs:invites:manage']
+    description: 'Manages members, roles, API keys, invites and webhooks; reads events.',
+    permissions: ['orgs:read', 'orgs:members:read', 'orgs:members:manage', 'orgs:roles:manage', 'orgs:apikeys:manage', 'orgs:invites:manage', 'orgs:webhooks:manage', 'orgs:events:read']
   },
   { slug: 'member', name: 'Member', description: 'Sees the organization.', permissions: ['orgs:read'] }
 ] as const

@@ -13,6 +13,7 @@ import { publicHandlers } from './public/members.ts'
 import { memberImportHandlers, memberImportRoutes } from './v2/member-import.ts'
 import { applicationHandlers } from './admin/applications.ts'
 import { adminExportHandlers } from './admin/exports.ts'
+import { eventHandlers } from './v2/events.ts'
 
 export const handlers = {
   ...healthHandlers,
@@ -25,7 +26,8 @@ export const handlers = {
   ...publicHandlers,
   ...memberImportHandlers,
   ...applicationHandlers,
-  ...adminExportHandlers
+  ...adminExportHandlers,
+  ...eventHandlers
 } satisfies Handlers
 
 export default async function allRoutes (app: FastifyInstance): Promise<void> {

@@ -5,6 +5,7 @@ import type { components, operations, paths } from '../../../generated/openapi.j
 import { createClientFor, type OrgrosterClient, type OrgrosterOptions } from './client.js'
 import { downloadMemberExport, importMembersCsv, type CsvSource, type DownloadOptions, type DownloadResult, type ImportOptions, type MemberImportResult } from './files.js'
 import { iterateMembers, iteratePublicMembers, type MemberFilters, type OrgMembership, type PublicMember } from './members.js'
+import { iterateEvents, type EventQuery, type OrgEvent } from './events.js'
 
 export { OrgrosterError, isOrgrosterError, unwrap, type ApiErrorBody, type DataOf, type ErrorOf, type Result } from './errors.js'
 export {
@@ -12,6 +13,7 @@ export {
   type MemberExportFilters, type MemberExportQuery, type MemberImportQuery, type MemberImportResult
 } from './files.js'
 export type { MemberFilters, OrgMembership, PublicMember } from './members.js'
+export type { EventQuery, OrgEvent } from './events.js'
 export type { OrgrosterClient, OrgrosterOptions } from './client.js'
 export type { components, operations, paths }
 /** Every schema of the spec by name, e.g. `Schemas['Organization']`. */
@@ -27,6 +29,8 @@ export interface Orgroster extends OrgrosterClient {
   downloadMemberExport: (orgSlug: string, destination: string | NodeJS.WritableStream, options?: DownloadOptions) => Promise<DownloadResult>
   /** Imports members from CSV (a file path, a stream, bytes or `{ text }`), streamed to the server. */
   importMembersCsv: (orgSlug: string, source: CsvSource, options?: ImportOptions) => Promise<MemberImportResult>
+  /** The org's events after `query.after` (an event id), oldest first, up to the newest. */
+  iterateEvents: (orgSlug: string, query?: EventQuery) => AsyncGenerator<OrgEvent>
 }
 
 /** A client for one service and one credential. */
@@ -37,6 +41,7 @@ export function createOrgroster (options: OrgrosterOptions): Orgroster {
     iteratePublicMembers: (orgId: string, opts?: { limit?: number | undefined }) => iteratePublicMembers(client, orgId, opts),
     downloadMemberExport: (orgSlug: string, destination: string | NodeJS.WritableStream, opts?: DownloadOptions) =>
       downloadMemberExport(client, orgSlug, destination, opts),
-    importMembersCsv: (orgSlug: string, source: CsvSource, opts?: ImportOptions) => importMembersCsv(client, orgSlug, source, opts)
+    importMembersCsv: (orgSlug: string, source: CsvSource, opts?: ImportOptions) => importMembersCsv(client, orgSlug, source, opts),
+    iterateEvents: (orgSlug: string, query?: EventQuery) => iterateEvents(client, orgSlug, query)
   })
 }

@@ -1,34 +1,17 @@
 // /v2/orgs/{orgSlug}/api-keys: org API keys. A key never carries a permission its creator lacks,
 // and only a caller holding every permission of a key may change, rotate or delete it.
-import type { OrgApiKey } from '../../db/schema.ts'
 import { insertApiKey } from '../../db/api-keys.ts'
 import { deleteApiKey, getApiKey, listApiKeys, rotateApiKey, updateApiKey } from '../../db/api-key-admin.ts'
 import { recordAudit } from '../../db/audit.ts'
+import { emitEvents } from '../../db/events.ts'
 import { ConflictError, ValidationError } from '../../lib/errors.ts'
 import { assertCovered } from '../../lib/privilege.ts'
 import { actorUserId } from '../../lib/principal.ts'
+import { toApiKey } from '../../lib/representations.ts'
 import { auditActor, principalOf, requireOrg } from '../access.ts'
 import type { Handlers } from '../operations.ts'
 
 const MANAGE = 'orgs:apikeys:manage'
-
-export function toApiKey (key: OrgApiKey) {
-  const optional = {
-    ownerType: key.owner_type, ownerId: key.owner_id, expiresAt: key.expires_at, lastUsedAt: key.last_used_at, createdBy: key.created_by
-  }
-  return {
-    id: key.id,
-    slug: key.slug,
-    name: key.name,
-    prefix: key.prefix,
-    permissions: key.permissions,
-    scopes: key.scopes,
-    disabled: key.disabled,
-    createdAt: key.created_at,
-    updatedAt: key.updated_at,
-    ...Object.fromEntries(Object.entries(optional).filter(([, v]) => v !== null))
-  }
-}
 
 function checkFuture (expiresAt: string | null | undefined, field: string): void {
   if (expiresAt !== undefined && expiresAt !== null && Date.parse(expiresAt) <= Date.now()) {
@@ -58,6 +41,7 @@ export const apiKeyHandlers = {
         createdBy: actorUserId(principalOf(request))
       })
       await recordAudit(trx, auditActor(request), { orgId: org.id, action: 'apikey.created', targetType: 'apikey', targetId: result.key.id, metadata: { slug: body.slug, permissions: body.permissions ?? [] } })
+      await emitEvents(trx, auditActor(request), org, [{ type: 'api_key.created', data: toApiKey(result.key) }])
       return result
     })
     reply.code(201)

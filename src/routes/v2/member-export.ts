@@ -1,6 +1,7 @@
 // POST /v2/orgs/{orgSlug}/members/export: the org's members as a streamed CSV file
 // (DESIGN.md section 6). Filters come from the query string or the JSON body (the body wins).
 import { recordAudit } from '../../db/audit.ts'
+import { emitEvents } from '../../db/events.ts'
 import {
   MEMBER_EXPORT_COLUMNS, memberExportPages, type MemberExportColumn, type MemberExportFilters, type MemberExportRow
 } from '../../db/member-export.ts'
@@ -70,12 +71,10 @@ export const memberExportHandlers = {
       stallMs: config.EXPORT_STALL_MS
     })
     try {
-      await recordAudit(this.db, auditActor(request), {
-        orgId: org.id,
-        action: 'members.exported',
-        targetType: 'organization',
-        targetId: org.id,
-        metadata: { format: 'csv', filters, columns, rows: result.rows, outcome: result.outcome }
+      const exported = { format: 'csv', filters, columns, rows: result.rows, outcome: result.outcome }
+      await this.db.transaction().execute(async (trx) => {
+        await recordAudit(trx, auditActor(request), { orgId: org.id, action: 'members.exported', targetType: 'organization', targetId: org.id, metadata: exported })
+        await emitEvents(trx, auditActor(request), org, [{ type: 'members.exported', data: exported }])
       })
     } catch (err) {
       request.log.error({ err }, 'recording the export audit event failed')

@@ -4,6 +4,7 @@ import type { Readable } from 'node:stream'
 import { StringDecoder } from 'node:string_decoder'
 import type { FastifyInstance } from 'fastify'
 import { recordAudit } from '../../db/audit.ts'
+import { emitEvents } from '../../db/events.ts'
 import { listRoles } from '../../db/roles.ts'
 import { importMemberBatch, type ImportOutcome, type ImportRow } from '../../db/member-import.ts'
 import type { MembershipStatus } from '../../db/schema.ts'
@@ -130,7 +131,7 @@ export const memberImportHandlers = {
           const row = toRow(record, header, context)
           if ('message' in row) fail(row); else rows.push(row)
         }
-        const outcome = await importMemberBatch(this.db, org, rows, options)
+        const outcome = await importMemberBatch(this.db, org, rows, options, auditActor(request))
         total.created += outcome.created
         total.skipped += outcome.skipped
         outcome.failed.forEach(fail)
@@ -146,12 +147,10 @@ export const memberImportHandlers = {
     total.failed.sort((a, b) => a.line - b.line)
     this.metrics.importRows(total.created, total.skipped, failedCount, dryRun)
     if (!dryRun) {
-      await recordAudit(this.db, auditActor(request), {
-        orgId: org.id,
-        action: 'members.imported',
-        targetType: 'organization',
-        targetId: org.id,
-        metadata: { created: total.created, skipped: total.skipped, failed: failedCount, skipExisting }
+      const imported = { created: total.created, skipped: total.skipped, failed: failedCount, skipExisting }
+      await this.db.transaction().execute(async (trx) => {
+        await recordAudit(trx, auditActor(request), { orgId: org.id, action: 'members.imported', targetType: 'organization', targetId: org.id, metadata: imported })
+        await emitEvents(trx, auditActor(request), org, [{ type: 'members.imported', data: imported }])
       })
     }
     return { ...total, failedCount, dryRun }

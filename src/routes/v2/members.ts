@@ -5,34 +5,10 @@ import { countMembers, getMemberWithGroups, groupsOfUsers, listMembersAfter, lis
 import { addMembers } from '../../db/member-writes.ts'
 import { removeMembers, renewInvite, updateMember } from '../../db/member-updates.ts'
 import { NotFoundError, ValidationError } from '../../lib/errors.ts'
+import { toMembership } from '../../lib/representations.ts'
 import { actorUserId } from '../../lib/principal.ts'
 import { auditActor, principalOf, requireOrg } from '../access.ts'
 import type { Handlers } from '../operations.ts'
-
-/** OrgMembership as the seed has it: absent values are left out rather than null. */
-export function toMembership (orgSlug: string, m: MemberRow, extra: { groups?: string[], inviteToken?: string } = {}) {
-  const optional = {
-    id: m.id,
-    email: m.email,
-    roleSlug: m.roleSlug,
-    invitedBy: m.invitedBy,
-    invitedAt: m.invitedAt,
-    inviteEmail: m.inviteEmail,
-    inviteExpiresAt: m.status === 'invited' ? m.inviteExpiresAt : null,
-    joinedAt: m.joinedAt,
-    joinedVia: m.joinedVia,
-    deactivatedAt: m.deactivatedAt,
-    createdBy: m.createdBy,
-    updatedBy: m.updatedBy,
-    createdAt: m.createdAt,
-    updatedAt: m.updatedAt,
-    ...extra
-  }
-  const membership: Record<string, unknown> = { orgSlug, userId: m.userId, status: m.status }
-  // Built in place (no intermediate arrays): this runs for every row of every page.
-  for (const [key, value] of Object.entries(optional)) if (value !== null && value !== undefined) membership[key] = value
-  return membership as { orgSlug: string, userId: string, status: MemberRow['status'] } & Record<string, unknown>
-}
 
 const inviteTtl = (request: FastifyRequest) => request.server.config.INVITE_TTL_HOURS
 

@@ -1,25 +1,11 @@
 // /v2/orgs: create, list mine, get, update, delete.
-import type { Organization } from '../../db/schema.ts'
 import {
   createOrganization, deleteOrganization, listOrganizationsOfUser, roleExists, slugify, slugTaken, updateOrganization
 } from '../../db/orgs.ts'
 import { ConflictError, ValidationError } from '../../lib/errors.ts'
+import { toOrganization } from '../../lib/representations.ts'
 import { auditActor, requireOrg, requireOrgUpdate, userOf } from '../access.ts'
 import type { Handlers } from '../operations.ts'
-
-export function toOrganization (org: Organization) {
-  return {
-    id: org.id,
-    slug: org.slug,
-    name: org.name,
-    description: org.description,
-    status: org.status,
-    defaultRole: org.default_role,
-    createdBy: org.created_by,
-    createdAt: org.created_at,
-    updatedAt: org.updated_at
-  }
-}
 
 async function freeSlug (request: Parameters<Handlers['createOrganization']>[0], name: string): Promise<string> {
   const base = slugify(name)

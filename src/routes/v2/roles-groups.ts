@@ -1,42 +1,12 @@
 // /v2/orgs/{orgSlug}/roles and /groups, with group membership.
-import type { OrgRole } from '../../db/schema.ts'
 import { createRole, deleteRole, getRole, listRoles, updateRole } from '../../db/roles.ts'
 import {
-  addGroupMembers, createGroup, deleteGroup, getGroup, listGroupMembers, listGroups, removeGroupMembers, updateGroup, type GroupRow
+  addGroupMembers, createGroup, deleteGroup, getGroup, listGroupMembers, listGroups, removeGroupMembers, updateGroup
 } from '../../db/groups.ts'
 import { actorUserId } from '../../lib/principal.ts'
+import { present, toGroup, toRole } from '../../lib/representations.ts'
 import { auditActor, principalOf, requireOrg } from '../access.ts'
 import type { Handlers } from '../operations.ts'
-
-const present = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== null && v !== undefined))
-
-function toRole (orgSlug: string, r: OrgRole) {
-  return {
-    id: r.id,
-    orgSlug,
-    name: r.name,
-    slug: r.slug,
-    permissions: r.permissions,
-    scopes: r.scopes,
-    isSystem: r.is_system,
-    createdAt: r.created_at,
-    updatedAt: r.updated_at,
-    ...present({ description: r.description, createdBy: r.created_by, updatedBy: r.updated_by })
-  }
-}
-
-function toGroup (orgSlug: string, g: GroupRow) {
-  return {
-    id: g.id,
-    orgSlug,
-    name: g.name,
-    slug: g.slug,
-    memberCount: Number(g.member_count ?? 0),
-    createdAt: g.created_at,
-    updatedAt: g.updated_at,
-    ...present({ description: g.description, createdBy: g.created_by, updatedBy: g.updated_by })
-  }
-}
 
 export const roleGroupHandlers = {
   async listOrgRoles (request) {

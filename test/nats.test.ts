@@ -1,0 +1,114 @@
+// The JetStream sink: every event on `orgroster.{orgSlug}.{type}` with Nats-Msg-Id = event id;
+// a NATS server restart (a server of this test's own, on a random port with its own store)
+// delays publication and loses nothing, and API requests never notice.
+import { spawn, type ChildProcess } from 'node:child_process'
+import { randomUUID } from 'node:crypto'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { createConnection, createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t from 'tap'
+import { connect, type NatsConnection } from '@nats-io/transport-node'
+import { jetstream } from '@nats-io/jetstream'
+import { NATS_STREAM } from '../src/plugins/nats-events.ts'
+import { bearer, buildTestApp, ownerWithOrg, type TestApp } from './helper.ts'
+
+const NATS_SERVER = '/usr/sbin/nats-server'
+
+async function reachable (port: number): Promise<boolean> {
+  return await new Promise((resolve) => {
+    const s = createConnection({ host: '127.0.0.1', port }, () => { s.destroy(); resolve(true) })
+    s.on('error', () => resolve(false))
+  })
+}
+
+async function freePort (): Promise<number> {
+  const s = createServer()
+  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', () => resolve()))
+  const port = (s.address() as { port: number }).port
+  await new Promise((resolve) => s.close(resolve))
+  return port
+}
+
+async function until (what: string, ok: () => Promise<boolean>, ms = 30000): Promise<void> {
+  const end = Date.now() + ms
+  while (!(await ok())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}
+
+interface Got { subject: string, msgId: string | undefined, body: any }
+
+/** Every message of the org's subjects in the stream, from the start. */
+async function streamOf (nc: NatsConnection, slug: string, expected: number): Promise<Got[]> {
+  const consumer = await jetstream(nc).consumers.get(NATS_STREAM, { filter_subjects: `orgroster.${slug}.>` })
+  const got: Got[] = []
+  const messages = await consumer.fetch({ max_messages: expected + 10, expires: 1500 })
+  for await (const m of messages) got.push({ subject: m.subject, msgId: m.headers?.get('Nats-Msg-Id'), body: m.json() })
+  return got
+}
+
+async function published (ctx: TestApp, orgId: string): Promise<boolean> {
+  const counter = await ctx.app.db.selectFrom('org_event_counters').select('seq').where('org_id', '=', orgId).executeTakeFirst()
+  const cursor = await ctx.app.db.selectFrom('event_sink_cursors').select('seq').where('sink', '=', 'nats').where('org_id', '=', orgId).executeTakeFirst()
+  return counter !== undefined && cursor?.seq === counter.seq
+}
+
+async function feed (ctx: TestApp, owner: { slug: string, token: string }) {
+  return (await ctx.app.inject({ method: 'GET', url: `/v2/orgs/${owner.slug}/events?limit=100`, headers: bearer(owner.token) })).json().results as any[]
+}
+
+t.test('events arrive on orgroster.{orgSlug}.{type} with the event id as Nats-Msg-Id', { skip: !(await reachable(4222)) && 'no NATS server on 127.0.0.1:4222 (.ci/run starts one)' }, async (t) => {
+  const ctx = await buildTestApp(t, { EVENTS_NATS_URL: 'nats://127.0.0.1:4222', EVENTS_POLL_MS: '20' })
+  const owner = await ownerWithOrg(ctx)
+  await ctx.app.inject({ method: 'POST', url: `/v2/orgs/${owner.slug}/members`, headers: bearer(owner.token), payload: { users: [{ email: `n-${randomUUID()}@example.com` }, { email: `m-${randomUUID()}@example.com` }] } })
+  await ctx.app.inject({ method: 'PATCH', url: `/v2/orgs/${owner.slug}`, headers: bearer(owner.token), payload: { name: 'On NATS' } })
+  await until('publication', async () => await published(ctx, owner.orgId))
+  const nc = await connect({ servers: 'nats://127.0.0.1:4222' })
+  t.teardown(() => nc.close())
+  const events = await feed(ctx, owner)
+  const got = await streamOf(nc, owner.slug, events.length)
+  t.same(got.map((g) => g.subject), events.map((e) => `orgroster.${owner.slug}.${e.type}`), 'in seq order, on the documented subjects')
+  t.same(got.map((g) => g.msgId), events.map((e) => e.id), 'Nats-Msg-Id is the event id')
+  t.same(got.map((g) => g.body), events, 'the body is the event as the feed has it')
+})
+
+t.test('a NATS restart delays publication and loses nothing; API requests go on', { skip: !existsSync(NATS_SERVER) && `${NATS_SERVER} is not installed` }, async (t) => {
+  const port = await freePort()
+  const store = mkdtempSync(join(tmpdir(), 'orgroster-nats-'))
+  let server: ChildProcess | null = null
+  const start = async () => {
+    server = spawn(NATS_SERVER, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', store], { stdio: 'ignore' })
+    await until('nats-server to listen', async () => await reachable(port))
+  }
+  const stop = async () => {
+    const s = server!
+    const exited = new Promise((resolve) => s.once('exit', resolve))
+    s.kill('SIGTERM')
+    await exited
+  }
+  t.teardown(async () => { if (server?.exitCode === null) await stop(); rmSync(store, { recursive: true, force: true }) })
+  await start()
+  const ctx = await buildTestApp(t, { EVENTS_NATS_URL: `nats://127.0.0.1:${port}`, EVENTS_POLL_MS: '20' })
+  const owner = await ownerWithOrg(ctx)
+  const add = async () => await ctx.app.inject({ method: 'POST', url: `/v2/orgs/${owner.slug}/members`, headers: bearer(owner.token), payload: { users: [{ email: `r-${randomUUID()}@example.com` }] } })
+  t.equal((await add()).statusCode, 201)
+  await until('first publication', async () => await published(ctx, owner.orgId))
+  await stop()
+  for (let i = 0; i < 5; i++) {
+    const began = performance.now()
+    const res = await add()
+    t.equal(res.statusCode, 201, 'a change commits while NATS is down')
+    t.ok(performance.now() - began < 2000, 'and does not wait for NATS')
+  }
+  t.notOk(await published(ctx, owner.orgId), 'publication waits')
+  await start()
+  await until('publication after the restart', async () => await published(ctx, owner.orgId), 30000)
+  const nc = await connect({ servers: `nats://127.0.0.1:${port}` })
+  t.teardown(() => nc.close())
+  const events = await feed(ctx, owner)
+  t.equal(events.length, 7)
+  const got = await streamOf(nc, owner.slug, events.length)
+  t.same(got.map((g) => g.msgId), events.map((e) => e.id), 'every event once, in order, across the restart')
+})
