@@ -1,5 +1,6 @@
 // Starts orgroster: reads the environment, builds the app, seeds the demo org on first run,
 // listens, and closes gracefully on SIGINT/SIGTERM.
+import { writeSync } from 'node:fs'
 import closeWithGrace from 'close-with-grace'
 import { buildApp } from './app.ts'
 import { ConfigError, loadConfig } from './config.ts'
@@ -31,7 +32,7 @@ try {
   // A locked or damaged embedded database: one line saying which directory and what to do.
   if (!missingDatabase(err)) exitOnOpenError(err)
   const name = new URL(config.DATABASE_URL ?? '').pathname.slice(1)
-  console.error(`the database "${name}" does not exist: create it first (e.g. createdb ${name}), then start again`)
+  writeSync(2, `the database "${name}" does not exist: create it first (e.g. createdb ${name}), then start again\n`)
   process.exit(1)
 }
 const delay = config.SHUTDOWN_DELAY_MS
