@@ -2278,7 +2278,27 @@ export interface components {
             /** @description True for a 2xx within `WEBHOOK_TIMEOUT_MS`. */
             succeeded: boolean;
         };
-        /** @description One event's delivery to one webhook, with its attempts. */
+        /**
+         * @description One event's delivery to one webhook, with its attempts.
+         * @example {
+         *       "id": "5b0e8a52-3f7c-4c1e-9d7a-2a4b6c8d0e1f",
+         *       "webhookId": "0c9d8e7f-6a5b-4c3d-8e2f-1a0b9c8d7e6f",
+         *       "eventId": "7e6d5c4b-3a29-4180-9f8e-7d6c5b4a3928",
+         *       "eventType": "membership.created",
+         *       "status": "delivered",
+         *       "lastResponseCode": 200,
+         *       "attempts": [
+         *         {
+         *           "startedAt": "2026-11-24T02:10:18.770000Z",
+         *           "succeeded": true,
+         *           "responseCode": 200,
+         *           "durationMs": 42
+         *         }
+         *       ],
+         *       "createdAt": "2026-11-24T02:10:18.700000Z",
+         *       "updatedAt": "2026-11-24T02:10:18.812000Z"
+         *     }
+         */
         OrgWebhookDelivery: {
             /** @description Every attempt, oldest first. */
             attempts: components["schemas"]["OrgWebhookAttempt"][];
@@ -2533,6 +2553,11 @@ export interface components {
             /** @description Resource scopes. */
             scopes?: string[];
         };
+        /**
+         * @example {
+         *       "enabled": false
+         *     }
+         */
         UpdateOrgWebhook: {
             /** @description Free text; null clears it. */
             description?: string | null;
