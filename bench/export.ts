@@ -7,13 +7,15 @@
 // `psql \copy` time and the ratio orgroster/COPY (throughput).
 //   BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/orgroster_bench; created if
 //   missing, kept between runs), BENCH_ROUNDS (3), BENCH_SIZES (100000,1000000),
-//   BENCH_PROFILE=1 (the server writes a CPU profile of the last export under bench/profiles/)
+//   BENCH_PROFILE=1 (the server writes a CPU profile of the last export under bench/profiles/);
+//   then bench/export-embedded.ts: the export on the embedded database beside PostgreSQL
 import { spawnSync } from 'node:child_process'
 import http from 'node:http'
 import { performance } from 'node:perf_hooks'
 import pg from 'pg'
 import { Kysely, PostgresDialect } from 'kysely'
 import { memberExportQuery } from '../src/db/member-export.ts'
+import { keysetRequest } from '../src/db/keyset.ts'
 import { connectDatabase } from '../src/db/connect.ts'
 import { migrateToLatest } from '../src/db/migrate.ts'
 import { loadConfig } from '../src/config.ts'
@@ -82,7 +84,7 @@ async function exportOverHttp (server: Server, slug: string, token: string): Pro
 /** The same rows through psql's \copy, which is PostgreSQL's COPY streamed to the client. */
 function copyReference (orgId: string): { seconds: number, bytes: number } {
   const db = new Kysely<any>({ dialect: new PostgresDialect({ pool: new pg.Pool({ max: 1 }) }) })
-  const { sql: text, parameters } = memberExportQuery(db, orgId, {}, 2147483647, null).compile()
+  const { sql: text, parameters } = memberExportQuery(db, orgId, {}, keysetRequest(2147483646, null)).compile()
   const inlined = text.replace(/\$(\d+)/g, (_m, n: string) => {
     const v = parameters[Number(n) - 1]
     return typeof v === 'number' ? String(v) : `'${String(v).replace(/'/g, "''")}'`
@@ -138,3 +140,6 @@ console.log(`\nmember export from the npm start server (node dist/, default sett
 console.log('| members | rows/s | TTFB ms | total s | server idle RSS MB | server peak RSS MB | \\copy s | ratio (copy s / export s) |')
 console.log('|---|---|---|---|---|---|---|---|')
 for (const line of results) console.log(line)
+
+// The same export on the embedded database beside PostgreSQL (BENCH_EMBEDDED=0 skips it).
+if (process.env.BENCH_EMBEDDED !== '0') await import('./export-embedded.ts')

@@ -388,7 +388,7 @@ export interface paths {
         };
         /**
          * List Org API Keys
-         * @description Lists the org's API keys, newest first (never the raw keys or hashes). Needs `orgs:apikeys:manage`.
+         * @description Lists the org's API keys, newest first (never the raw keys or hashes), paged by `page` or `cursor` like every `/v2` list. Needs `orgs:apikeys:manage`.
          */
         get: operations["listOrgApiKeys"];
         put?: never;
@@ -508,7 +508,7 @@ export interface paths {
         };
         /**
          * List Org Groups
-         * @description Lists groups with their member counts. Needs `orgs:read`.
+         * @description Lists groups with their member counts, newest first, paged by `page` or `cursor` like every `/v2` list. Needs `orgs:read`.
          */
         get: operations["listOrgGroups"];
         put?: never;
@@ -576,13 +576,13 @@ export interface paths {
         };
         /**
          * List Org Group Members
-         * @description Lists a group's members, newest first. Needs `orgs:members:read`.
+         * @description Lists a group's members, newest first (the order they were added), paged by `page` or `cursor` like every `/v2` list. Needs `orgs:members:read`.
          */
         get: operations["listOrgGroupMembers"];
         put?: never;
         /**
          * Add Org Group Members
-         * @description Adds org members to a group; users already in it are left as they are. Needs `orgs:members:manage`.
+         * @description Adds org members to a group, by `userIds`, `emails` (case-insensitive) or both, as in Prisme; every one must already be a member of the organization (else 400 naming the entry). Users already in the group are left as they are and listed too. Needs `orgs:members:manage`.
          */
         post: operations["addOrgGroupMembers"];
         /**
@@ -610,7 +610,7 @@ export interface paths {
         };
         /**
          * List Org Members
-         * @description Lists members and invitations, newest first. Two ways to page: `page` (offset, with `total`), or `cursor` (keyset: pass the previous page's `nextCursor`; every page costs the same at any depth; `total` is only computed when no cursor is given). Needs `orgs:members:read`.
+         * @description Lists members and invitations, newest first (or oldest first with `sort=createdAt`). Two ways to page: `page` (offset, with `total`), or `cursor` (keyset: pass the previous page's `nextCursor`; every page costs the same at any depth; `total` is only computed when no cursor is given). Needs `orgs:members:read`.
          */
         get: operations["listOrgMembers"];
         put?: never;
@@ -660,7 +660,7 @@ export interface paths {
         head?: never;
         /**
          * Update Org Member
-         * @description Changes a member's role, or suspends (`status: suspended`, sets `deactivatedAt`) and reactivates (`status: active`) a member. The last owner cannot be demoted or suspended (409). Needs `orgs:members:manage`.
+         * @description Changes a member's role, or suspends (`status: suspended`, sets `deactivatedAt`) and reactivates (`status: active`) a member. The last owner cannot be demoted or suspended (409). Prisme's body is accepted: `userId`, when sent, must be the path's `userId` (else 400). Deliberate difference: `status: invited` is a 400, since a membership becomes a pending invitation only when a member is added by email (addOrgMembers), never by turning an existing member back. Needs `orgs:members:manage`.
          */
         patch: operations["updateOrgMember"];
         trace?: never;
@@ -770,7 +770,7 @@ export interface paths {
         };
         /**
          * List Org Roles
-         * @description Lists the org's roles, built-in first. Needs `orgs:read`.
+         * @description Lists the org's roles, newest first (`sort=createdAt`: built-in roles first), paged by `page` or `cursor` like every `/v2` list. Needs `orgs:read`.
          */
         get: operations["listOrgRoles"];
         put?: never;
@@ -1005,6 +1005,23 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /**
+         * @description `userIds`, `emails` or both (at least one of them).
+         * @example {
+         *       "userIds": [
+         *         "3f1d2c4b-8a9e-4f6a-b7c1-2d3e4f5a6b7c"
+         *       ],
+         *       "emails": [
+         *         "grace@example.com"
+         *       ]
+         *     }
+         */
+        AddOrgGroupMembers: {
+            /** @description Emails of org members (case-insensitive). */
+            emails?: string[];
+            /** @description User ids of org members. */
+            userIds?: components["schemas"]["Uuid"][];
+        };
         AddOrgMembers: {
             /** @description When true, members already in the org are silently skipped instead of triggering a 409. Returns only the actually created memberships. */
             skipExisting?: boolean;
@@ -1673,6 +1690,8 @@ export interface components {
          * @enum {string}
          */
         MembershipStatus: "active" | "invited" | "suspended";
+        /** @description Pass as `cursor` for the next page (with the same `sort`); null on the last page only, on `page` requests too. */
+        NextCursor: string | null;
         /**
          * @example {
          *       "error": "NotFoundError",
@@ -2013,6 +2032,7 @@ export interface components {
         };
         /**
          * @example {
+         *       "id": "9b2f6c1e-3d4a-4e5f-8a7b-1c2d3e4f5a6b",
          *       "orgSlug": "acme",
          *       "groupSlug": "engineering",
          *       "userId": "3f1d2c4b-8a9e-4f6a-b7c1-2d3e4f5a6b7c",
@@ -2035,6 +2055,11 @@ export interface components {
             email?: string;
             /** @description The group's slug. */
             groupSlug: string;
+            /**
+             * Format: uuid
+             * @description The group membership's id.
+             */
+            id: string;
             /** @description The organization's slug. */
             orgSlug: string;
             /**
@@ -2292,7 +2317,10 @@ export interface components {
         PaginationMeta: {
             /** @description Whether there are more items after this page */
             hasMore: boolean;
-            /** @description Cursor for the next page (null if no more pages) */
+            /**
+             * Format: uuid
+             * @description Cursor for the next page (null if no more pages): the `id` of this page's last member
+             */
             nextCursor: string | null;
         };
         /**
@@ -2413,6 +2441,25 @@ export interface components {
         RolesExport: components["schemas"]["ExportEnvelope"] & {
             /** @description Roles. */
             data?: components["schemas"]["RoleExportRow"][];
+        };
+        /**
+         * @description A failure worth retrying shortly.
+         * @example {
+         *       "error": "ServiceUnavailableError",
+         *       "message": "Service temporarily unavailable, try again shortly",
+         *       "requestId": "3f1d2c4b-8a9e-4f6a-b7c1-2d3e4f5a6b7c"
+         *     }
+         */
+        ServiceUnavailableError: {
+            /**
+             * @description Error kind.
+             * @constant
+             */
+            error: "ServiceUnavailableError";
+            /** @description What to do. */
+            message: string;
+            /** @description The request id. */
+            requestId?: string;
         };
         /** @description Lowercase letters, digits and dashes; starts with a letter or digit. */
         Slug: string;
@@ -2699,6 +2746,16 @@ export interface components {
                 "application/json": components["schemas"]["PayloadTooLargeError"];
             };
         };
+        /** @description The database is unreachable or a concurrent update must be retried; `Retry-After` says when. (While an instance shuts down, Fastify itself answers 503 before routing, with `Connection: close`; retry on another instance.) */
+        ServiceUnavailable: {
+            headers: {
+                "Retry-After": components["headers"]["Retry-After"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["ServiceUnavailableError"];
+            };
+        };
         /** @description Success */
         Success: {
             headers: {
@@ -2739,8 +2796,22 @@ export interface components {
                 "application/json": components["schemas"]["AuthenticationError"];
             };
         };
+        /** @description The body's `Content-Type` is not one this operation accepts, or the operation takes no body and one was sent. */
+        UnsupportedMediaType: {
+            headers: {
+                "RateLimit-Limit": components["headers"]["RateLimit-Limit"];
+                "RateLimit-Remaining": components["headers"]["RateLimit-Remaining"];
+                "RateLimit-Reset": components["headers"]["RateLimit-Reset"];
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["UnsupportedMediaTypeError"];
+            };
+        };
     };
     parameters: {
+        /** @description The `nextCursor` of the previous page (keyset paging: every page costs the same at any depth; `total` is left out). Valid only with the `sort` it was issued for; cannot be combined with `page`. */
+        Cursor: string;
         /** @description The delivery's id. */
         DeliveryId: components["schemas"]["Uuid"];
         /** @description The group's slug. */
@@ -2754,8 +2825,12 @@ export interface components {
          * @example acme
          */
         OrgSlug: components["schemas"]["Slug"];
-        /** @description Page number, from 1 (offset paging; prefer `cursor` where offered). Default 1. */
+        /** @description Page number, from 1 (offset paging, with `total`; cannot be combined with `cursor`). Default 1. Every page also carries `nextCursor`, so a walk can go on by keyset. */
         Page: number;
+        /** @description Case-insensitive part of the name. */
+        Search: string;
+        /** @description `-createdAt` (default, newest first) or `createdAt` (oldest first); ties at the same microsecond are ordered by `id`. Deliberate difference from Prisme, whose `sort` names any field: every list here orders by creation only (the order its keyset index serves), and another value is a 400. */
+        Sort: "-createdAt" | "createdAt";
         /** @description The member's user id. */
         UserId: components["schemas"]["Uuid"];
         /** @description The webhook's id. */
@@ -2797,8 +2872,10 @@ export interface operations {
                 };
                 content?: never;
             };
+            400: components["responses"]["BadParameters"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     listApplications: {
@@ -2837,6 +2914,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     createApplication: {
@@ -2868,8 +2946,11 @@ export interface operations {
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["Forbidden"];
             409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     listApplicationRoles: {
@@ -2912,6 +2993,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     createApplicationRole: {
@@ -2947,8 +3029,11 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     listClients: {
@@ -2990,6 +3075,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     createClient: {
@@ -3021,8 +3107,11 @@ export interface operations {
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     exportAudit: {
@@ -3066,6 +3155,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     exportClients: {
@@ -3103,6 +3193,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     exportOrganizations: {
@@ -3137,6 +3228,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     exportRoles: {
@@ -3174,6 +3266,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     exportUsers: {
@@ -3211,12 +3304,13 @@ export interface operations {
             404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     listPublicOrgMembers: {
         parameters: {
             query?: {
-                /** @description Cursor for pagination (the `nextCursor` of the previous page) */
+                /** @description Cursor for pagination (ID of the last item from previous page): the `id` of any member of this organization; the page holds the members after it. An id that is not one of this organization's members is a 400. */
                 cursor?: string;
                 /** @description Maximum number of items to return (1-100, default 50) */
                 limit?: number;
@@ -3305,6 +3399,16 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description Service unavailable - the database is unreachable; retry shortly */
+            503: {
+                headers: {
+                    "Retry-After": components["headers"]["Retry-After"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
         };
     };
     getHealth: {
@@ -3325,7 +3429,9 @@ export interface operations {
                     "application/json": components["schemas"]["Health"];
                 };
             };
+            400: components["responses"]["BadParameters"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     getMetrics: {
@@ -3349,10 +3455,12 @@ export interface operations {
                     "text/plain": string;
                 };
             };
+            400: components["responses"]["BadParameters"];
             401: components["responses"]["Unauthenticated"];
             404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     getOpenApiJson: {
@@ -3378,8 +3486,10 @@ export interface operations {
                     };
                 };
             };
+            400: components["responses"]["BadParameters"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     getOpenApiYaml: {
@@ -3403,8 +3513,10 @@ export interface operations {
                     "application/yaml": string;
                 };
             };
+            400: components["responses"]["BadParameters"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     getReadiness: {
@@ -3425,6 +3537,7 @@ export interface operations {
                     "application/json": components["schemas"]["Health"];
                 };
             };
+            400: components["responses"]["BadParameters"];
             500: components["responses"]["InternalError"];
             /** @description Not ready */
             503: {
@@ -3442,7 +3555,7 @@ export interface operations {
             query?: {
                 /** @description Page size (1-100, default 20). */
                 limit?: components["parameters"]["Limit"];
-                /** @description Page number, from 1 (offset paging; prefer `cursor` where offered). Default 1. */
+                /** @description Page number, from 1 (offset paging, with `total`; cannot be combined with `cursor`). Default 1. Every page also carries `nextCursor`, so a walk can go on by keyset. */
                 page?: components["parameters"]["Page"];
                 /** @description Case-insensitive substring of the organization name or slug. */
                 search?: string;
@@ -3478,6 +3591,7 @@ export interface operations {
             401: components["responses"]["Unauthenticated"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     createOrganization: {
@@ -3509,8 +3623,10 @@ export interface operations {
             401: components["responses"]["Unauthenticated"];
             409: components["responses"]["Conflict"];
             413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     getOrganization: {
@@ -3546,6 +3662,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     deleteOrganization: {
@@ -3569,8 +3686,11 @@ export interface operations {
             /** @description The credential lacks `orgs:delete`, or the organization is suspended. */
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     updateOrganization: {
@@ -3610,21 +3730,27 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     listOrgApiKeys: {
         parameters: {
             query?: {
+                /** @description The `nextCursor` of the previous page (keyset paging: every page costs the same at any depth; `total` is left out). Valid only with the `sort` it was issued for; cannot be combined with `page`. */
+                cursor?: components["parameters"]["Cursor"];
                 /** @description Page size (1-100, default 20). */
                 limit?: components["parameters"]["Limit"];
                 /** @description Only keys with this owner id. */
                 ownerId?: string;
                 /** @description Only keys with this owner type. */
                 ownerType?: string;
-                /** @description Page number, from 1 (offset paging; prefer `cursor` where offered). Default 1. */
+                /** @description Page number, from 1 (offset paging, with `total`; cannot be combined with `cursor`). Default 1. Every page also carries `nextCursor`, so a walk can go on by keyset. */
                 page?: components["parameters"]["Page"];
+                /** @description `-createdAt` (default, newest first) or `createdAt` (oldest first); ties at the same microsecond are ordered by `id`. Deliberate difference from Prisme, whose `sort` names any field: every list here orders by creation only (the order its keyset index serves), and another value is a 400. */
+                sort?: components["parameters"]["Sort"];
             };
             header?: never;
             path: {
@@ -3648,10 +3774,11 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
+                        nextCursor: components["schemas"]["NextCursor"];
                         /** @description One page of keys. */
                         results: components["schemas"]["OrgApiKey"][];
-                        /** @description How many keys match. */
-                        total: number;
+                        /** @description How many keys match (omitted on cursor pages). */
+                        total?: number;
                     };
                 };
             };
@@ -3661,6 +3788,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     createOrgApiKey: {
@@ -3700,8 +3828,11 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     getOrgApiKey: {
@@ -3739,6 +3870,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     deleteOrgApiKey: {
@@ -3764,8 +3896,11 @@ export interface operations {
             /** @description The credential lacks `orgs:apikeys:manage`; or the organization is suspended; or the key includes a permission the caller's held set does not cover (the message names the key and the first permission the caller lacks, as in `API key ci includes orgs:*, which the caller does not hold`). Nothing is written. */
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     updateOrgApiKey: {
@@ -3806,8 +3941,11 @@ export interface operations {
             /** @description The credential lacks `orgs:apikeys:manage`; or the organization is suspended; or the key's current or new permissions (for any change: renaming, enabling, disabling) includes a permission the caller's held set does not cover (the message names the key (or the new permission set) and the first permission the caller lacks, as in `API key ci includes orgs:*, which the caller does not hold`). Nothing is written. */
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     rotateOrgApiKey: {
@@ -3855,8 +3993,11 @@ export interface operations {
             /** @description The credential lacks `orgs:apikeys:manage`; or the organization is suspended; or the key includes a permission the caller's held set does not cover (the message names the key and the first permission the caller lacks, as in `API key ci includes orgs:*, which the caller does not hold`). Nothing is written. No secret is returned, so a narrower caller never receives a broader key's secret. */
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     listOrgEvents: {
@@ -3908,7 +4049,18 @@ export interface operations {
     };
     listOrgGroups: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description The `nextCursor` of the previous page (keyset paging: every page costs the same at any depth; `total` is left out). Valid only with the `sort` it was issued for; cannot be combined with `page`. */
+                cursor?: components["parameters"]["Cursor"];
+                /** @description Page size (1-100, default 20). */
+                limit?: components["parameters"]["Limit"];
+                /** @description Page number, from 1 (offset paging, with `total`; cannot be combined with `cursor`). Default 1. Every page also carries `nextCursor`, so a walk can go on by keyset. */
+                page?: components["parameters"]["Page"];
+                /** @description Case-insensitive part of the name. */
+                search?: components["parameters"]["Search"];
+                /** @description `-createdAt` (default, newest first) or `createdAt` (oldest first); ties at the same microsecond are ordered by `id`. Deliberate difference from Prisme, whose `sort` names any field: every list here orders by creation only (the order its keyset index serves), and another value is a 400. */
+                sort?: components["parameters"]["Sort"];
+            };
             header?: never;
             path: {
                 /**
@@ -3931,10 +4083,11 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        /** @description The groups, by slug. */
+                        nextCursor: components["schemas"]["NextCursor"];
+                        /** @description One page of groups. */
                         results: components["schemas"]["OrgGroup"][];
-                        /** @description How many groups. */
-                        total: number;
+                        /** @description How many groups match (omitted on cursor pages). */
+                        total?: number;
                     };
                 };
             };
@@ -3944,6 +4097,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     createOrgGroup: {
@@ -3982,8 +4136,11 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     getOrgGroup: {
@@ -4021,6 +4178,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     deleteOrgGroup: {
@@ -4045,8 +4203,11 @@ export interface operations {
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     updateOrgGroup: {
@@ -4086,17 +4247,24 @@ export interface operations {
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     listOrgGroupMembers: {
         parameters: {
             query?: {
+                /** @description The `nextCursor` of the previous page (keyset paging: every page costs the same at any depth; `total` is left out). Valid only with the `sort` it was issued for; cannot be combined with `page`. */
+                cursor?: components["parameters"]["Cursor"];
                 /** @description Page size (1-100, default 20). */
                 limit?: components["parameters"]["Limit"];
-                /** @description Page number, from 1 (offset paging; prefer `cursor` where offered). Default 1. */
+                /** @description Page number, from 1 (offset paging, with `total`; cannot be combined with `cursor`). Default 1. Every page also carries `nextCursor`, so a walk can go on by keyset. */
                 page?: components["parameters"]["Page"];
+                /** @description `-createdAt` (default, newest first) or `createdAt` (oldest first); ties at the same microsecond are ordered by `id`. Deliberate difference from Prisme, whose `sort` names any field: every list here orders by creation only (the order its keyset index serves), and another value is a 400. */
+                sort?: components["parameters"]["Sort"];
             };
             header?: never;
             path: {
@@ -4122,10 +4290,11 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
+                        nextCursor: components["schemas"]["NextCursor"];
                         /** @description One page of group members. */
                         results: components["schemas"]["OrgGroupMember"][];
-                        /** @description How many members the group has. */
-                        total: number;
+                        /** @description How many members the group has (omitted on cursor pages). */
+                        total?: number;
                     };
                 };
             };
@@ -4135,6 +4304,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     addOrgGroupMembers: {
@@ -4154,7 +4324,7 @@ export interface operations {
         };
         requestBody: {
             content: {
-                "application/json": components["schemas"]["GroupMemberIds"];
+                "application/json": components["schemas"]["AddOrgGroupMembers"];
             };
         };
         responses: {
@@ -4174,8 +4344,11 @@ export interface operations {
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     removeOrgGroupMembers: {
@@ -4204,29 +4377,32 @@ export interface operations {
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     listOrgMembers: {
         parameters: {
             query?: {
-                /** @description The `nextCursor` of the previous page (keyset paging; only with `sort=-createdAt`). */
-                cursor?: string;
+                /** @description The `nextCursor` of the previous page (keyset paging: every page costs the same at any depth; `total` is left out). Valid only with the `sort` it was issued for; cannot be combined with `page`. */
+                cursor?: components["parameters"]["Cursor"];
                 /** @description Only members of this group (slug). */
                 group?: components["schemas"]["Slug"];
                 /** @description When true, each membership carries `groups` (one extra query per page). */
                 includeGroups?: boolean;
                 /** @description Page size (1-100, default 20). */
                 limit?: components["parameters"]["Limit"];
-                /** @description Page number, from 1 (offset paging; prefer `cursor` where offered). Default 1. */
+                /** @description Page number, from 1 (offset paging, with `total`; cannot be combined with `cursor`). Default 1. Every page also carries `nextCursor`, so a walk can go on by keyset. */
                 page?: components["parameters"]["Page"];
                 /** @description Case-insensitive prefix of the email, first, last or full name. */
                 q?: string;
                 /** @description Only members with this role. */
                 roleSlug?: components["schemas"]["Slug"];
-                /** @description `-createdAt` (default, newest first) or `createdAt`. */
-                sort?: "-createdAt" | "createdAt";
+                /** @description `-createdAt` (default, newest first) or `createdAt` (oldest first); ties at the same microsecond are ordered by `id`. Deliberate difference from Prisme, whose `sort` names any field: every list here orders by creation only (the order its keyset index serves), and another value is a 400. */
+                sort?: components["parameters"]["Sort"];
                 /** @description Only memberships with this status. */
                 status?: components["schemas"]["MembershipStatus"];
                 /** @description Comma-separated user ids to filter on (at most 100). */
@@ -4254,8 +4430,7 @@ export interface operations {
                 };
                 content: {
                     "application/json": {
-                        /** @description Pass as `cursor` for the next page; null on the last page. */
-                        nextCursor: string | null;
+                        nextCursor: components["schemas"]["NextCursor"];
                         /** @description The memberships of this page. */
                         results: components["schemas"]["OrgMembership"][];
                         /** @description How many memberships match (omitted on cursor pages). */
@@ -4269,6 +4444,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     addOrgMembers: {
@@ -4309,8 +4485,10 @@ export interface operations {
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     removeOrgMembers: {
@@ -4347,8 +4525,11 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     getOrgMember: {
@@ -4386,6 +4567,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     removeOrgMember: {
@@ -4412,8 +4594,11 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     updateOrgMember: {
@@ -4436,10 +4621,11 @@ export interface operations {
                 "application/json": {
                     roleSlug?: components["schemas"]["Slug"];
                     /**
-                     * @description `suspended` deactivates the member; `active` reactivates.
+                     * @description `suspended` deactivates the member; `active` reactivates; `invited` is refused (400).
                      * @enum {string}
                      */
-                    status?: "active" | "suspended";
+                    status?: "active" | "invited" | "suspended";
+                    userId?: components["schemas"]["Uuid"];
                 };
             };
         };
@@ -4462,8 +4648,11 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     resendOrgMemberInvite: {
@@ -4501,8 +4690,11 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     exportOrgMembers: {
@@ -4562,8 +4754,11 @@ export interface operations {
             401: components["responses"]["Unauthenticated"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     importOrgMembers: {
@@ -4628,11 +4823,23 @@ export interface operations {
             };
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     listOrgRoles: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description The `nextCursor` of the previous page (keyset paging: every page costs the same at any depth; `total` is left out). Valid only with the `sort` it was issued for; cannot be combined with `page`. */
+                cursor?: components["parameters"]["Cursor"];
+                /** @description Page size (1-100, default 20). */
+                limit?: components["parameters"]["Limit"];
+                /** @description Page number, from 1 (offset paging, with `total`; cannot be combined with `cursor`). Default 1. Every page also carries `nextCursor`, so a walk can go on by keyset. */
+                page?: components["parameters"]["Page"];
+                /** @description Case-insensitive part of the name. */
+                search?: components["parameters"]["Search"];
+                /** @description `-createdAt` (default, newest first) or `createdAt` (oldest first); ties at the same microsecond are ordered by `id`. Deliberate difference from Prisme, whose `sort` names any field: every list here orders by creation only (the order its keyset index serves), and another value is a 400. */
+                sort?: components["parameters"]["Sort"];
+            };
             header?: never;
             path: {
                 /**
@@ -4657,10 +4864,11 @@ export interface operations {
                     "application/json": {
                         /** @description Slug of the role given to members added without one. */
                         defaultRole: string;
-                        /** @description The roles. */
+                        nextCursor: components["schemas"]["NextCursor"];
+                        /** @description One page of roles. */
                         results: components["schemas"]["OrgRole"][];
-                        /** @description How many roles. */
-                        total: number;
+                        /** @description How many roles match (omitted on cursor pages). */
+                        total?: number;
                     };
                 };
             };
@@ -4670,6 +4878,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     createOrgRole: {
@@ -4709,8 +4918,11 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     getOrgRole: {
@@ -4748,6 +4960,7 @@ export interface operations {
             404: components["responses"]["NotFound"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     deleteOrgRole: {
@@ -4774,8 +4987,11 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     updateOrgRole: {
@@ -4817,8 +5033,11 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     listOrgWebhooks: {

@@ -34,12 +34,16 @@ export const routes = {
         ],
         "additionalProperties": false
       },
+      "querystring": {
+        "type": "object",
+        "properties": {},
+        "required": [],
+        "additionalProperties": false
+      },
       "body": {
         "type": "object",
         "additionalProperties": false,
-        "required": [
-          "userIds"
-        ],
+        "description": "`userIds`, `emails` or both (at least one of them).",
         "properties": {
           "userIds": {
             "type": "array",
@@ -53,6 +57,19 @@ export const routes = {
               "format": "uuid",
               "description": "A UUID."
             }
+          },
+          "emails": {
+            "type": "array",
+            "description": "Emails of org members (case-insensitive).",
+            "minItems": 1,
+            "maxItems": 1000,
+            "uniqueItems": true,
+            "items": {
+              "type": "string",
+              "format": "email",
+              "maxLength": 320,
+              "description": "An email."
+            }
           }
         }
       },
@@ -60,15 +77,22 @@ export const routes = {
         "201": {
           "type": "array",
           "maxItems": 1000,
-          "description": "The added group memberships.",
+          "description": "The group memberships of the given users, in the order given.",
           "items": {
             "type": "object",
             "required": [
+              "id",
               "orgSlug",
               "groupSlug",
               "userId"
             ],
             "properties": {
+              "id": {
+                "type": "string",
+                "format": "uuid",
+                "maxLength": 36,
+                "description": "The group membership's id."
+              },
               "orgSlug": {
                 "type": "string",
                 "pattern": "^[a-z0-9][a-z0-9-]{0,62}$",
@@ -224,6 +248,57 @@ export const routes = {
             }
           }
         },
+        "413": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "PayloadTooLargeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The limit."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "415": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "The body's media type is not accepted here.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "UnsupportedMediaTypeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The accepted media types."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
         "429": {
           "type": "object",
           "required": [
@@ -280,6 +355,32 @@ export const routes = {
               "description": "The request id."
             }
           }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
         }
       }
     }
@@ -309,6 +410,12 @@ export const routes = {
         "required": [
           "orgSlug"
         ],
+        "additionalProperties": false
+      },
+      "querystring": {
+        "type": "object",
+        "properties": {},
+        "required": [],
         "additionalProperties": false
       },
       "body": {
@@ -700,6 +807,32 @@ export const routes = {
             }
           }
         },
+        "415": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "The body's media type is not accepted here.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "UnsupportedMediaTypeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The accepted media types."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
         "429": {
           "type": "object",
           "required": [
@@ -756,6 +889,32 @@ export const routes = {
               "description": "The request id."
             }
           }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
         }
       }
     }
@@ -770,6 +929,12 @@ export const routes = {
       "application/json"
     ],
     "schema": {
+      "querystring": {
+        "type": "object",
+        "properties": {},
+        "required": [],
+        "additionalProperties": false
+      },
       "body": {
         "type": "object",
         "additionalProperties": false,
@@ -1006,6 +1171,57 @@ export const routes = {
             }
           }
         },
+        "413": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "PayloadTooLargeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The limit."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "415": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "The body's media type is not accepted here.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "UnsupportedMediaTypeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The accepted media types."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
         "429": {
           "type": "object",
           "required": [
@@ -1062,6 +1278,32 @@ export const routes = {
               "description": "The request id."
             }
           }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
         }
       }
     }
@@ -1089,6 +1331,12 @@ export const routes = {
         "required": [
           "applicationId"
         ],
+        "additionalProperties": false
+      },
+      "querystring": {
+        "type": "object",
+        "properties": {},
+        "required": [],
         "additionalProperties": false
       },
       "body": {
@@ -1384,6 +1632,57 @@ export const routes = {
             }
           }
         },
+        "413": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "PayloadTooLargeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The limit."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "415": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "The body's media type is not accepted here.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "UnsupportedMediaTypeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The accepted media types."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
         "429": {
           "type": "object",
           "required": [
@@ -1440,6 +1739,32 @@ export const routes = {
               "description": "The request id."
             }
           }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
         }
       }
     }
@@ -1454,6 +1779,12 @@ export const routes = {
       "application/json"
     ],
     "schema": {
+      "querystring": {
+        "type": "object",
+        "properties": {},
+        "required": [],
+        "additionalProperties": false
+      },
       "body": {
         "type": "object",
         "additionalProperties": false,
@@ -1774,6 +2105,57 @@ export const routes = {
             }
           }
         },
+        "413": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "PayloadTooLargeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The limit."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "415": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "The body's media type is not accepted here.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "UnsupportedMediaTypeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The accepted media types."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
         "429": {
           "type": "object",
           "required": [
@@ -1830,6 +2212,32 @@ export const routes = {
               "description": "The request id."
             }
           }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
         }
       }
     }
@@ -1859,6 +2267,12 @@ export const routes = {
         "required": [
           "orgSlug"
         ],
+        "additionalProperties": false
+      },
+      "querystring": {
+        "type": "object",
+        "properties": {},
+        "required": [],
         "additionalProperties": false
       },
       "body": {
@@ -2212,6 +2626,57 @@ export const routes = {
             }
           }
         },
+        "413": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "PayloadTooLargeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The limit."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "415": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "The body's media type is not accepted here.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "UnsupportedMediaTypeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The accepted media types."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
         "429": {
           "type": "object",
           "required": [
@@ -2268,6 +2733,32 @@ export const routes = {
               "description": "The request id."
             }
           }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
         }
       }
     }
@@ -2297,6 +2788,12 @@ export const routes = {
         "required": [
           "orgSlug"
         ],
+        "additionalProperties": false
+      },
+      "querystring": {
+        "type": "object",
+        "properties": {},
+        "required": [],
         "additionalProperties": false
       },
       "body": {
@@ -2562,6 +3059,57 @@ export const routes = {
             }
           }
         },
+        "413": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "PayloadTooLargeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The limit."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "415": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "The body's media type is not accepted here.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "UnsupportedMediaTypeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The accepted media types."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
         "429": {
           "type": "object",
           "required": [
@@ -2618,6 +3166,32 @@ export const routes = {
               "description": "The request id."
             }
           }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
         }
       }
     }
@@ -2647,6 +3221,12 @@ export const routes = {
         "required": [
           "orgSlug"
         ],
+        "additionalProperties": false
+      },
+      "querystring": {
+        "type": "object",
+        "properties": {},
+        "required": [],
         "additionalProperties": false
       },
       "body": {
@@ -2954,6 +3534,57 @@ export const routes = {
             }
           }
         },
+        "413": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "PayloadTooLargeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The limit."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "415": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "The body's media type is not accepted here.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "UnsupportedMediaTypeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The accepted media types."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
         "429": {
           "type": "object",
           "required": [
@@ -3010,6 +3641,32 @@ export const routes = {
               "description": "The request id."
             }
           }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
         }
       }
     }
@@ -3039,6 +3696,12 @@ export const routes = {
         "required": [
           "orgSlug"
         ],
+        "additionalProperties": false
+      },
+      "querystring": {
+        "type": "object",
+        "properties": {},
+        "required": [],
         "additionalProperties": false
       },
       "body": {
@@ -3411,6 +4074,12 @@ export const routes = {
       "application/json"
     ],
     "schema": {
+      "querystring": {
+        "type": "object",
+        "properties": {},
+        "required": [],
+        "additionalProperties": false
+      },
       "body": {
         "type": "object",
         "additionalProperties": false,
@@ -3659,6 +4328,32 @@ export const routes = {
             }
           }
         },
+        "415": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "The body's media type is not accepted here.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "UnsupportedMediaTypeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The accepted media types."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
         "429": {
           "type": "object",
           "required": [
@@ -3707,6 +4402,32 @@ export const routes = {
               "type": "string",
               "const": "Something went wrong",
               "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
             },
             "requestId": {
               "type": "string",
@@ -3751,229 +4472,10 @@ export const routes = {
         ],
         "additionalProperties": false
       },
-      "response": {
-        "200": {
-          "type": "object",
-          "required": [
-            "success"
-          ],
-          "properties": {
-            "success": {
-              "type": "boolean",
-              "description": "Always true."
-            }
-          }
-        },
-        "400": {
-          "type": "object",
-          "required": [
-            "error",
-            "message"
-          ],
-          "properties": {
-            "error": {
-              "type": "string",
-              "const": "ValidationError",
-              "description": "Error kind."
-            },
-            "message": {
-              "type": "string",
-              "maxLength": 1000,
-              "description": "What is wrong, naming the field."
-            },
-            "details": {
-              "type": "array",
-              "maxItems": 1000,
-              "description": "One entry per problem.",
-              "items": {
-                "type": "object",
-                "properties": {
-                  "field": {
-                    "type": "string",
-                    "maxLength": 1000,
-                    "description": "Where the problem is (e.g. `body/users/3/email`)."
-                  },
-                  "message": {
-                    "type": "string",
-                    "maxLength": 1000,
-                    "description": "What is wrong there."
-                  }
-                }
-              }
-            },
-            "requestId": {
-              "type": "string",
-              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
-              "maxLength": 128,
-              "description": "The request id, also in the `x-request-id` header."
-            }
-          }
-        },
-        "401": {
-          "type": "object",
-          "required": [
-            "error",
-            "message"
-          ],
-          "properties": {
-            "error": {
-              "type": "string",
-              "const": "AuthenticationError",
-              "description": "Error kind."
-            },
-            "message": {
-              "type": "string",
-              "maxLength": 1000,
-              "description": "Why the credential was refused."
-            },
-            "requestId": {
-              "type": "string",
-              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
-              "maxLength": 128,
-              "description": "The request id."
-            }
-          }
-        },
-        "403": {
-          "type": "object",
-          "required": [
-            "error",
-            "message"
-          ],
-          "properties": {
-            "error": {
-              "type": "string",
-              "const": "ForbiddenError",
-              "description": "Error kind."
-            },
-            "message": {
-              "type": "string",
-              "maxLength": 1000,
-              "description": "The missing permission."
-            },
-            "requestId": {
-              "type": "string",
-              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
-              "maxLength": 128,
-              "description": "The request id."
-            }
-          }
-        },
-        "404": {
-          "type": "object",
-          "required": [
-            "error",
-            "message"
-          ],
-          "properties": {
-            "error": {
-              "type": "string",
-              "const": "NotFoundError",
-              "description": "Error kind."
-            },
-            "message": {
-              "type": "string",
-              "maxLength": 1000,
-              "description": "What was not found."
-            },
-            "requestId": {
-              "type": "string",
-              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
-              "maxLength": 128,
-              "description": "The request id."
-            }
-          }
-        },
-        "429": {
-          "type": "object",
-          "required": [
-            "error",
-            "message",
-            "retryAfterMs"
-          ],
-          "properties": {
-            "error": {
-              "type": "string",
-              "const": "RateLimitError",
-              "description": "Error kind."
-            },
-            "message": {
-              "type": "string",
-              "maxLength": 1000,
-              "description": "Which limit."
-            },
-            "retryAfterMs": {
-              "type": "number",
-              "description": "Milliseconds until the limit resets."
-            },
-            "requestId": {
-              "type": "string",
-              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
-              "maxLength": 128,
-              "description": "The request id."
-            }
-          }
-        },
-        "500": {
-          "type": "object",
-          "additionalProperties": false,
-          "description": "Never a stack trace, SQL or other detail of the failure.",
-          "required": [
-            "error",
-            "message"
-          ],
-          "properties": {
-            "error": {
-              "type": "string",
-              "const": "InternalError",
-              "description": "Error kind."
-            },
-            "message": {
-              "type": "string",
-              "const": "Something went wrong",
-              "description": "Always the same text."
-            },
-            "requestId": {
-              "type": "string",
-              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
-              "maxLength": 128,
-              "description": "The request id."
-            }
-          }
-        }
-      }
-    }
-  },
-  "deleteOrgGroup": {
-    "method": "DELETE",
-    "url": "/v2/orgs/:orgSlug/groups/:groupSlug",
-    "security": [
-      "ApiKeyAuth",
-      "BearerAuth",
-      "OrgApiKeyAuth"
-    ],
-    "bodyTypes": [],
-    "schema": {
-      "params": {
+      "querystring": {
         "type": "object",
-        "properties": {
-          "orgSlug": {
-            "type": "string",
-            "maxLength": 63,
-            "description": "The organization's slug.",
-            "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
-          },
-          "groupSlug": {
-            "type": "string",
-            "maxLength": 63,
-            "description": "The group's slug.",
-            "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
-          }
-        },
-        "required": [
-          "orgSlug",
-          "groupSlug"
-        ],
+        "properties": {},
+        "required": [],
         "additionalProperties": false
       },
       "response": {
@@ -4109,6 +4611,57 @@ export const routes = {
             }
           }
         },
+        "413": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "PayloadTooLargeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The limit."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "415": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "The body's media type is not accepted here.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "UnsupportedMediaTypeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The accepted media types."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
         "429": {
           "type": "object",
           "required": [
@@ -4165,6 +4718,340 @@ export const routes = {
               "description": "The request id."
             }
           }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        }
+      }
+    }
+  },
+  "deleteOrgGroup": {
+    "method": "DELETE",
+    "url": "/v2/orgs/:orgSlug/groups/:groupSlug",
+    "security": [
+      "ApiKeyAuth",
+      "BearerAuth",
+      "OrgApiKeyAuth"
+    ],
+    "bodyTypes": [],
+    "schema": {
+      "params": {
+        "type": "object",
+        "properties": {
+          "orgSlug": {
+            "type": "string",
+            "maxLength": 63,
+            "description": "The organization's slug.",
+            "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
+          },
+          "groupSlug": {
+            "type": "string",
+            "maxLength": 63,
+            "description": "The group's slug.",
+            "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"
+          }
+        },
+        "required": [
+          "orgSlug",
+          "groupSlug"
+        ],
+        "additionalProperties": false
+      },
+      "querystring": {
+        "type": "object",
+        "properties": {},
+        "required": [],
+        "additionalProperties": false
+      },
+      "response": {
+        "200": {
+          "type": "object",
+          "required": [
+            "success"
+          ],
+          "properties": {
+            "success": {
+              "type": "boolean",
+              "description": "Always true."
+            }
+          }
+        },
+        "400": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ValidationError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What is wrong, naming the field."
+            },
+            "details": {
+              "type": "array",
+              "maxItems": 1000,
+              "description": "One entry per problem.",
+              "items": {
+                "type": "object",
+                "properties": {
+                  "field": {
+                    "type": "string",
+                    "maxLength": 1000,
+                    "description": "Where the problem is (e.g. `body/users/3/email`)."
+                  },
+                  "message": {
+                    "type": "string",
+                    "maxLength": 1000,
+                    "description": "What is wrong there."
+                  }
+                }
+              }
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id, also in the `x-request-id` header."
+            }
+          }
+        },
+        "401": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "AuthenticationError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "Why the credential was refused."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "403": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ForbiddenError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The missing permission."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "404": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "NotFoundError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What was not found."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "413": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "PayloadTooLargeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The limit."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "415": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "The body's media type is not accepted here.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "UnsupportedMediaTypeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The accepted media types."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "429": {
+          "type": "object",
+          "required": [
+            "error",
+            "message",
+            "retryAfterMs"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "RateLimitError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "Which limit."
+            },
+            "retryAfterMs": {
+              "type": "number",
+              "description": "Milliseconds until the limit resets."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "500": {
+          "type": "object",
+          "additionalProperties": false,
+          "description": "Never a stack trace, SQL or other detail of the failure.",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "InternalError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "const": "Something went wrong",
+              "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
         }
       }
     }
@@ -4199,6 +5086,12 @@ export const routes = {
           "orgSlug",
           "roleSlug"
         ],
+        "additionalProperties": false
+      },
+      "querystring": {
+        "type": "object",
+        "properties": {},
+        "required": [],
         "additionalProperties": false
       },
       "response": {
@@ -4386,6 +5279,57 @@ export const routes = {
             }
           }
         },
+        "413": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "PayloadTooLargeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The limit."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "415": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "The body's media type is not accepted here.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "UnsupportedMediaTypeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The accepted media types."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
         "429": {
           "type": "object",
           "required": [
@@ -4442,6 +5386,32 @@ export const routes = {
               "description": "The request id."
             }
           }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
         }
       }
     }
@@ -4476,6 +5446,12 @@ export const routes = {
           "orgSlug",
           "webhookId"
         ],
+        "additionalProperties": false
+      },
+      "querystring": {
+        "type": "object",
+        "properties": {},
+        "required": [],
         "additionalProperties": false
       },
       "response": {
@@ -4696,6 +5672,12 @@ export const routes = {
         ],
         "additionalProperties": false
       },
+      "querystring": {
+        "type": "object",
+        "properties": {},
+        "required": [],
+        "additionalProperties": false
+      },
       "response": {
         "200": {
           "type": "object",
@@ -4829,6 +5811,57 @@ export const routes = {
             }
           }
         },
+        "413": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "PayloadTooLargeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The limit."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "415": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "The body's media type is not accepted here.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "UnsupportedMediaTypeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The accepted media types."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
         "429": {
           "type": "object",
           "required": [
@@ -4877,6 +5910,32 @@ export const routes = {
               "type": "string",
               "const": "Something went wrong",
               "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
             },
             "requestId": {
               "type": "string",
@@ -5272,6 +6331,32 @@ export const routes = {
               "description": "The request id."
             }
           }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
         }
       }
     }
@@ -5642,6 +6727,32 @@ export const routes = {
               "description": "The request id."
             }
           }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
         }
       }
     }
@@ -5928,6 +7039,57 @@ export const routes = {
             }
           }
         },
+        "413": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "PayloadTooLargeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The limit."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "415": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "The body's media type is not accepted here.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "UnsupportedMediaTypeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The accepted media types."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
         "429": {
           "type": "object",
           "required": [
@@ -5976,6 +7138,32 @@ export const routes = {
               "type": "string",
               "const": "Something went wrong",
               "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
             },
             "requestId": {
               "type": "string",
@@ -6282,6 +7470,32 @@ export const routes = {
               "type": "string",
               "const": "Something went wrong",
               "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
             },
             "requestId": {
               "type": "string",
@@ -6624,6 +7838,32 @@ export const routes = {
               "type": "string",
               "const": "Something went wrong",
               "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
             },
             "requestId": {
               "type": "string",
@@ -7004,6 +8244,32 @@ export const routes = {
               "description": "The request id."
             }
           }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
         }
       }
     }
@@ -7014,6 +8280,12 @@ export const routes = {
     "security": [],
     "bodyTypes": [],
     "schema": {
+      "querystring": {
+        "type": "object",
+        "properties": {},
+        "required": [],
+        "additionalProperties": false
+      },
       "response": {
         "200": {
           "type": "object",
@@ -7038,6 +8310,51 @@ export const routes = {
                 "database unreachable"
               ],
               "description": "Why the instance is not ready."
+            }
+          }
+        },
+        "400": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ValidationError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What is wrong, naming the field."
+            },
+            "details": {
+              "type": "array",
+              "maxItems": 1000,
+              "description": "One entry per problem.",
+              "items": {
+                "type": "object",
+                "properties": {
+                  "field": {
+                    "type": "string",
+                    "maxLength": 1000,
+                    "description": "Where the problem is (e.g. `body/users/3/email`)."
+                  },
+                  "message": {
+                    "type": "string",
+                    "maxLength": 1000,
+                    "description": "What is wrong there."
+                  }
+                }
+              }
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id, also in the `x-request-id` header."
             }
           }
         },
@@ -7067,6 +8384,32 @@ export const routes = {
               "description": "The request id."
             }
           }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
         }
       }
     }
@@ -7079,7 +8422,58 @@ export const routes = {
     ],
     "bodyTypes": [],
     "schema": {
+      "querystring": {
+        "type": "object",
+        "properties": {},
+        "required": [],
+        "additionalProperties": false
+      },
       "response": {
+        "400": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ValidationError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What is wrong, naming the field."
+            },
+            "details": {
+              "type": "array",
+              "maxItems": 1000,
+              "description": "One entry per problem.",
+              "items": {
+                "type": "object",
+                "properties": {
+                  "field": {
+                    "type": "string",
+                    "maxLength": 1000,
+                    "description": "Where the problem is (e.g. `body/users/3/email`)."
+                  },
+                  "message": {
+                    "type": "string",
+                    "maxLength": 1000,
+                    "description": "What is wrong there."
+                  }
+                }
+              }
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id, also in the `x-request-id` header."
+            }
+          }
+        },
         "401": {
           "type": "object",
           "required": [
@@ -7186,6 +8580,32 @@ export const routes = {
               "description": "The request id."
             }
           }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
         }
       }
     }
@@ -7196,11 +8616,62 @@ export const routes = {
     "security": [],
     "bodyTypes": [],
     "schema": {
+      "querystring": {
+        "type": "object",
+        "properties": {},
+        "required": [],
+        "additionalProperties": false
+      },
       "response": {
         "200": {
           "type": "object",
           "additionalProperties": true,
           "description": "An OpenAPI 3.1 document."
+        },
+        "400": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ValidationError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What is wrong, naming the field."
+            },
+            "details": {
+              "type": "array",
+              "maxItems": 1000,
+              "description": "One entry per problem.",
+              "items": {
+                "type": "object",
+                "properties": {
+                  "field": {
+                    "type": "string",
+                    "maxLength": 1000,
+                    "description": "Where the problem is (e.g. `body/users/3/email`)."
+                  },
+                  "message": {
+                    "type": "string",
+                    "maxLength": 1000,
+                    "description": "What is wrong there."
+                  }
+                }
+              }
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id, also in the `x-request-id` header."
+            }
+          }
         },
         "429": {
           "type": "object",
@@ -7250,6 +8721,32 @@ export const routes = {
               "type": "string",
               "const": "Something went wrong",
               "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
             },
             "requestId": {
               "type": "string",
@@ -7268,7 +8765,58 @@ export const routes = {
     "security": [],
     "bodyTypes": [],
     "schema": {
+      "querystring": {
+        "type": "object",
+        "properties": {},
+        "required": [],
+        "additionalProperties": false
+      },
       "response": {
+        "400": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ValidationError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What is wrong, naming the field."
+            },
+            "details": {
+              "type": "array",
+              "maxItems": 1000,
+              "description": "One entry per problem.",
+              "items": {
+                "type": "object",
+                "properties": {
+                  "field": {
+                    "type": "string",
+                    "maxLength": 1000,
+                    "description": "Where the problem is (e.g. `body/users/3/email`)."
+                  },
+                  "message": {
+                    "type": "string",
+                    "maxLength": 1000,
+                    "description": "What is wrong there."
+                  }
+                }
+              }
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id, also in the `x-request-id` header."
+            }
+          }
+        },
         "429": {
           "type": "object",
           "required": [
@@ -7317,6 +8865,32 @@ export const routes = {
               "type": "string",
               "const": "Something went wrong",
               "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
             },
             "requestId": {
               "type": "string",
@@ -7359,6 +8933,12 @@ export const routes = {
           "orgSlug",
           "keyId"
         ],
+        "additionalProperties": false
+      },
+      "querystring": {
+        "type": "object",
+        "properties": {},
+        "required": [],
         "additionalProperties": false
       },
       "response": {
@@ -7639,6 +9219,32 @@ export const routes = {
               "description": "The request id."
             }
           }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
         }
       }
     }
@@ -7673,6 +9279,12 @@ export const routes = {
           "orgSlug",
           "groupSlug"
         ],
+        "additionalProperties": false
+      },
+      "querystring": {
+        "type": "object",
+        "properties": {},
+        "required": [],
         "additionalProperties": false
       },
       "response": {
@@ -7915,6 +9527,32 @@ export const routes = {
               "description": "The request id."
             }
           }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
         }
       }
     }
@@ -7949,6 +9587,12 @@ export const routes = {
           "orgSlug",
           "userId"
         ],
+        "additionalProperties": false
+      },
+      "querystring": {
+        "type": "object",
+        "properties": {},
+        "required": [],
         "additionalProperties": false
       },
       "response": {
@@ -8259,6 +9903,32 @@ export const routes = {
               "description": "The request id."
             }
           }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
         }
       }
     }
@@ -8293,6 +9963,12 @@ export const routes = {
           "orgSlug",
           "roleSlug"
         ],
+        "additionalProperties": false
+      },
+      "querystring": {
+        "type": "object",
+        "properties": {},
+        "required": [],
         "additionalProperties": false
       },
       "response": {
@@ -8557,6 +10233,32 @@ export const routes = {
               "description": "The request id."
             }
           }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
         }
       }
     }
@@ -8591,6 +10293,12 @@ export const routes = {
           "orgSlug",
           "webhookId"
         ],
+        "additionalProperties": false
+      },
+      "querystring": {
+        "type": "object",
+        "properties": {},
+        "required": [],
         "additionalProperties": false
       },
       "response": {
@@ -8901,6 +10609,12 @@ export const routes = {
         ],
         "additionalProperties": false
       },
+      "querystring": {
+        "type": "object",
+        "properties": {},
+        "required": [],
+        "additionalProperties": false
+      },
       "response": {
         "200": {
           "type": "object",
@@ -9152,6 +10866,32 @@ export const routes = {
               "description": "The request id."
             }
           }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
         }
       }
     }
@@ -9162,6 +10902,12 @@ export const routes = {
     "security": [],
     "bodyTypes": [],
     "schema": {
+      "querystring": {
+        "type": "object",
+        "properties": {},
+        "required": [],
+        "additionalProperties": false
+      },
       "response": {
         "200": {
           "type": "object",
@@ -9186,6 +10932,51 @@ export const routes = {
                 "database unreachable"
               ],
               "description": "Why the instance is not ready."
+            }
+          }
+        },
+        "400": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ValidationError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What is wrong, naming the field."
+            },
+            "details": {
+              "type": "array",
+              "maxItems": 1000,
+              "description": "One entry per problem.",
+              "items": {
+                "type": "object",
+                "properties": {
+                  "field": {
+                    "type": "string",
+                    "maxLength": 1000,
+                    "description": "Where the problem is (e.g. `body/users/3/email`)."
+                  },
+                  "message": {
+                    "type": "string",
+                    "maxLength": 1000,
+                    "description": "What is wrong there."
+                  }
+                }
+              }
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id, also in the `x-request-id` header."
             }
           }
         },
@@ -9251,7 +11042,58 @@ export const routes = {
     "security": [],
     "bodyTypes": [],
     "schema": {
+      "querystring": {
+        "type": "object",
+        "properties": {},
+        "required": [],
+        "additionalProperties": false
+      },
       "response": {
+        "400": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ValidationError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What is wrong, naming the field."
+            },
+            "details": {
+              "type": "array",
+              "maxItems": 1000,
+              "description": "One entry per problem.",
+              "items": {
+                "type": "object",
+                "properties": {
+                  "field": {
+                    "type": "string",
+                    "maxLength": 1000,
+                    "description": "Where the problem is (e.g. `body/users/3/email`)."
+                  },
+                  "message": {
+                    "type": "string",
+                    "maxLength": 1000,
+                    "description": "What is wrong there."
+                  }
+                }
+              }
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id, also in the `x-request-id` header."
+            }
+          }
+        },
         "429": {
           "type": "object",
           "required": [
@@ -9300,6 +11142,32 @@ export const routes = {
               "type": "string",
               "const": "Something went wrong",
               "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
             },
             "requestId": {
               "type": "string",
@@ -9713,6 +11581,32 @@ export const routes = {
               "description": "The request id."
             }
           }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
         }
       }
     }
@@ -10056,6 +11950,32 @@ export const routes = {
               "description": "The request id."
             }
           }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
         }
       }
     }
@@ -10331,6 +12251,32 @@ export const routes = {
               "type": "string",
               "const": "Something went wrong",
               "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
             },
             "requestId": {
               "type": "string",
@@ -10702,6 +12648,32 @@ export const routes = {
               "description": "The request id."
             }
           }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
         }
       }
     }
@@ -10747,7 +12719,22 @@ export const routes = {
             "format": "int32",
             "minimum": 1,
             "maximum": 100000,
-            "description": "Page number, from 1 (offset paging; prefer `cursor` where offered). Default 1."
+            "description": "Page number, from 1 (offset paging, with `total`; cannot be combined with `cursor`). Default 1. Every page also carries `nextCursor`, so a walk can go on by keyset."
+          },
+          "cursor": {
+            "type": "string",
+            "pattern": "^[A-Za-z0-9_-]+$",
+            "maxLength": 512,
+            "description": "The `nextCursor` of the previous page (keyset paging: every page costs the same at any depth; `total` is left out). Valid only with the `sort` it was issued for; cannot be combined with `page`."
+          },
+          "sort": {
+            "type": "string",
+            "enum": [
+              "-createdAt",
+              "createdAt"
+            ],
+            "default": "-createdAt",
+            "description": "`-createdAt` (default, newest first) or `createdAt` (oldest first); ties at the same microsecond are ordered by `id`. Deliberate difference from Prisme, whose `sort` names any field: every list here orders by creation only (the order its keyset index serves), and another value is a 400."
           },
           "ownerType": {
             "type": "string",
@@ -10768,7 +12755,7 @@ export const routes = {
           "type": "object",
           "required": [
             "results",
-            "total"
+            "nextCursor"
           ],
           "properties": {
             "results": {
@@ -10879,7 +12866,16 @@ export const routes = {
             },
             "total": {
               "type": "number",
-              "description": "How many keys match."
+              "description": "How many keys match (omitted on cursor pages)."
+            },
+            "nextCursor": {
+              "type": [
+                "string",
+                "null"
+              ],
+              "pattern": "^[A-Za-z0-9_-]+$",
+              "maxLength": 512,
+              "description": "Pass as `cursor` for the next page (with the same `sort`); null on the last page only, on `page` requests too."
             }
           }
         },
@@ -11051,6 +13047,32 @@ export const routes = {
               "type": "string",
               "const": "Something went wrong",
               "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
             },
             "requestId": {
               "type": "string",
@@ -11479,7 +13501,22 @@ export const routes = {
             "format": "int32",
             "minimum": 1,
             "maximum": 100000,
-            "description": "Page number, from 1 (offset paging; prefer `cursor` where offered). Default 1."
+            "description": "Page number, from 1 (offset paging, with `total`; cannot be combined with `cursor`). Default 1. Every page also carries `nextCursor`, so a walk can go on by keyset."
+          },
+          "cursor": {
+            "type": "string",
+            "pattern": "^[A-Za-z0-9_-]+$",
+            "maxLength": 512,
+            "description": "The `nextCursor` of the previous page (keyset paging: every page costs the same at any depth; `total` is left out). Valid only with the `sort` it was issued for; cannot be combined with `page`."
+          },
+          "sort": {
+            "type": "string",
+            "enum": [
+              "-createdAt",
+              "createdAt"
+            ],
+            "default": "-createdAt",
+            "description": "`-createdAt` (default, newest first) or `createdAt` (oldest first); ties at the same microsecond are ordered by `id`. Deliberate difference from Prisme, whose `sort` names any field: every list here orders by creation only (the order its keyset index serves), and another value is a 400."
           }
         },
         "required": [],
@@ -11490,7 +13527,7 @@ export const routes = {
           "type": "object",
           "required": [
             "results",
-            "total"
+            "nextCursor"
           ],
           "properties": {
             "results": {
@@ -11500,11 +13537,18 @@ export const routes = {
               "items": {
                 "type": "object",
                 "required": [
+                  "id",
                   "orgSlug",
                   "groupSlug",
                   "userId"
                 ],
                 "properties": {
+                  "id": {
+                    "type": "string",
+                    "format": "uuid",
+                    "maxLength": 36,
+                    "description": "The group membership's id."
+                  },
                   "orgSlug": {
                     "type": "string",
                     "pattern": "^[a-z0-9][a-z0-9-]{0,62}$",
@@ -11542,7 +13586,16 @@ export const routes = {
             },
             "total": {
               "type": "number",
-              "description": "How many members the group has."
+              "description": "How many members the group has (omitted on cursor pages)."
+            },
+            "nextCursor": {
+              "type": [
+                "string",
+                "null"
+              ],
+              "pattern": "^[A-Za-z0-9_-]+$",
+              "maxLength": 512,
+              "description": "Pass as `cursor` for the next page (with the same `sort`); null on the last page only, on `page` requests too."
             }
           }
         },
@@ -11722,6 +13775,32 @@ export const routes = {
               "description": "The request id."
             }
           }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
         }
       }
     }
@@ -11751,17 +13830,61 @@ export const routes = {
         ],
         "additionalProperties": false
       },
+      "querystring": {
+        "type": "object",
+        "properties": {
+          "limit": {
+            "type": "integer",
+            "format": "int32",
+            "minimum": 1,
+            "maximum": 100,
+            "default": 20,
+            "description": "Page size (1-100, default 20)."
+          },
+          "page": {
+            "type": "integer",
+            "format": "int32",
+            "minimum": 1,
+            "maximum": 100000,
+            "description": "Page number, from 1 (offset paging, with `total`; cannot be combined with `cursor`). Default 1. Every page also carries `nextCursor`, so a walk can go on by keyset."
+          },
+          "cursor": {
+            "type": "string",
+            "pattern": "^[A-Za-z0-9_-]+$",
+            "maxLength": 512,
+            "description": "The `nextCursor` of the previous page (keyset paging: every page costs the same at any depth; `total` is left out). Valid only with the `sort` it was issued for; cannot be combined with `page`."
+          },
+          "sort": {
+            "type": "string",
+            "enum": [
+              "-createdAt",
+              "createdAt"
+            ],
+            "default": "-createdAt",
+            "description": "`-createdAt` (default, newest first) or `createdAt` (oldest first); ties at the same microsecond are ordered by `id`. Deliberate difference from Prisme, whose `sort` names any field: every list here orders by creation only (the order its keyset index serves), and another value is a 400."
+          },
+          "search": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 200,
+            "description": "Case-insensitive part of the name."
+          }
+        },
+        "required": [],
+        "additionalProperties": false
+      },
       "response": {
         "200": {
           "type": "object",
           "required": [
             "results",
-            "total"
+            "nextCursor"
           ],
           "properties": {
             "results": {
               "type": "array",
-              "description": "The groups, by slug.",
+              "maxItems": 100,
+              "description": "One page of groups.",
               "items": {
                 "type": "object",
                 "required": [
@@ -11828,7 +13951,16 @@ export const routes = {
             },
             "total": {
               "type": "number",
-              "description": "How many groups."
+              "description": "How many groups match (omitted on cursor pages)."
+            },
+            "nextCursor": {
+              "type": [
+                "string",
+                "null"
+              ],
+              "pattern": "^[A-Za-z0-9_-]+$",
+              "maxLength": 512,
+              "description": "Pass as `cursor` for the next page (with the same `sort`); null on the last page only, on `page` requests too."
             }
           }
         },
@@ -12008,6 +14140,32 @@ export const routes = {
               "description": "The request id."
             }
           }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
         }
       }
     }
@@ -12053,13 +14211,13 @@ export const routes = {
             "format": "int32",
             "minimum": 1,
             "maximum": 100000,
-            "description": "Page number, from 1 (offset paging; prefer `cursor` where offered). Default 1."
+            "description": "Page number, from 1 (offset paging, with `total`; cannot be combined with `cursor`). Default 1. Every page also carries `nextCursor`, so a walk can go on by keyset."
           },
           "cursor": {
             "type": "string",
             "pattern": "^[A-Za-z0-9_-]+$",
             "maxLength": 512,
-            "description": "The `nextCursor` of the previous page (keyset paging; only with `sort=-createdAt`)."
+            "description": "The `nextCursor` of the previous page (keyset paging: every page costs the same at any depth; `total` is left out). Valid only with the `sort` it was issued for; cannot be combined with `page`."
           },
           "status": {
             "type": "string",
@@ -12077,7 +14235,7 @@ export const routes = {
               "createdAt"
             ],
             "default": "-createdAt",
-            "description": "`-createdAt` (default, newest first) or `createdAt`."
+            "description": "`-createdAt` (default, newest first) or `createdAt` (oldest first); ties at the same microsecond are ordered by `id`. Deliberate difference from Prisme, whose `sort` names any field: every list here orders by creation only (the order its keyset index serves), and another value is a 400."
           },
           "userIds": {
             "type": "string",
@@ -12266,7 +14424,7 @@ export const routes = {
               ],
               "pattern": "^[A-Za-z0-9_-]+$",
               "maxLength": 512,
-              "description": "Pass as `cursor` for the next page; null on the last page."
+              "description": "Pass as `cursor` for the next page (with the same `sort`); null on the last page only, on `page` requests too."
             }
           }
         },
@@ -12446,6 +14604,32 @@ export const routes = {
               "description": "The request id."
             }
           }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
         }
       }
     }
@@ -12475,18 +14659,62 @@ export const routes = {
         ],
         "additionalProperties": false
       },
+      "querystring": {
+        "type": "object",
+        "properties": {
+          "limit": {
+            "type": "integer",
+            "format": "int32",
+            "minimum": 1,
+            "maximum": 100,
+            "default": 20,
+            "description": "Page size (1-100, default 20)."
+          },
+          "page": {
+            "type": "integer",
+            "format": "int32",
+            "minimum": 1,
+            "maximum": 100000,
+            "description": "Page number, from 1 (offset paging, with `total`; cannot be combined with `cursor`). Default 1. Every page also carries `nextCursor`, so a walk can go on by keyset."
+          },
+          "cursor": {
+            "type": "string",
+            "pattern": "^[A-Za-z0-9_-]+$",
+            "maxLength": 512,
+            "description": "The `nextCursor` of the previous page (keyset paging: every page costs the same at any depth; `total` is left out). Valid only with the `sort` it was issued for; cannot be combined with `page`."
+          },
+          "sort": {
+            "type": "string",
+            "enum": [
+              "-createdAt",
+              "createdAt"
+            ],
+            "default": "-createdAt",
+            "description": "`-createdAt` (default, newest first) or `createdAt` (oldest first); ties at the same microsecond are ordered by `id`. Deliberate difference from Prisme, whose `sort` names any field: every list here orders by creation only (the order its keyset index serves), and another value is a 400."
+          },
+          "search": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 200,
+            "description": "Case-insensitive part of the name."
+          }
+        },
+        "required": [],
+        "additionalProperties": false
+      },
       "response": {
         "200": {
           "type": "object",
           "required": [
             "results",
-            "total",
+            "nextCursor",
             "defaultRole"
           ],
           "properties": {
             "results": {
               "type": "array",
-              "description": "The roles.",
+              "maxItems": 100,
+              "description": "One page of roles.",
               "items": {
                 "type": "object",
                 "required": [
@@ -12575,7 +14803,16 @@ export const routes = {
             },
             "total": {
               "type": "number",
-              "description": "How many roles."
+              "description": "How many roles match (omitted on cursor pages)."
+            },
+            "nextCursor": {
+              "type": [
+                "string",
+                "null"
+              ],
+              "pattern": "^[A-Za-z0-9_-]+$",
+              "maxLength": 512,
+              "description": "Pass as `cursor` for the next page (with the same `sort`); null on the last page only, on `page` requests too."
             },
             "defaultRole": {
               "type": "string",
@@ -12753,6 +14990,32 @@ export const routes = {
               "type": "string",
               "const": "Something went wrong",
               "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
             },
             "requestId": {
               "type": "string",
@@ -13183,6 +15446,12 @@ export const routes = {
         ],
         "additionalProperties": false
       },
+      "querystring": {
+        "type": "object",
+        "properties": {},
+        "required": [],
+        "additionalProperties": false
+      },
       "response": {
         "200": {
           "type": "object",
@@ -13503,7 +15772,7 @@ export const routes = {
             "format": "int32",
             "minimum": 1,
             "maximum": 100000,
-            "description": "Page number, from 1 (offset paging; prefer `cursor` where offered). Default 1."
+            "description": "Page number, from 1 (offset paging, with `total`; cannot be combined with `cursor`). Default 1. Every page also carries `nextCursor`, so a walk can go on by keyset."
           },
           "search": {
             "type": "string",
@@ -13753,6 +16022,32 @@ export const routes = {
               "description": "The request id."
             }
           }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
         }
       }
     }
@@ -13794,9 +16089,9 @@ export const routes = {
           },
           "cursor": {
             "type": "string",
-            "pattern": "^[A-Za-z0-9_-]+$",
-            "maxLength": 512,
-            "description": "Cursor for pagination (the `nextCursor` of the previous page)"
+            "pattern": "^[0-9A-Fa-f-]+$",
+            "maxLength": 100,
+            "description": "Cursor for pagination (ID of the last item from previous page): the `id` of any member of this organization; the page holds the members after it. An id that is not one of this organization's members is a 400."
           }
         },
         "required": [],
@@ -13947,9 +16242,9 @@ export const routes = {
                         "string",
                         "null"
                       ],
-                      "pattern": "^[A-Za-z0-9_-]+$",
-                      "maxLength": 512,
-                      "description": "Cursor for the next page (null if no more pages)"
+                      "format": "uuid",
+                      "maxLength": 36,
+                      "description": "Cursor for the next page (null if no more pages): the `id` of this page's last member"
                     },
                     "hasMore": {
                       "type": "boolean",
@@ -14145,6 +16440,40 @@ export const routes = {
           "required": [
             "error"
           ]
+        },
+        "503": {
+          "type": "object",
+          "description": "The public family's error body.",
+          "properties": {
+            "error": {
+              "description": "What went wrong.",
+              "allOf": [
+                {
+                  "type": "object",
+                  "properties": {
+                    "title": {
+                      "type": "string",
+                      "pattern": "^[A-Za-z]+$",
+                      "maxLength": 64,
+                      "description": "Error type identifier"
+                    },
+                    "detail": {
+                      "type": "string",
+                      "maxLength": 1000,
+                      "description": "Human-readable error description"
+                    }
+                  },
+                  "required": [
+                    "title",
+                    "detail"
+                  ]
+                }
+              ]
+            }
+          },
+          "required": [
+            "error"
+          ]
         }
       }
     }
@@ -14181,6 +16510,12 @@ export const routes = {
           "orgSlug",
           "groupSlug"
         ],
+        "additionalProperties": false
+      },
+      "querystring": {
+        "type": "object",
+        "properties": {},
+        "required": [],
         "additionalProperties": false
       },
       "body": {
@@ -14338,6 +16673,57 @@ export const routes = {
             }
           }
         },
+        "413": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "PayloadTooLargeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The limit."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "415": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "The body's media type is not accepted here.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "UnsupportedMediaTypeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The accepted media types."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
         "429": {
           "type": "object",
           "required": [
@@ -14394,6 +16780,32 @@ export const routes = {
               "description": "The request id."
             }
           }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
         }
       }
     }
@@ -14428,6 +16840,12 @@ export const routes = {
           "orgSlug",
           "userId"
         ],
+        "additionalProperties": false
+      },
+      "querystring": {
+        "type": "object",
+        "properties": {},
+        "required": [],
         "additionalProperties": false
       },
       "response": {
@@ -14615,6 +17033,57 @@ export const routes = {
             }
           }
         },
+        "413": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "PayloadTooLargeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The limit."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "415": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "The body's media type is not accepted here.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "UnsupportedMediaTypeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The accepted media types."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
         "429": {
           "type": "object",
           "required": [
@@ -14671,6 +17140,32 @@ export const routes = {
               "description": "The request id."
             }
           }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
         }
       }
     }
@@ -14700,6 +17195,12 @@ export const routes = {
         "required": [
           "orgSlug"
         ],
+        "additionalProperties": false
+      },
+      "querystring": {
+        "type": "object",
+        "properties": {},
+        "required": [],
         "additionalProperties": false
       },
       "body": {
@@ -14909,6 +17410,57 @@ export const routes = {
             }
           }
         },
+        "413": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "PayloadTooLargeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The limit."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "415": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "The body's media type is not accepted here.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "UnsupportedMediaTypeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The accepted media types."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
         "429": {
           "type": "object",
           "required": [
@@ -14965,6 +17517,32 @@ export const routes = {
               "description": "The request id."
             }
           }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
         }
       }
     }
@@ -14999,6 +17577,12 @@ export const routes = {
           "orgSlug",
           "userId"
         ],
+        "additionalProperties": false
+      },
+      "querystring": {
+        "type": "object",
+        "properties": {},
+        "required": [],
         "additionalProperties": false
       },
       "response": {
@@ -15305,6 +17889,57 @@ export const routes = {
             }
           }
         },
+        "413": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "PayloadTooLargeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The limit."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "415": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "The body's media type is not accepted here.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "UnsupportedMediaTypeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The accepted media types."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
         "429": {
           "type": "object",
           "required": [
@@ -15361,6 +17996,32 @@ export const routes = {
               "description": "The request id."
             }
           }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
         }
       }
     }
@@ -15402,6 +18063,12 @@ export const routes = {
           "webhookId",
           "deliveryId"
         ],
+        "additionalProperties": false
+      },
+      "querystring": {
+        "type": "object",
+        "properties": {},
+        "required": [],
         "additionalProperties": false
       },
       "response": {
@@ -15747,6 +18414,12 @@ export const routes = {
         ],
         "additionalProperties": false
       },
+      "querystring": {
+        "type": "object",
+        "properties": {},
+        "required": [],
+        "additionalProperties": false
+      },
       "body": {
         "type": "object",
         "additionalProperties": false,
@@ -16000,6 +18673,57 @@ export const routes = {
             }
           }
         },
+        "413": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "PayloadTooLargeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The limit."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "415": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "The body's media type is not accepted here.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "UnsupportedMediaTypeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The accepted media types."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
         "429": {
           "type": "object",
           "required": [
@@ -16056,6 +18780,32 @@ export const routes = {
               "description": "The request id."
             }
           }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
         }
       }
     }
@@ -16090,6 +18840,12 @@ export const routes = {
           "orgSlug",
           "webhookId"
         ],
+        "additionalProperties": false
+      },
+      "querystring": {
+        "type": "object",
+        "properties": {},
+        "required": [],
         "additionalProperties": false
       },
       "response": {
@@ -16424,6 +19180,12 @@ export const routes = {
           "orgSlug",
           "webhookId"
         ],
+        "additionalProperties": false
+      },
+      "querystring": {
+        "type": "object",
+        "properties": {},
+        "required": [],
         "additionalProperties": false
       },
       "response": {
@@ -16768,6 +19530,12 @@ export const routes = {
         ],
         "additionalProperties": false
       },
+      "querystring": {
+        "type": "object",
+        "properties": {},
+        "required": [],
+        "additionalProperties": false
+      },
       "body": {
         "type": "object",
         "additionalProperties": false,
@@ -17046,6 +19814,57 @@ export const routes = {
             }
           }
         },
+        "413": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "PayloadTooLargeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The limit."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "415": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "The body's media type is not accepted here.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "UnsupportedMediaTypeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The accepted media types."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
         "429": {
           "type": "object",
           "required": [
@@ -17102,6 +19921,32 @@ export const routes = {
               "description": "The request id."
             }
           }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
         }
       }
     }
@@ -17138,6 +19983,12 @@ export const routes = {
           "orgSlug",
           "groupSlug"
         ],
+        "additionalProperties": false
+      },
+      "querystring": {
+        "type": "object",
+        "properties": {},
+        "required": [],
         "additionalProperties": false
       },
       "body": {
@@ -17342,6 +20193,57 @@ export const routes = {
             }
           }
         },
+        "413": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "PayloadTooLargeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The limit."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "415": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "The body's media type is not accepted here.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "UnsupportedMediaTypeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The accepted media types."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
         "429": {
           "type": "object",
           "required": [
@@ -17398,6 +20300,32 @@ export const routes = {
               "description": "The request id."
             }
           }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
         }
       }
     }
@@ -17436,11 +20364,23 @@ export const routes = {
         ],
         "additionalProperties": false
       },
+      "querystring": {
+        "type": "object",
+        "properties": {},
+        "required": [],
+        "additionalProperties": false
+      },
       "body": {
         "type": "object",
         "additionalProperties": false,
         "minProperties": 1,
         "properties": {
+          "userId": {
+            "type": "string",
+            "maxLength": 36,
+            "format": "uuid",
+            "description": "A UUID."
+          },
           "roleSlug": {
             "type": "string",
             "maxLength": 63,
@@ -17451,9 +20391,10 @@ export const routes = {
             "type": "string",
             "enum": [
               "active",
+              "invited",
               "suspended"
             ],
-            "description": "`suspended` deactivates the member; `active` reactivates."
+            "description": "`suspended` deactivates the member; `active` reactivates; `invited` is refused (400)."
           }
         }
       },
@@ -17761,6 +20702,57 @@ export const routes = {
             }
           }
         },
+        "413": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "PayloadTooLargeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The limit."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "415": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "The body's media type is not accepted here.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "UnsupportedMediaTypeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The accepted media types."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
         "429": {
           "type": "object",
           "required": [
@@ -17817,6 +20809,32 @@ export const routes = {
               "description": "The request id."
             }
           }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
         }
       }
     }
@@ -17853,6 +20871,12 @@ export const routes = {
           "orgSlug",
           "roleSlug"
         ],
+        "additionalProperties": false
+      },
+      "querystring": {
+        "type": "object",
+        "properties": {},
+        "required": [],
         "additionalProperties": false
       },
       "body": {
@@ -18151,6 +21175,57 @@ export const routes = {
             }
           }
         },
+        "413": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "PayloadTooLargeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The limit."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "415": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "The body's media type is not accepted here.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "UnsupportedMediaTypeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The accepted media types."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
         "429": {
           "type": "object",
           "required": [
@@ -18207,6 +21282,32 @@ export const routes = {
               "description": "The request id."
             }
           }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
         }
       }
     }
@@ -18243,6 +21344,12 @@ export const routes = {
           "orgSlug",
           "webhookId"
         ],
+        "additionalProperties": false
+      },
+      "querystring": {
+        "type": "object",
+        "properties": {},
+        "required": [],
         "additionalProperties": false
       },
       "body": {
@@ -18618,6 +21725,12 @@ export const routes = {
         ],
         "additionalProperties": false
       },
+      "querystring": {
+        "type": "object",
+        "properties": {},
+        "required": [],
+        "additionalProperties": false
+      },
       "body": {
         "type": "object",
         "additionalProperties": false,
@@ -18873,6 +21986,32 @@ export const routes = {
             }
           }
         },
+        "415": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "The body's media type is not accepted here.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "UnsupportedMediaTypeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The accepted media types."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
         "429": {
           "type": "object",
           "required": [
@@ -18921,6 +22060,32 @@ export const routes = {
               "type": "string",
               "const": "Something went wrong",
               "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
             },
             "requestId": {
               "type": "string",

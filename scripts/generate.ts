@@ -30,7 +30,8 @@ function stripDocs (node: unknown): unknown {
 
 function paramsSchema (params: Json[], where: string): Json | undefined {
   const selected = params.filter((p) => p.in === where)
-  if (selected.length === 0) return undefined
+  // Every operation gets a query schema, so an unknown query parameter is the same 400 everywhere.
+  if (selected.length === 0 && where !== 'query') return undefined
   const properties: Json = {}
   const required: string[] = []
   for (const p of selected) {

@@ -1,5 +1,6 @@
 // npm run migrate -- up|down|status: applies, reverts (one step) or lists migrations on the
 // configured database (DATABASE_URL, else the embedded one under DATA_DIR).
+import { writeSync } from 'node:fs'
 import { loadConfig } from '../src/config.ts'
 import { connectDatabase, exitOnOpenError } from '../src/db/connect.ts'
 import { migrator } from '../src/db/migrate.ts'
@@ -7,7 +8,7 @@ import { usageError } from './lib/args.ts'
 
 const USAGE = 'npm run migrate -- up|down|status   (default status)'
 const args = process.argv.slice(2)
-if (args.length === 1 && (args[0] === '--help' || args[0] === '-h')) { console.log(USAGE); process.exit(0) }
+if (args.length === 1 && (args[0] === '--help' || args[0] === '-h')) { writeSync(1, `${USAGE}\n`); process.exit(0) }
 const command = args[0] ?? 'status'
 if (args.length > 1) usageError(USAGE, `Unexpected argument '${args[1]}'`)
 if (!['up', 'down', 'status'].includes(command)) usageError(USAGE, `Unknown command '${command}'`)

@@ -4,7 +4,8 @@ import { randomUUID } from 'node:crypto'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { Config } from './config.ts'
 import { resolveJwtKeys, type JwtKeys } from './lib/jwt-keys.ts'
-import { loggerOptions } from './lib/logging.ts'
+import { loggerOptions, RequestLog } from './lib/logging.ts'
+import { requestValidatorCompiler } from './lib/validators.ts'
 import errors, { clientErrorHandler, frameworkErrors } from './plugins/errors.ts'
 import db from './plugins/db.ts'
 import redis from './plugins/redis.ts'
@@ -49,21 +50,23 @@ export interface BuildOptions {
 export async function buildApp (config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
     logger: options.logger ?? loggerOptions(config),
+    logController: new RequestLog(),
     bodyLimit: 1024 * 1024,
     requestIdHeader: false,
     genReqId: (req) => {
       const given = req.headers['x-request-id']
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
     },
-    ajv: {
-      customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false }
-    },
     clientErrorHandler,
     frameworkErrors,
     trustProxy: trustProxyOption(config.TRUST_PROXY),
     forceCloseConnections: 'idle',
+    // Opening the database may create the embedded one or run long migrations: no plugin
+    // deadline (10 s by default) cuts a start-up that a busy machine slows; each phase is logged.
+    pluginTimeout: 0,
     return503OnClosing: true
   })
+  app.setValidatorCompiler(requestValidatorCompiler())
   app.decorate('config', config)
   app.decorate('draining', false)
   // Shutdown (close-with-grace calls app.close()): readiness fails at once, streaming exports

@@ -1,5 +1,6 @@
 // Starts orgroster: reads the environment, builds the app, seeds the demo org on first run,
 // listens, and closes gracefully on SIGINT/SIGTERM.
+import { writeSync } from 'node:fs'
 import closeWithGrace from 'close-with-grace'
 import { buildApp } from './app.ts'
 import { ConfigError, loadConfig } from './config.ts'
@@ -31,7 +32,7 @@ try {
   // A locked or damaged embedded database: one line saying which directory and what to do.
   if (!missingDatabase(err)) exitOnOpenError(err)
   const name = new URL(config.DATABASE_URL ?? '').pathname.slice(1)
-  console.error(`the database "${name}" does not exist: create it first (e.g. createdb ${name}), then start again`)
+  writeSync(2, `the database "${name}" does not exist: create it first (e.g. createdb ${name}), then start again\n`)
   process.exit(1)
 }
 const delay = config.SHUTDOWN_DELAY_MS
@@ -45,8 +46,10 @@ closeWithGrace({ delay: delay + 10_000 }, async ({ signal, err }) => {
 })
 
 if (config.SEED_DEMO && config.NODE_ENV !== 'production') {
+  const seeding = performance.now()
+  app.log.info('seeding the demo organization "acme" unless it exists')
   const seeded = await seedDemo(app.db)
-  if (seeded) app.log.info('seeded the demo organization "acme"')
+  app.log.info(seeded ? `seeded the demo organization "acme" in ${((performance.now() - seeding) / 1000).toFixed(1)} s` : 'the demo organization "acme" exists')
 }
 const address = await app.listen({ port: config.PORT, host: config.HOST })
 app.log.info(`Swagger UI at ${address}/docs (database: ${app.database.kind === 'pglite' ? `embedded, ${config.DATA_DIR}` : 'PostgreSQL'})`)

@@ -47,7 +47,7 @@ t.test('npm start on a PostgreSQL database that does not exist says to create it
   const url = new URL(process.env.TEST_DATABASE_URL!)
   url.pathname = `/orgroster_missing_${process.pid}`
   const res = spawnSync(process.execPath, ['--import=tsx', 'src/server.ts'], {
-    env: { ...process.env, DATABASE_URL: url.toString(), JWT_SECRET: 'x'.repeat(40), PORT: '0', SEED_DEMO: 'false' }, encoding: 'utf8', timeout: 60_000
+    env: { ...process.env, DATABASE_URL: url.toString(), JWT_SECRET: 'x'.repeat(40), PORT: '0', SEED_DEMO: 'false' }, encoding: 'utf8', timeout: 180_000
   })
   t.equal(res.status, 1)
   t.equal(res.stderr.trim(), `the database "orgroster_missing_${process.pid}" does not exist: create it first (e.g. createdb orgroster_missing_${process.pid}), then start again`)

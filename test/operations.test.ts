@@ -51,15 +51,17 @@ t.test('logs are JSON lines with the request id, and never carry a token or an A
   const secretParts = [owner.token, owner.token.split('.')[2]!, forged.split('.')[2]!, raw, raw.split('_').at(-1)!]
   for (const secret of secretParts) t.notOk(text.includes(secret), `a secret (${secret.slice(0, 6)}…) is not in the logs`)
   const entries = ctx.lines.slice(before).map((l) => JSON.parse(l))
-  const incoming = entries.filter((e) => e.msg === 'incoming request')
-  const completed = entries.filter((e) => e.msg === 'request completed')
-  t.equal(incoming.length, requests.length)
-  t.equal(completed.length, requests.length)
-  for (const e of [...incoming, ...completed]) t.type(e.reqId, 'string', 'every request line carries reqId')
-  t.match(incoming[0], { reqId: 'log-test-1', req: { method: 'GET', url: `/v2/orgs/${owner.slug}` } })
-  t.notOk('headers' in incoming[0].req, 'request headers are not logged')
-  t.match(incoming[4].req.url, /apiKey=\[redacted\]&access_token=\[redacted\]&search=x$/)
-  t.match(completed[0], { reqId: 'log-test-1', res: { statusCode: 200 }, responseTime: Number })
+  // One line per request (issue 16), written once it is answered, with what an operator needs.
+  const lines = entries.filter((e) => e.msg === 'request')
+  t.equal(lines.length, requests.length, 'one line per request')
+  t.notOk(entries.some((e) => e.msg === 'incoming request' || e.msg === 'request completed'), "Fastify's two lines per request are gone")
+  for (const e of lines) t.type(e.reqId, 'string', 'every request line carries reqId')
+  t.match(lines[0], { level: 30, reqId: 'log-test-1', method: 'GET', url: `/v2/orgs/${owner.slug}`, route: '/v2/orgs/:orgSlug', status: 200, durationMs: Number, org: owner.slug, ip: String })
+  t.notOk('headers' in lines[0] || 'req' in lines[0], 'request headers are not logged')
+  t.match(lines[3], { status: 401, org: owner.slug })
+  t.match(lines[4], { route: '/v2/orgs', status: 401 })
+  t.match(lines[4].url, /apiKey=\[redacted\]&access_token=\[redacted\]&search=x$/)
+  t.notOk('org' in lines[4], 'a route without an org names none')
 })
 
 t.test('redactUrl keeps ordinary parameters and hides credential-looking ones', async (t) => {

@@ -107,6 +107,11 @@ t.test('iterateMembers and iteratePublicMembers walk every page of the cursor', 
     .where('org_id', '=', owner.orgId).where('status', '=', 'invited').executeTakeFirstOrThrow()
   t.equal(publicIds.length, 231 - Number(invited.n), 'the public list: members, not invitations')
   t.equal(new Set(publicIds).size, publicIds.length)
+  const publicMembers = []
+  for await (const m of api.iteratePublicMembers(owner.orgId, { limit: 40 })) publicMembers.push(m)
+  const after = []
+  for await (const m of api.iteratePublicMembers(owner.orgId, { limit: 7, after: publicMembers[99]!.id })) after.push(m.id)
+  t.same(after, publicMembers.slice(100).map((m) => m.id), 'after a member id (the seed\'s cursor), the rest of the list')
 
   let refused: unknown
   try {

@@ -1,4 +1,5 @@
-// Swagger UI in a real browser (Debian's chromium driven by playwright-core): open /docs,
+// Swagger UI in a real browser (Debian's chromium driven by playwright-core): open /docs, see the
+// Authorize dialog open on BearerAuth, list an org's members with the default parameters,
 // authorize with a Bearer token, "Try it out" on org creation, the public member list and the
 // CSV export (downloaded as a file), then authorize with an org API key instead. Screenshots
 // go to test/artifacts/ (git-ignored).
@@ -95,6 +96,7 @@ t.test('Swagger UI: authorize, then Try it out end to end', { skip: existsSync(C
   t.equal(defaults.status, '200', 'the list with its default parameters answered 200')
   t.match(defaults.text, /"results": \[\s*\{/, 'and returned members')
   t.match(defaults.text, /"total": 31/)
+  await list.locator('.opblock-summary').first().click() // collapsed again, as the page opened
 
   const slug = randomSlug('ui')
   const created = await tryItOut(page, 'Organizations', 'createOrganization', {}, JSON.stringify({ name: 'Made in Swagger UI', slug }))

@@ -1,6 +1,7 @@
 // The command-line contract every operator script keeps: `--help` prints the help and exits 0;
 // an unknown, malformed or missing option prints one line (what is wrong, then the usage) to
 // stderr and exits 2, never a stack.
+import { writeSync } from 'node:fs'
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 
 type Options = NonNullable<ParseArgsConfig['options']>
@@ -11,7 +12,8 @@ type Given<O extends Options, R extends keyof O> = Values<O> & { [K in R]-?: Non
 
 /** Prints `<problem>; usage: <usage>` on one line and exits 2. */
 export function usageError (usage: string, problem: string): never {
-  console.error(`${problem}; usage: ${usage}`)
+  // Written synchronously: process.exit right after a stream write can lose it.
+  writeSync(2, `${problem}; usage: ${usage}\n`)
   process.exit(2)
 }
 
@@ -32,7 +34,7 @@ export function parseCommandLine<O extends Options, R extends keyof O & string =
   } catch (err) {
     return usageError(usage, reason(err))
   }
-  if (values.help === true) { console.log(help); process.exit(0) }
+  if (values.help === true) { writeSync(1, `${help}\n`); process.exit(0) }
   for (const name of required) if (values[name] === undefined) usageError(usage, `--${name} is required`)
   return values as Given<O, R>
 }

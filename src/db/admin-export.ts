@@ -7,7 +7,7 @@
 import type { Kysely } from 'kysely'
 import type { Database } from './schema.ts'
 import type { DatabaseHandle } from './connect.ts'
-import { keysetAfter, keysetPage, type KeysetPosition } from './keyset.ts'
+import { cutPage, keysetRequest, pageQuery, type Page, type PageRequest } from './keyset.ts'
 import { isoText as iso, openExportSession } from './export-session.ts'
 
 export type AdminExportEntity = 'users' | 'organizations' | 'clients' | 'roles' | 'audit'
@@ -37,7 +37,7 @@ export interface AdminExportScope {
 interface Source {
   /** Where the keyset position sits in a row: [created_at, id]. */
   key: readonly [number, number]
-  page: (db: Kysely<Database>, scope: AdminExportScope, limit: number, after: KeysetPosition | null) => Compilable
+  page: (db: Kysely<Database>, scope: AdminExportScope, request: PageRequest) => Compilable
   /** How many rows match, counting no further than `upTo` (for a capped export). */
   count?: (db: Kysely<Database>, scope: AdminExportScope, upTo: number) => Compilable
 }
@@ -56,50 +56,41 @@ const SOURCES: Record<AdminExportEntity, Source> = {
   users: {
     // Walks the org's memberships by their (org_id, created_at, id) index and joins each user.
     key: [13, 14],
-    page: (db, scope, limit, after) => db.selectFrom('org_memberships as m')
+    page: (db, scope, request) => pageQuery(db.selectFrom('org_memberships as m')
       .innerJoin('users as u', 'u.id', 'm.user_id')
       .select([
         'u.id', 'u.email', 'u.status', 'u.given_name', 'u.family_name', 'u.nickname', 'u.locale', 'u.email_verified',
         'u.phone_number', iso('u.created_at').as('created_at'), iso('u.updated_at').as('updated_at'),
         iso('u.last_login_at').as('last_login_at'), 'u.login_count', iso('m.created_at').as('key_created_at'), 'm.id as key_id'
       ])
-      .where('m.org_id', '=', scope.orgId!)
-      .$if(after !== null, (qb) => qb.where(keysetAfter('m.created_at', 'm.id', after!)))
-      .orderBy('m.created_at', 'desc').orderBy('m.id', 'desc').limit(limit)
+      .where('m.org_id', '=', scope.orgId!), { createdAt: 'm.created_at', id: 'm.id' }, request)
   },
   organizations: {
     key: [7, 0],
-    page: (db, _scope, limit, after) => db.selectFrom('organizations')
+    page: (db, _scope, request) => pageQuery(db.selectFrom('organizations')
       .select(['id', 'slug', 'name', 'description', 'status', 'default_role', 'created_by',
-        iso('created_at').as('created_at'), iso('updated_at').as('updated_at')])
-      .$if(after !== null, (qb) => qb.where(keysetAfter('organizations.created_at', 'organizations.id', after!)))
-      .orderBy('organizations.created_at', 'desc').orderBy('organizations.id', 'desc').limit(limit)
+        iso('created_at').as('created_at'), iso('updated_at').as('updated_at')]),
+    { createdAt: 'organizations.created_at', id: 'organizations.id' }, request)
   },
   clients: {
     key: [9, 0],
-    page: (db, scope, limit, after) => db.selectFrom('oauth_clients')
+    page: (db, scope, request) => pageQuery(db.selectFrom('oauth_clients')
       .select(['id', 'org_id', 'application_id', 'client_id', 'name', 'redirect_uris', 'grant_types', 'scopes', 'created_by',
         iso('created_at').as('created_at'), iso('updated_at').as('updated_at')])
-      .where('org_id', '=', scope.orgId!)
-      .$if(after !== null, (qb) => qb.where(keysetAfter('oauth_clients.created_at', 'oauth_clients.id', after!)))
-      .orderBy('oauth_clients.created_at', 'desc').orderBy('oauth_clients.id', 'desc').limit(limit)
+      .where('org_id', '=', scope.orgId!), { createdAt: 'oauth_clients.created_at', id: 'oauth_clients.id' }, request)
   },
   roles: {
     key: [7, 0],
-    page: (db, scope, limit, after) => db.selectFrom('application_roles')
+    page: (db, scope, request) => pageQuery(db.selectFrom('application_roles')
       .select(['id', 'application_id', 'slug', 'name', 'description', 'permissions', 'created_by',
         iso('created_at').as('created_at'), iso('updated_at').as('updated_at')])
-      .where('application_id', '=', scope.applicationId!)
-      .$if(after !== null, (qb) => qb.where(keysetAfter('application_roles.created_at', 'application_roles.id', after!)))
-      .orderBy('application_roles.created_at', 'desc').orderBy('application_roles.id', 'desc').limit(limit)
+      .where('application_id', '=', scope.applicationId!), { createdAt: 'application_roles.created_at', id: 'application_roles.id' }, request)
   },
   audit: {
     key: [9, 0],
-    page: (db, scope, limit, after) => auditFiltered(db, scope)
+    page: (db, scope, request) => pageQuery(auditFiltered(db, scope)
       .select(['id', 'org_id', 'actor_id', 'actor_kind', 'action', 'target_type', 'target_id', 'request_id', 'metadata',
-        iso('created_at').as('created_at')])
-      .$if(after !== null, (qb) => qb.where(keysetAfter('audit_events.created_at', 'audit_events.id', after!)))
-      .orderBy('audit_events.created_at', 'desc').orderBy('audit_events.id', 'desc').limit(limit),
+        iso('created_at').as('created_at')]), { createdAt: 'audit_events.created_at', id: 'audit_events.id' }, request),
     count: (db, scope, upTo) => db.selectFrom(auditFiltered(db, scope).select('id').limit(upTo).as('s'))
       .select((eb) => eb.fn.countAll().as('n'))
   }
@@ -138,17 +129,14 @@ export async function * adminExportPages (
       options.cap.onMatched(Number(matched))
       remaining = options.cap.rows
     }
-    let after: KeysetPosition | null = null
-    do {
-      const page: { rows: Array<{ createdAt: string, id: string, cells: unknown[] }>, next: KeysetPosition | null } =
-        await keysetPage(Math.min(options.pageSize, remaining), after, async (limit, position) => {
-          const rows = await session.rows(source.page(session.db, scope, limit, position).compile())
-          return rows.map((cells) => ({ createdAt: cells[source.key[0]] as string, id: cells[source.key[1]] as string, cells }))
-        })
-      yield page.rows.map((r) => r.cells)
+    let request: PageRequest | null = keysetRequest(Math.min(options.pageSize, remaining), null)
+    while (request !== null) {
+      const rows = await session.rows(source.page(session.db, scope, request).compile())
+      const page: Page<unknown[]> = cutPage(rows, request, (cells) => ({ createdAt: cells[source.key[0]] as string, id: cells[source.key[1]] as string }))
+      yield page.rows
       remaining -= page.rows.length
-      after = remaining > 0 ? page.next : null
-    } while (after !== null)
+      request = remaining > 0 && page.next !== null ? keysetRequest(Math.min(options.pageSize, remaining), page.next) : null
+    }
   } finally {
     await session.close()
   }
@@ -161,5 +149,5 @@ export async function auditHasOrganization (db: Kysely<Database>, orgId: string)
 
 /** The first page's query as one statement (the benchmark's `\copy` reference runs it). */
 export function adminExportQuery (db: Kysely<Database>, entity: AdminExportEntity, scope: AdminExportScope, limit: number): Compilable {
-  return SOURCES[entity].page(db, scope, limit, null)
+  return SOURCES[entity].page(db, scope, keysetRequest(limit, null))
 }

@@ -9,16 +9,25 @@ import { toApiKey } from '../lib/representations.ts'
 import { NotFoundError } from '../lib/errors.ts'
 import { assertCovered } from '../lib/privilege.ts'
 import { mintApiKey } from './api-keys.ts'
+import { cutPage, pageQuery, type Page, type PageRequest } from './keyset.ts'
 
-export async function listApiKeys (db: Kysely<Database>, orgId: string, q: { limit: number, page: number, ownerType?: string, ownerId?: string }) {
-  let base = db.selectFrom('org_api_keys').where('org_id', '=', orgId)
-  if (q.ownerType !== undefined) base = base.where('owner_type', '=', q.ownerType)
-  if (q.ownerId !== undefined) base = base.where('owner_id', '=', q.ownerId)
-  const [rows, count] = await Promise.all([
-    base.selectAll().orderBy('created_at', 'desc').orderBy('id', 'desc').limit(q.limit).offset((q.page - 1) * q.limit).execute(),
-    base.select((eb) => eb.fn.countAll<number>().as('total')).executeTakeFirstOrThrow()
-  ])
-  return { rows, total: Number(count.total) }
+export interface ApiKeyFilters { ownerType?: string, ownerId?: string }
+
+function keysMatching (db: Kysely<Database>, orgId: string, f: ApiKeyFilters) {
+  let query = db.selectFrom('org_api_keys').where('org_id', '=', orgId)
+  if (f.ownerType !== undefined) query = query.where('owner_type', '=', f.ownerType)
+  if (f.ownerId !== undefined) query = query.where('owner_id', '=', f.ownerId)
+  return query
+}
+
+export async function listApiKeysPage (db: Kysely<Database>, orgId: string, filters: ApiKeyFilters, request: PageRequest): Promise<Page<OrgApiKey>> {
+  const rows = await pageQuery(keysMatching(db, orgId, filters).selectAll(), { createdAt: 'created_at', id: 'id' }, request).execute()
+  return cutPage(rows, request, (k) => ({ createdAt: k.created_at, id: k.id }))
+}
+
+export async function countApiKeys (db: Kysely<Database>, orgId: string, filters: ApiKeyFilters): Promise<number> {
+  const row = await keysMatching(db, orgId, filters).select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()
+  return Number(row.n)
 }
 
 export async function getApiKey (db: Kysely<Database>, orgId: string, keyId: string): Promise<OrgApiKey> {

@@ -2,7 +2,7 @@
 // in the same transaction; lists are keyset pages, newest first.
 import type { Kysely, Selectable } from 'kysely'
 import type { ApplicationRolesTable, ApplicationsTable, Database } from './schema.ts'
-import { keysetAfter, keysetPage, type KeysetPage, type KeysetPosition } from './keyset.ts'
+import { cutPage, pageQuery, type Page, type PageRequest } from './keyset.ts'
 import { recordAudit, type AuditActor } from './audit.ts'
 
 export type Application = Selectable<ApplicationsTable>
@@ -31,13 +31,11 @@ export async function createApplication (db: Kysely<Database>, input: NewApplica
   })
 }
 
-export async function listApplicationsPage (db: Kysely<Database>, after: KeysetPosition | null, limit: number): Promise<KeysetPage<Application & KeysetPosition>> {
-  return await keysetPage(limit, after, async (n, pos) => {
-    let q = db.selectFrom('applications').select(APPLICATION_COLUMNS)
-    if (pos) q = q.where(keysetAfter('created_at', 'id', pos))
-    const rows = await q.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(n).execute()
-    return rows.map((r) => ({ ...r, createdAt: r.created_at }))
-  })
+const ORDER = { createdAt: 'created_at', id: 'id' }
+const positionOf = (r: { created_at: string, id: string }) => ({ createdAt: r.created_at, id: r.id })
+
+export async function listApplicationsPage (db: Kysely<Database>, request: PageRequest): Promise<Page<Application>> {
+  return cutPage(await pageQuery(db.selectFrom('applications').select(APPLICATION_COLUMNS), ORDER, request).execute(), request, positionOf)
 }
 
 export async function applicationRoleSlugTaken (db: Kysely<Database>, applicationId: string, slug: string): Promise<boolean> {
@@ -69,11 +67,7 @@ export async function createApplicationRole (db: Kysely<Database>, applicationId
   })
 }
 
-export async function listApplicationRolesPage (db: Kysely<Database>, applicationId: string, after: KeysetPosition | null, limit: number): Promise<KeysetPage<ApplicationRole & KeysetPosition>> {
-  return await keysetPage(limit, after, async (n, pos) => {
-    let q = db.selectFrom('application_roles').select(ROLE_COLUMNS).where('application_id', '=', applicationId)
-    if (pos) q = q.where(keysetAfter('created_at', 'id', pos))
-    const rows = await q.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(n).execute()
-    return rows.map((r) => ({ ...r, createdAt: r.created_at }))
-  })
+export async function listApplicationRolesPage (db: Kysely<Database>, applicationId: string, request: PageRequest): Promise<Page<ApplicationRole>> {
+  const query = db.selectFrom('application_roles').select(ROLE_COLUMNS).where('application_id', '=', applicationId)
+  return cutPage(await pageQuery(query, ORDER, request).execute(), request, positionOf)
 }

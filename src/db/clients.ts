@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto'
 import type { Kysely } from 'kysely'
 import type { Database } from './schema.ts'
 import { hashSecret } from './api-keys.ts'
-import { keysetAfter, keysetPage, type KeysetPage, type KeysetPosition } from './keyset.ts'
+import { cutPage, pageQuery, type Page, type PageRequest } from './keyset.ts'
 import { recordAudit, type AuditActor } from './audit.ts'
 
 /** Every column but the secret's hash. */
@@ -64,11 +64,8 @@ export async function createClient (db: Kysely<Database>, input: NewClient, crea
   return { client, secret }
 }
 
-export async function listClientsPage (db: Kysely<Database>, orgId: string, after: KeysetPosition | null, limit: number): Promise<KeysetPage<OauthClientRow & KeysetPosition>> {
-  return await keysetPage(limit, after, async (n, pos) => {
-    let q = db.selectFrom('oauth_clients').select(CLIENT_COLUMNS).where('org_id', '=', orgId)
-    if (pos) q = q.where(keysetAfter('created_at', 'id', pos))
-    const rows = await q.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(n).execute()
-    return rows.map((r) => ({ ...r, createdAt: r.created_at }))
-  })
+export async function listClientsPage (db: Kysely<Database>, orgId: string, request: PageRequest): Promise<Page<OauthClientRow>> {
+  const query = db.selectFrom('oauth_clients').select(CLIENT_COLUMNS).where('org_id', '=', orgId)
+  const rows = await pageQuery(query, { createdAt: 'created_at', id: 'id' }, request).execute()
+  return cutPage(rows, request, (r) => ({ createdAt: r.created_at, id: r.id }))
 }

@@ -8,6 +8,7 @@ import { PGliteDialect } from 'kysely-pglite-dialect'
 import pg from 'pg'
 import type { Database } from './schema.ts'
 import { PreparingClient } from './prepared.ts'
+import { openEmbedded } from './embedded.ts'
 import { DatabaseOpenError, lockDataDir } from './data-dir-lock.ts'
 
 export { DatabaseOpenError, exitOnOpenError } from './data-dir-lock.ts'
@@ -35,6 +36,8 @@ export interface ConnectOptions {
   acquireTimeoutMs?: number
   /** Send the hot statements as named prepared statements (src/db/prepared.ts); default true. */
   namedStatements?: boolean
+  /** Told what opening the embedded database is doing (creating it can take seconds), for the log. */
+  onPhase?: (message: string) => void
 }
 
 const TIMESTAMPTZ = 1184
@@ -100,7 +103,7 @@ export async function connectDatabase (options: ConnectOptions): Promise<Databas
     }
   }
 
-  const { PGlite, types } = await import('@electric-sql/pglite')
+  const { types } = await import('@electric-sql/pglite')
   const memory = options.dataDir === 'memory://'
   let unlock = async (): Promise<void> => {}
   if (!memory) {
@@ -111,13 +114,16 @@ export async function connectDatabase (options: ConnectOptions): Promise<Databas
   try {
     // One options object: PGlite.create(undefined, options) ignores its options, and the
     // in-memory database then returned timestamps as Dates (microseconds lost).
-    lite = await PGlite.create({
-      ...(memory ? {} : { dataDir: options.dataDir }),
-      parsers: {
-        [types.TIMESTAMPTZ]: pgTimestampToIso,
-        [types.TIMESTAMP]: pgTimestampToIso,
-        [types.INT8]: Number
-      }
+    lite = await openEmbedded({
+      dataDir: options.dataDir,
+      pgliteOptions: {
+        parsers: {
+          [types.TIMESTAMPTZ]: pgTimestampToIso,
+          [types.TIMESTAMP]: pgTimestampToIso,
+          [types.INT8]: Number
+        }
+      },
+      onPhase: options.onPhase
     })
     await lite.exec("SET TimeZone = 'UTC'")
   } catch (err) {

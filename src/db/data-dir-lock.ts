@@ -18,7 +18,7 @@ export function exitOnOpenError (err: unknown): never {
   throw err
 }
 
-const LOCK = 'orgroster.lock'
+export const LOCK = 'orgroster.lock'
 const OWNER = 'orgroster.owner'
 
 function owner (dir: string): { pid: number, command: string } | null {

@@ -3,7 +3,7 @@
 import { sql, type Kysely } from 'kysely'
 import type { Database, OrgEvent } from './schema.ts'
 import type { AuditActor } from './audit.ts'
-import { keysetPage } from './keyset.ts'
+import { cutPage, fetchSize, keysetRequest } from './keyset.ts'
 
 export const EVENT_TYPES = [
   'membership.created', 'membership.updated', 'membership.deleted',
@@ -72,12 +72,12 @@ export async function eventSeq (db: Kysely<Database>, orgId: string, eventId: st
 
 /** A page of the org's events after `afterSeq`, oldest first (seq order). */
 export async function listEvents (db: Kysely<Database>, orgId: string, q: { afterSeq: number, types?: string[], limit: number }) {
-  return await keysetPage(q.limit, null, async (limitPlusOne) => {
-    let query = db.selectFrom('org_events').selectAll().where('org_id', '=', orgId).where('seq', '>', q.afterSeq)
-    if (q.types !== undefined) query = query.where('type', 'in', q.types)
-    const rows = await query.orderBy('seq').limit(limitPlusOne).execute()
-    return rows.map((r) => ({ ...r, createdAt: r.created_at }))
-  })
+  // Ordered by seq, not by the paginator's (created_at, id): only its limit + 1 and cut are shared.
+  const request = keysetRequest(q.limit, null)
+  let query = db.selectFrom('org_events').selectAll().where('org_id', '=', orgId).where('seq', '>', q.afterSeq)
+  if (q.types !== undefined) query = query.where('type', 'in', q.types)
+  const rows = await query.orderBy('seq').limit(fetchSize(request)).execute()
+  return cutPage(rows, request, (r) => ({ createdAt: r.created_at, id: r.id }))
 }
 
 /** Removes events, and finished deliveries, older than the retention. */

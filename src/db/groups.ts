@@ -4,12 +4,20 @@ import type { Database } from './schema.ts'
 import { recordAudit, type AuditActor } from './audit.ts'
 import { emitEvents } from './events.ts'
 import { toGroup, toMembership } from '../lib/representations.ts'
-import { groupsOfUsers, membersOffsetPage } from './members.ts'
+import { groupsOfUsers, listMembersPage } from './members.ts'
 import { ConflictError, NotFoundError, ValidationError } from '../lib/errors.ts'
 import { addToGroups } from './member-writes.ts'
+import { containing } from '../lib/text.ts'
+import { cutPage, pageQuery, type Page, type PageRequest } from './keyset.ts'
 
-function groupQuery (db: Kysely<Database>, orgId: string) {
-  return db.selectFrom('org_groups as g').where('g.org_id', '=', orgId)
+/** The org's groups, those whose name holds `search` (case-insensitive) when given. */
+function groupsMatching (db: Kysely<Database>, orgId: string, search?: string) {
+  const query = db.selectFrom('org_groups as g').where('g.org_id', '=', orgId)
+  return search === undefined ? query : query.where('g.name', 'ilike', containing(search))
+}
+
+function groupQuery (db: Kysely<Database>, orgId: string, search?: string) {
+  return groupsMatching(db, orgId, search)
     .select(['g.id', 'g.slug', 'g.name', 'g.description', 'g.created_by', 'g.updated_by', 'g.created_at', 'g.updated_at'])
     .select((eb) => eb.selectFrom('org_group_members as gm').whereRef('gm.group_id', '=', 'g.id')
       .select(eb.fn.countAll<number>().as('n')).as('member_count'))
@@ -17,8 +25,16 @@ function groupQuery (db: Kysely<Database>, orgId: string) {
 
 export type GroupRow = Awaited<ReturnType<ReturnType<typeof groupQuery>['executeTakeFirstOrThrow']>>
 
-export async function listGroups (db: Kysely<Database>, orgId: string): Promise<GroupRow[]> {
-  return await groupQuery(db, orgId).orderBy('g.slug').execute()
+const byCreation = { createdAt: 'g.created_at', id: 'g.id' }
+
+export async function listGroupsPage (db: Kysely<Database>, orgId: string, search: string | undefined, request: PageRequest): Promise<Page<GroupRow>> {
+  const rows = await pageQuery(groupQuery(db, orgId, search), byCreation, request).execute()
+  return cutPage(rows, request, (g) => ({ createdAt: g.created_at, id: g.id }))
+}
+
+export async function countGroups (db: Kysely<Database>, orgId: string, search: string | undefined): Promise<number> {
+  const row = await groupsMatching(db, orgId, search).select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()
+  return Number(row.n)
 }
 
 export async function getGroup (db: Kysely<Database>, orgId: string, slug: string): Promise<GroupRow> {
@@ -60,22 +76,52 @@ export async function deleteGroup (db: Kysely<Database>, orgId: string, slug: st
   })
 }
 
-export async function addGroupMembers (db: Kysely<Database>, orgId: string, slug: string, userIds: string[], by: string | null, actor: AuditActor): Promise<void> {
-  await db.transaction().execute(async (trx) => {
-    await getGroup(trx, orgId, slug)
-    const members = new Set((await trx.selectFrom('org_memberships').select('user_id').where('org_id', '=', orgId).where('user_id', 'in', userIds).forShare().execute()).map((m) => m.user_id))
-    const index = userIds.findIndex((id) => !members.has(id))
-    if (index >= 0) throw new ValidationError(`body/userIds/${index} is not a member of this organization`, [{ field: `body/userIds/${index}`, message: 'is not a member of this organization' }])
-    await addToGroups(trx, orgId, userIds.map((userId) => ({ userId, group: slug })), by)
-    await recordAudit(trx, actor, { orgId, action: 'group.members.added', targetType: 'group', targetId: slug, metadata: { userIds: userIds.slice(0, 100) } })
-    await emitGroupChange(trx, actor, orgId, slug, 'group_membership.added', userIds)
+export interface GroupMemberRow { id: string, user_id: string, email: string | null, created_by: string | null, created_at: string }
+
+function groupMemberQuery (db: Kysely<Database>, groupId: string) {
+  return db.selectFrom('org_group_members as gm').innerJoin('users as u', 'u.id', 'gm.user_id')
+    .select(['gm.id', 'gm.user_id', 'u.email', 'gm.created_by', 'gm.created_at'])
+    .where('gm.group_id', '=', groupId)
+}
+
+/** The org members among `emails` (case-insensitive), as user ids in the order given; the first unknown one is a 400. */
+async function membersByEmail (db: Kysely<Database>, orgId: string, emails: string[]): Promise<string[]> {
+  const rows = await db.selectFrom('org_memberships as m').innerJoin('users as u', 'u.id', 'm.user_id')
+    .select(['m.user_id', sql<string>`lower(u.email)`.as('email')])
+    .where('m.org_id', '=', orgId).where(sql<string>`lower(u.email)`, 'in', emails.map((e) => e.toLowerCase())).execute()
+  const byEmail = new Map(rows.map((r) => [r.email, r.user_id]))
+  return emails.map((email, i) => {
+    const userId = byEmail.get(email.toLowerCase())
+    if (userId === undefined) throw new ValidationError(`body/emails/${i} is not the email of a member of this organization`, [{ field: `body/emails/${i}`, message: 'is not the email of a member of this organization' }])
+    return userId
+  })
+}
+
+/** Adds org members (by user id and/or email) to a group; returns their group memberships, new or already there. */
+export async function addGroupMembers (db: Kysely<Database>, orgId: string, slug: string, who: { userIds?: string[], emails?: string[] }, by: string | null, actor: AuditActor): Promise<GroupMemberRow[]> {
+  return await db.transaction().execute(async (trx) => {
+    const group = await getGroup(trx, orgId, slug)
+    const userIds = who.userIds ?? []
+    const emails = who.emails ?? []
+    const fromEmails = emails.length > 0 ? await membersByEmail(trx, orgId, emails) : []
+    const all = [...new Set([...userIds, ...fromEmails])]
+    // Locked, so a concurrent removal cannot leave group rows without a membership.
+    const members = new Set((await trx.selectFrom('org_memberships').select('user_id').where('org_id', '=', orgId).where('user_id', 'in', all).forShare().execute()).map((m) => m.user_id))
+    const missing = [...userIds.map((id, i) => ({ id, field: `body/userIds/${i}` })), ...fromEmails.map((id, i) => ({ id, field: `body/emails/${i}` }))].find((w) => !members.has(w.id))
+    if (missing !== undefined) throw new ValidationError(`${missing.field} is not a member of this organization`, [{ field: missing.field, message: 'is not a member of this organization' }])
+    await addToGroups(trx, orgId, all.map((userId) => ({ userId, group: slug })), by)
+    await recordAudit(trx, actor, { orgId, action: 'group.members.added', targetType: 'group', targetId: slug, metadata: { userIds: all.slice(0, 100) } })
+    await emitGroupChange(trx, actor, orgId, slug, 'group_membership.added', all)
+    const rows = await groupMemberQuery(trx, group.id).where('gm.user_id', 'in', all).execute()
+    const order = new Map(all.map((id, i) => [id, i]))
+    return rows.sort((a, b) => (order.get(a.user_id) ?? 0) - (order.get(b.user_id) ?? 0))
   })
 }
 
 /** One event per user and group, then each member as it now is, groups included (membership.updated). */
 async function emitGroupChange (trx: Kysely<Database>, actor: AuditActor, orgId: string, groupSlug: string, type: 'group_membership.added' | 'group_membership.removed', userIds: string[]): Promise<void> {
   if (userIds.length === 0) return
-  const members = await membersOffsetPage(trx, orgId, { userIds }, userIds.length, 1, true)
+  const members = (await listMembersPage(trx, orgId, { userIds }, { limit: userIds.length, order: 'oldest', after: null, offset: 0 })).rows
   const groups = await groupsOfUsers(trx, orgId, userIds)
   await emitEvents(trx, actor, orgId, (orgSlug) => [
     ...userIds.map((userId) => ({ type, data: { orgSlug, groupSlug, userId } })),
@@ -83,13 +129,10 @@ async function emitGroupChange (trx: Kysely<Database>, actor: AuditActor, orgId:
   ])
 }
 
-export async function listGroupMembers (db: Kysely<Database>, orgId: string, slug: string, limit: number, page: number) {
+export async function listGroupMembersPage (db: Kysely<Database>, orgId: string, slug: string, request: PageRequest): Promise<{ page: Page<GroupMemberRow>, total: number }> {
   const group = await getGroup(db, orgId, slug)
-  const rows = await db.selectFrom('org_group_members as gm').innerJoin('users as u', 'u.id', 'gm.user_id')
-    .select(['gm.user_id', 'u.email', 'gm.created_by', 'gm.created_at'])
-    .where('gm.group_id', '=', group.id).orderBy('gm.created_at', 'desc').orderBy('gm.user_id', 'desc')
-    .limit(limit).offset((page - 1) * limit).execute()
-  return { rows, total: Number(group.member_count ?? 0) }
+  const rows = await pageQuery(groupMemberQuery(db, group.id), { createdAt: 'gm.created_at', id: 'gm.id' }, request).execute()
+  return { page: cutPage(rows, request, (r) => ({ createdAt: r.created_at, id: r.id })), total: Number(group.member_count ?? 0) }
 }
 
 export async function removeGroupMembers (db: Kysely<Database>, orgId: string, slug: string, userIds: string[], actor: AuditActor): Promise<void> {

@@ -4,7 +4,8 @@
 // drops microseconds) and a page's group slugs aggregated in the same statement.
 import { sql, type Kysely } from 'kysely'
 import type { Database, MembershipStatus } from './schema.ts'
-import { keysetAfter, keysetPage, type KeysetPosition } from './keyset.ts'
+import { cutPage, keysetRequest, pageQuery, type Page, type PageRequest } from './keyset.ts'
+import { containing } from '../lib/text.ts'
 import type { DatabaseHandle } from './connect.ts'
 import { isoText as iso, openExportSession, type ExportSession } from './export-session.ts'
 
@@ -35,8 +36,8 @@ export interface MemberExportOptions {
 const CREATED_AT = MEMBER_EXPORT_COLUMNS.indexOf('createdAt')
 
 /** One keyset page of the export (bench/export.ts runs it unbounded as the COPY reference). */
-export function memberExportQuery (db: Kysely<Database>, orgId: string, f: MemberExportFilters, limit: number, after: KeysetPosition | null) {
-  return db.selectFrom('org_memberships as m')
+export function memberExportQuery (db: Kysely<Database>, orgId: string, f: MemberExportFilters, request: PageRequest) {
+  const query = db.selectFrom('org_memberships as m')
     .innerJoin('users as u', 'u.id', 'm.user_id')
     .select([
       'm.id', 'm.user_id', sql<string | null>`coalesce(u.email, m.invite_email)`.as('email'),
@@ -53,7 +54,7 @@ export function memberExportQuery (db: Kysely<Database>, orgId: string, f: Membe
     .$if(f.group !== undefined, (qb) => qb.where(sql<boolean>`exists (select 1 from org_group_members gm
       join org_groups g on g.id = gm.group_id where gm.org_id = m.org_id and gm.user_id = m.user_id and g.slug = ${f.group})`))
     .$if(f.q !== undefined, (qb) => {
-      const pattern = `%${f.q!.replace(/[\\%_]/g, '\\$&')}%`
+      const pattern = containing(f.q!)
       return qb.where((eb) => eb.or([
         eb('u.email', 'ilike', pattern), eb('m.invite_email', 'ilike', pattern), eb('u.given_name', 'ilike', pattern),
         eb('u.family_name', 'ilike', pattern), eb('u.full_name', 'ilike', pattern)
@@ -61,9 +62,7 @@ export function memberExportQuery (db: Kysely<Database>, orgId: string, f: Membe
     })
     .$if(f.createdAfter !== undefined, (qb) => qb.where('m.created_at', '>=', f.createdAfter!))
     .$if(f.createdBefore !== undefined, (qb) => qb.where('m.created_at', '<', f.createdBefore!))
-    .$if(after !== null, (qb) => qb.where(keysetAfter('m.created_at', 'm.id', after!)))
-    .orderBy('m.created_at', 'desc').orderBy('m.id', 'desc')
-    .limit(limit)
+  return pageQuery(query, { createdAt: 'm.created_at', id: 'm.id' }, request)
 }
 
 /**
@@ -78,16 +77,13 @@ export async function * memberExportPages (
     lock: { key: `members-export:${orgId}`, slots: options.slots }, maxSeconds: options.maxSeconds, stallMs: options.stallMs
   })
   try {
-    let after: KeysetPosition | null = null
-    do {
-      const page: { rows: Array<{ createdAt: string, id: string, cells: unknown[] }>, next: KeysetPosition | null } =
-        await keysetPage(options.pageSize, after, async (limit, position) => {
-          const rows = await session.rows(memberExportQuery(session.db, orgId, filters, limit, position).compile())
-          return rows.map((cells) => ({ createdAt: cells[CREATED_AT] as string, id: cells[0] as string, cells }))
-        })
-      yield page.rows.map((r) => r.cells)
-      after = page.next
-    } while (after !== null)
+    let request: PageRequest | null = keysetRequest(options.pageSize, null)
+    while (request !== null) {
+      const rows = await session.rows(memberExportQuery(session.db, orgId, filters, request).compile())
+      const page: Page<unknown[]> = cutPage(rows, request, (cells) => ({ createdAt: cells[CREATED_AT] as string, id: cells[0] as string }))
+      yield page.rows
+      request = page.next !== null ? keysetRequest(options.pageSize, page.next) : null
+    }
   } finally {
     await session.close()
   }

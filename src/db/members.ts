@@ -1,7 +1,7 @@
 // Memberships: pages (keyset or offset), one member, and their groups.
 import { sql, type Kysely, type SelectQueryBuilder } from 'kysely'
 import type { Database, MembershipStatus } from './schema.ts'
-import { keysetAfter, keysetPage, type KeysetPage, type KeysetPosition } from './keyset.ts'
+import { beyond, cutPage, fetchSize, ordered, pageQuery, type KeysetPosition, type Page, type PageRequest } from './keyset.ts'
 import { preparedStatement } from './prepared.ts'
 
 export interface MemberRow {
@@ -95,40 +95,49 @@ function applyFilters<DB extends Database & { m: Database['org_memberships'] }, 
   return q as unknown as SelectQueryBuilder<DB, TB, O>
 }
 
-// The unfiltered pages are the hot ones: prepared, first and after a cursor.
-const firstPage = preparedStatement((db, orgId: string, n: number) => memberQuery(db, orgId)
-  .orderBy('m.created_at', 'desc').orderBy('m.id', 'desc').limit(n))
-const pageAfter = preparedStatement((db, orgId: string, n: number, createdAt: string, id: string) => memberQuery(db, orgId)
-  .where(keysetAfter('m.created_at', 'm.id', { createdAt, id }))
-  .orderBy('m.created_at', 'desc').orderBy('m.id', 'desc').limit(n))
+const MEMBER_ORDER = { createdAt: 'm.created_at', id: 'm.id' }
+const positionOfMember = (m: MemberRow): KeysetPosition => ({ createdAt: m.createdAt, id: m.id })
 
-/** A keyset page, newest first: one index range scan on (org_id, created_at desc, id desc). */
-export async function listMembersAfter (db: Kysely<Database>, orgId: string, filters: MemberFilters, limit: number, after: KeysetPosition | null): Promise<KeysetPage<MemberRow>> {
-  return await keysetPage(limit, after, async (n, position) => {
-    if (!isFiltered(filters)) {
-      return position ? await pageAfter.execute(db, orgId, n, position.createdAt, position.id) : await firstPage.execute(db, orgId, n)
-    }
-    let query = applyFilters(memberQuery(db, orgId), filters)
-    if (position) query = query.where(keysetAfter('m.created_at', 'm.id', position))
-    return await query.orderBy('m.created_at', 'desc').orderBy('m.id', 'desc').limit(n).execute()
-  })
+// The unfiltered newest-first keyset pages are the hot ones: prepared, first and after a cursor.
+const firstPage = preparedStatement((db, orgId: string, n: number) =>
+  ordered(memberQuery(db, orgId), MEMBER_ORDER, 'newest').limit(n))
+const pageAfter = preparedStatement((db, orgId: string, n: number, createdAt: string, id: string) =>
+  ordered(memberQuery(db, orgId).where(beyond(MEMBER_ORDER, 'newest', { createdAt, id })), MEMBER_ORDER, 'newest').limit(n))
+
+/** A page of memberships: a keyset page is one index range scan on (org_id, created_at desc, id desc). */
+export async function listMembersPage (db: Kysely<Database>, orgId: string, filters: MemberFilters, request: PageRequest): Promise<Page<MemberRow>> {
+  let rows: MemberRow[]
+  if (!isFiltered(filters) && request.order === 'newest' && request.offset === 0) {
+    const n = fetchSize(request)
+    rows = request.after !== null
+      ? await pageAfter.execute(db, orgId, n, request.after.createdAt, request.after.id)
+      : await firstPage.execute(db, orgId, n)
+  } else if (request.offset > 0) {
+    rows = await deferredOffsetPage(db, orgId, filters, request).execute()
+  } else {
+    rows = await pageQuery(applyFilters(memberQuery(db, orgId), filters), MEMBER_ORDER, request).execute()
+  }
+  return cutPage(rows, request, positionOfMember)
 }
 
-/** An offset page in either direction: its cost grows with the depth. */
-export async function membersOffsetPage (db: Kysely<Database>, orgId: string, filters: MemberFilters, limit: number, page: number, ascending: boolean): Promise<MemberRow[]> {
-  const direction = ascending ? 'asc' : 'desc'
-  return await applyFilters(memberQuery(db, orgId), filters)
-    .orderBy('m.created_at', direction).orderBy('m.id', direction)
-    .limit(limit).offset((page - 1) * limit).execute()
+/**
+ * An offset page by deferred join: the skipped rows are counted off the (org_id, created_at,
+ * id) index alone (an index-only scan when unfiltered), and only the page's own ids are joined
+ * to their rows and users. A plain OFFSET would fetch and join every skipped row.
+ */
+function deferredOffsetPage (db: Kysely<Database>, orgId: string, filters: MemberFilters, request: PageRequest) {
+  const ids = pageQuery(applyFilters(db.selectFrom('org_memberships as m').select('m.id').where('m.org_id', '=', orgId), filters), MEMBER_ORDER, request)
+  return ordered(db.selectFrom(ids.as('page'))
+    .innerJoin('org_memberships as m', 'm.id', 'page.id')
+    .innerJoin('users as u', 'u.id', 'm.user_id')
+    .where('m.org_id', '=', orgId)
+    .select(MEMBER_COLUMNS), MEMBER_ORDER, request.order)
 }
 
-/** An offset page with the total. */
-export async function listMembersOffset (db: Kysely<Database>, orgId: string, filters: MemberFilters, limit: number, page: number, ascending: boolean): Promise<{ rows: MemberRow[], total: number }> {
-  const [rows, total] = await Promise.all([
-    membersOffsetPage(db, orgId, filters, limit, page, ascending),
-    countMembers(db, orgId, filters)
-  ])
-  return { rows, total }
+/** Where a membership of the org sits in the list order (the public list's cursor is its id). */
+export async function memberPosition (db: Kysely<Database>, orgId: string, id: string): Promise<KeysetPosition | undefined> {
+  return await db.selectFrom('org_memberships').select(['created_at as createdAt', 'id'])
+    .where('org_id', '=', orgId).where('id', '=', id).executeTakeFirst()
 }
 
 const keptCount = preparedStatement((db, orgId: string) => db.selectFrom('org_member_counts')

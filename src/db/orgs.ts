@@ -6,6 +6,7 @@ import { BUILT_IN_ROLES } from '../lib/permissions.ts'
 import { recordAudit, type AuditActor } from './audit.ts'
 import { emitEvents } from './events.ts'
 import { toOrganization } from '../lib/representations.ts'
+import { containing } from '../lib/text.ts'
 
 export interface OrgAccess {
   org: Organization
@@ -85,7 +86,7 @@ export async function listOrganizationsOfUser (db: Kysely<Database>, userId: str
     .innerJoin('org_memberships as m', 'm.org_id', 'organizations.id')
     .where('m.user_id', '=', userId).where('m.status', '=', 'active')
   if (q.search) {
-    const pattern = `%${q.search.replace(/[\\%_]/g, '\\$&')}%`
+    const pattern = containing(q.search)
     base = base.where((eb) => eb.or([eb('organizations.name', 'ilike', pattern), eb('organizations.slug', 'ilike', pattern)]))
   }
   if (q.status) base = base.where('organizations.status', '=', q.status as Organization['status'])

@@ -6,11 +6,29 @@ import { recordAudit, type AuditActor } from './audit.ts'
 import { emitEvents } from './events.ts'
 import { toRole } from '../lib/representations.ts'
 import { ConflictError, NotFoundError } from '../lib/errors.ts'
+import { containing } from '../lib/text.ts'
+import { cutPage, pageQuery, type Page, type PageRequest } from './keyset.ts'
 import { assertCovered } from '../lib/privilege.ts'
 
+/** Every role of the org, in no order: a lookup by slug (the import's), not a page of the list. */
 export async function listRoles (db: Kysely<Database>, orgId: string): Promise<OrgRole[]> {
-  return await db.selectFrom('org_roles').selectAll().where('org_id', '=', orgId)
-    .orderBy('is_system', 'desc').orderBy('created_at').orderBy('slug').execute()
+  return await db.selectFrom('org_roles').selectAll().where('org_id', '=', orgId).execute()
+}
+
+/** Roles whose name holds `search` (case-insensitive). */
+function rolesMatching (db: Kysely<Database>, orgId: string, search: string | undefined) {
+  const query = db.selectFrom('org_roles').where('org_id', '=', orgId)
+  return search === undefined ? query : query.where('name', 'ilike', containing(search))
+}
+
+export async function listRolesPage (db: Kysely<Database>, orgId: string, search: string | undefined, request: PageRequest): Promise<Page<OrgRole>> {
+  const rows = await pageQuery(rolesMatching(db, orgId, search).selectAll(), { createdAt: 'created_at', id: 'id' }, request).execute()
+  return cutPage(rows, request, (r) => ({ createdAt: r.created_at, id: r.id }))
+}
+
+export async function countRoles (db: Kysely<Database>, orgId: string, search: string | undefined): Promise<number> {
+  const row = await rolesMatching(db, orgId, search).select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow()
+  return Number(row.n)
 }
 
 export async function getRole (db: Kysely<Database>, orgId: string, slug: string): Promise<OrgRole> {

@@ -90,6 +90,7 @@ export interface OrgMembershipsTable {
 }
 
 export interface OrgGroupMembersTable {
+  id: Generated<string>
   group_id: string
   org_id: string
   user_id: string

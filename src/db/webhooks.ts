@@ -12,7 +12,7 @@ import { sql, type Kysely } from 'kysely'
 import type { Database, Webhook, WebhookDelivery } from './schema.ts'
 import { recordAudit, type AuditActor } from './audit.ts'
 import { toEvent, type OrgRef } from './events.ts'
-import { keysetAfter, keysetPage, type KeysetPosition } from './keyset.ts'
+import { cutPage, keysetRequest, pageQuery, type KeysetPosition } from './keyset.ts'
 import { ConflictError, NotFoundError } from '../lib/errors.ts'
 import type { AttemptResult } from '../lib/webhook-sender.ts'
 
@@ -361,13 +361,11 @@ export async function getDelivery (db: Kysely<Database>, webhookId: string, deli
 
 /** A page of the webhook's deliveries, newest first, with their attempts (at most 100 each). */
 export async function listDeliveries (db: Kysely<Database>, webhookId: string, q: { limit: number, after: KeysetPosition | null, status?: WebhookDelivery['status'] }) {
-  const page = await keysetPage(q.limit, q.after, async (limitPlusOne, after) => {
-    let query = db.selectFrom('webhook_deliveries').selectAll().where('webhook_id', '=', webhookId)
-    if (q.status !== undefined) query = query.where('status', '=', q.status)
-    if (after !== null) query = query.where(keysetAfter('created_at', 'id', after))
-    const rows = await query.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(limitPlusOne).execute()
-    return rows.map((r) => ({ ...r, createdAt: r.created_at }))
-  })
+  const request = keysetRequest(q.limit, q.after)
+  let query = db.selectFrom('webhook_deliveries').selectAll().where('webhook_id', '=', webhookId)
+  if (q.status !== undefined) query = query.where('status', '=', q.status)
+  const rows = await pageQuery(query, { createdAt: 'created_at', id: 'id' }, request).execute()
+  const page = cutPage(rows, request, (r) => ({ createdAt: r.created_at, id: r.id }))
   const attempts = await attemptsOf(db, page.rows.map((r) => r.id))
   return { deliveries: page.rows.map((d) => toDelivery(d, (attempts.get(d.id) ?? []).slice(-100))), next: page.next }
 }

@@ -70,10 +70,15 @@ export function filenameTimestamp (date = new Date()): string {
   return date.toISOString().slice(0, 19).replace(/:/g, '-')
 }
 
+/** ISO 8601 with six fraction digits, as every timestamp the service sends (a Date has three). */
+export function microsecondTimestamp (date = new Date()): string {
+  return date.toISOString().replace(/Z$/, '000Z')
+}
+
 export async function streamExport<Row> (request: FastifyRequest, reply: FastifyReply, options: StreamExportOptions<Row>): Promise<ExportResult> {
   const { columns, pages } = options
   const json = options.format === 'json'
-  const exportedAt = new Date().toISOString()
+  const exportedAt = microsecondTimestamp()
   // Before the hijack: errors here are still Fastify's JSON errors.
   let current = await pages.next()
 

@@ -1,10 +1,11 @@
 // Structured pino logs (Fastify's logger): one JSON line per event, each request's lines
-// carrying its `reqId`. Credentials never reach them: request lines hold method, URL (secret
-// query values replaced), host and address, never headers; headers a handler logs by hand are
+// carrying its `reqId`. One line per request, when it has been answered (RequestLog), instead
+// of Fastify's two. Credentials never reach them: request lines hold method, URL (secret query
+// values replaced), route, org and address, never headers; headers a handler logs by hand are
 // redacted too. Anything shaped like a credential (an org API key, a JWT, an opaque token such
 // as an invitation's) is replaced wherever it appears in a logged URL, path or header value,
 // whatever the parameter is called (`?q=iak_…`, `/members/<token>`).
-import type { FastifyRequest, FastifyServerOptions } from 'fastify'
+import { LogController, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import type { Config } from '../config.ts'
 
 export const CENSOR = '[redacted]'
@@ -66,5 +67,31 @@ export function loggerOptions (config: Pick<Config, 'LOG_LEVEL'>): FastifyServer
         'headers.authorization', 'headers["x-api-key"]', 'headers["x-prismeai-api-key"]', 'headers.cookie'],
       censor: CENSOR
     }
+  }
+}
+
+/**
+ * Fastify's request logging, one line per request: nothing when it arrives, and when it has been
+ * answered `request` at info (`request errored` at error when the response itself failed) with
+ * what an operator looks for: method, URL, route, status, duration, org (as the path names it)
+ * and the client's address, beside the `reqId` every line of the request carries.
+ */
+export class RequestLog extends LogController {
+  override incomingRequest (): void {}
+
+  override requestCompleted (error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    if (this.isLogDisabled(request)) return
+    const params = request.params as { orgSlug?: string, orgId?: string } | undefined
+    const line = {
+      method: request.method,
+      url: redactUrl(request.url),
+      route: request.routeOptions.url,
+      status: reply.statusCode,
+      durationMs: Math.round(reply.elapsedTime * 10) / 10,
+      org: redactCredentials(params?.orgSlug ?? params?.orgId ?? '') || undefined,
+      ip: request.ip
+    }
+    if (error) reply.log.error({ ...line, err: error }, 'request errored')
+    else reply.log.info(line, 'request')
   }
 }

@@ -31,3 +31,8 @@ export function findUnstorable (value: unknown, path: string): string | null {
   }
   return null
 }
+
+/** A LIKE/ILIKE pattern matching text that contains `part` literally (`%`, `_` and `\` escaped). */
+export function containing (part: string): string {
+  return `%${part.replace(/[\\%_]/g, '\\$&')}%`
+}

@@ -13,8 +13,11 @@ declare module 'fastify' {
   }
 }
 
+const seconds = (since: number) => ((performance.now() - since) / 1000).toFixed(1)
+
 export default fp(async function db (app, opts: { config: Config }) {
   const { config } = opts
+  const opened = performance.now()
   const handle = await connectDatabase({
     databaseUrl: config.DATABASE_URL,
     dataDir: config.DATA_DIR,
@@ -22,10 +25,15 @@ export default fp(async function db (app, opts: { config: Config }) {
     statementTimeoutMs: config.STATEMENT_TIMEOUT_MS,
     exportPoolMax: config.EXPORT_POOL_MAX,
     acquireTimeoutMs: config.DB_ACQUIRE_TIMEOUT_MS,
-    namedStatements: config.DB_NAMED_STATEMENTS
+    namedStatements: config.DB_NAMED_STATEMENTS,
+    onPhase: (message) => app.log.info(message)
   })
+  // Each start-up phase is logged with its duration, so a first start (seconds) is never silent.
+  app.log.info(`database open in ${seconds(opened)} s; migrating`)
   try {
-    await migrateToLatest(handle.db)
+    const migrating = performance.now()
+    const applied = await migrateToLatest(handle.db)
+    app.log.info(`migrated in ${seconds(migrating)} s (${applied} migration${applied === 1 ? '' : 's'} applied)`)
   } catch (err) {
     await handle.close()
     throw err

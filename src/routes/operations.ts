@@ -91,6 +91,9 @@ export function registerOperations (app: FastifyInstance, handlers: Partial<Hand
           checkContentType(request, bodyTypes)
           // Runs before schema validation: a POST without its optional body validates as {}.
           if ('bodyOptional' in def && request.body === undefined) request.body = {}
+        } else if (request.body !== undefined) {
+          // Never parsed and ignored: an operation without a request body refuses one.
+          throw new UnsupportedMediaTypeError('This operation takes no request body')
         }
         checkStorable(request)
       },

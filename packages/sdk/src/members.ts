@@ -22,14 +22,22 @@ export async function * iterateMembers (client: OrgrosterClient, orgSlug: string
   } while (cursor !== undefined)
 }
 
-/** Every member of the public list (GET /api/public/organizations/{orgId}/members). */
-export async function * iteratePublicMembers (client: OrgrosterClient, orgId: string, options: { limit?: number | undefined } = {}): AsyncGenerator<PublicMember> {
-  let cursor: string | undefined
+export interface PublicMemberOptions {
+  /** Page size (1-100, default 100). */
+  limit?: number | undefined
+  /** Start after this member: the public list's cursor is a member's id, as its seed says. */
+  after?: string | undefined
+}
+
+/** Every member of the public list (GET /api/public/organizations/{orgId}/members), newest first. */
+export async function * iteratePublicMembers (client: OrgrosterClient, orgId: string, options: PublicMemberOptions = {}): AsyncGenerator<PublicMember> {
+  let cursor = options.after
   do {
     const page = await unwrap(client.GET('/api/public/organizations/{orgId}/members', {
       params: { path: { orgId }, query: { limit: options.limit ?? 100, ...(cursor === undefined ? {} : { cursor }) } }
     }))
     yield * page.data
-    cursor = page.pagination.hasMore && page.pagination.nextCursor !== null ? page.pagination.nextCursor : undefined
+    // nextCursor is the id of the page's last member (null on the last page).
+    cursor = page.pagination.nextCursor ?? undefined
   } while (cursor !== undefined)
 }

@@ -6,7 +6,7 @@ import {
   listApplicationRolesPage, listApplicationsPage, type Application, type ApplicationRole
 } from '../../db/applications.ts'
 import { createClient, listClientsPage, type OauthClientRow } from '../../db/clients.ts'
-import { decodeCursor, encodeCursor, type KeysetPage } from '../../db/keyset.ts'
+import { dataEnvelope, pageRequest } from '../../db/keyset.ts'
 import { organizationExists } from '../../db/orgs.ts'
 import { ConflictError, NotFoundError, ValidationError } from '../../lib/errors.ts'
 import { normalizeRedirectUri } from '../../lib/redirect-uri.ts'
@@ -51,13 +51,6 @@ function toClient (c: OauthClientRow) {
   }
 }
 
-function pageOf<Row, Out> (scope: string, page: KeysetPage<Row>, map: (row: Row) => Out) {
-  return {
-    data: page.rows.map(map),
-    pagination: { nextCursor: page.next ? encodeCursor(scope, page.next) : null, hasMore: page.next !== null }
-  }
-}
-
 async function existingApplication (db: Parameters<typeof findApplication>[0], id: string): Promise<Application> {
   const app = await findApplication(db, id)
   if (!app) throw new NotFoundError(`Application ${id} not found`)
@@ -76,10 +69,9 @@ export const applicationHandlers = {
 
   async listApplications (request) {
     requirePlatformPermission(request, 'role:read')
-    const { limit = 50, cursor } = request.query
-    const scope = 'applications'
-    const page = await listApplicationsPage(this.db, cursor ? decodeCursor(scope, cursor) : null, limit)
-    return pageOf(scope, page, toApplication)
+    const cursor = { kind: 'token', scope: 'applications' } as const
+    const paging = await pageRequest(cursor, request.query, 50)
+    return dataEnvelope(cursor, paging, await listApplicationsPage(this.db, paging), toApplication)
   },
 
   async createApplicationRole (request, reply) {
@@ -95,10 +87,9 @@ export const applicationHandlers = {
   async listApplicationRoles (request) {
     requirePlatformPermission(request, 'role:read')
     const app = await existingApplication(this.db, request.params.applicationId)
-    const { limit = 50, cursor } = request.query
-    const scope = `roles:${app.id}`
-    const page = await listApplicationRolesPage(this.db, app.id, cursor ? decodeCursor(scope, cursor) : null, limit)
-    return pageOf(scope, page, toRole)
+    const cursor = { kind: 'token', scope: `roles:${app.id}` } as const
+    const paging = await pageRequest(cursor, request.query, 50)
+    return dataEnvelope(cursor, paging, await listApplicationRolesPage(this.db, app.id, paging), toRole)
   },
 
   async createClient (request, reply) {
@@ -118,10 +109,10 @@ export const applicationHandlers = {
 
   async listClients (request) {
     requirePlatformPermission(request, 'client:read')
-    const { organizationId, limit = 50, cursor } = request.query
+    const { organizationId } = request.query
     if (!(await organizationExists(this.db, organizationId))) throw new NotFoundError(`Organization ${organizationId} not found`)
-    const scope = `clients:${organizationId}`
-    const page = await listClientsPage(this.db, organizationId, cursor ? decodeCursor(scope, cursor) : null, limit)
-    return pageOf(scope, page, toClient)
+    const cursor = { kind: 'token', scope: `clients:${organizationId}` } as const
+    const paging = await pageRequest(cursor, request.query, 50)
+    return dataEnvelope(cursor, paging, await listClientsPage(this.db, organizationId, paging), toClient)
   }
 } satisfies Partial<Handlers>

@@ -2,8 +2,8 @@
 // admins only, 404 for an org that does not exist or that the caller may not administer (a
 // suspended org is administered by nobody; the seed has no 403).
 import { loadOrgAccess } from '../../db/orgs.ts'
-import { decodeCursor, encodeCursor } from '../../db/keyset.ts'
-import { listMembersAfter, type MemberRow } from '../../db/members.ts'
+import { dataEnvelope, pageRequest } from '../../db/keyset.ts'
+import { listMembersPage, memberPosition, type MemberRow } from '../../db/members.ts'
 import { NotFoundError } from '../../lib/errors.ts'
 import { permits } from '../../lib/permissions.ts'
 import { principalOf } from '../access.ts'
@@ -41,16 +41,13 @@ export const publicHandlers = {
     if (!UUID.test(orgId)) throw new NotFoundError("Organization not found: orgId is the organization's id (a UUID, the id of GET /v2/orgs/{orgSlug}), not its slug")
     const access = await loadOrgAccess(this.db, principalOf(request), { id: orgId.toLowerCase() })
     if (access === null || access.permissions === null || access.org.status === 'suspended' || !permits(access.permissions, ADMIN_PERMISSION)) throw notFound
-    const scope = `public-members:${access.org.id}`
-    const after = request.query.cursor !== undefined ? decodeCursor(scope, request.query.cursor) : null
+    const cursor = { kind: 'id', lookup: async (id: string) => await memberPosition(this.db, access.org.id, id) } as const
+    const paging = await pageRequest(cursor, request.query, 50)
     const [page, roles] = await Promise.all([
-      listMembersAfter(this.db, access.org.id, { statuses: ['active', 'suspended'] }, request.query.limit ?? 50, after),
+      listMembersPage(this.db, access.org.id, { statuses: ['active', 'suspended'] }, paging),
       this.db.selectFrom('org_roles').select(['slug', 'permissions']).where('org_id', '=', access.org.id).execute()
     ])
     const adminRoles = new Set(roles.filter((r) => permits(r.permissions, ADMIN_PERMISSION)).map((r) => r.slug))
-    return {
-      data: page.rows.map((m) => toMemberResponse(m, adminRoles)),
-      pagination: { nextCursor: page.next ? encodeCursor(scope, page.next) : null, hasMore: page.next !== null }
-    }
+    return dataEnvelope(cursor, paging, page, (m) => toMemberResponse(m, adminRoles))
   }
 } satisfies Partial<Handlers>

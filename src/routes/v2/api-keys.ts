@@ -1,7 +1,8 @@
 // /v2/orgs/{orgSlug}/api-keys: org API keys. A key never carries a permission its creator lacks,
 // and only a caller holding every permission of a key may change, rotate or delete it.
 import { insertApiKey } from '../../db/api-keys.ts'
-import { deleteApiKey, getApiKey, listApiKeys, rotateApiKey, updateApiKey } from '../../db/api-key-admin.ts'
+import { countApiKeys, deleteApiKey, getApiKey, listApiKeysPage, rotateApiKey, updateApiKey } from '../../db/api-key-admin.ts'
+import { countsTotal, pageRequest, resultsEnvelope } from '../../db/keyset.ts'
 import { recordAudit } from '../../db/audit.ts'
 import { emitEvents } from '../../db/events.ts'
 import { ConflictError, ValidationError } from '../../lib/errors.ts'
@@ -50,9 +51,14 @@ export const apiKeyHandlers = {
 
   async listOrgApiKeys (request) {
     const { org } = await requireOrg(request, request.params.orgSlug, MANAGE)
-    const { limit = 20, page = 1, ownerType, ownerId } = request.query
-    const { rows, total } = await listApiKeys(this.db, org.id, { limit, page, ownerType, ownerId })
-    return { results: rows.map(toApiKey), total }
+    const { ownerType, ownerId } = request.query
+    const cursor = { kind: 'token', scope: `api-keys:${org.id}` } as const
+    const paging = await pageRequest(cursor, request.query, 20)
+    const [page, total] = await Promise.all([
+      listApiKeysPage(this.db, org.id, { ownerType, ownerId }, paging),
+      countsTotal(paging) ? countApiKeys(this.db, org.id, { ownerType, ownerId }) : undefined
+    ])
+    return resultsEnvelope(cursor, paging, page, toApiKey, total)
   },
 
   async getOrgApiKey (request) {

@@ -94,8 +94,8 @@ export const eventHandlers = {
     const webhook = await getWebhook(this.db, org.id, request.params.webhookId)
     const scope = `deliveries:${webhook.id}`
     const { limit = 20, cursor, status } = request.query
-    const page = await listDeliveries(this.db, webhook.id, { limit, status, after: cursor !== undefined ? decodeCursor(scope, cursor) : null })
-    return { results: page.deliveries as any, nextCursor: page.next ? encodeCursor(scope, page.next) : null }
+    const page = await listDeliveries(this.db, webhook.id, { limit, status, after: cursor !== undefined ? decodeCursor(scope, 'newest', cursor) : null })
+    return { results: page.deliveries as any, nextCursor: page.next ? encodeCursor(scope, 'newest', page.next) : null }
   },
 
   async retryOrgWebhookDelivery (request, reply) {

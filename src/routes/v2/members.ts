@@ -1,9 +1,9 @@
 // /v2/orgs/{orgSlug}/members: bulk add, list (offset or keyset), one member, removals, invites.
 import type { FastifyRequest } from 'fastify'
-import { decodeCursor, encodeCursor } from '../../db/keyset.ts'
-import { countMembers, getMemberWithGroups, groupsOfUsers, listMembersAfter, listMembersOffset, type MemberRow } from '../../db/members.ts'
+import { countsTotal, pageRequest, resultsEnvelope } from '../../db/keyset.ts'
+import { countMembers, getMemberWithGroups, groupsOfUsers, listMembersPage } from '../../db/members.ts'
 import { addMembers } from '../../db/member-writes.ts'
-import { removeMembers, renewInvite, updateMember } from '../../db/member-updates.ts'
+import { removeMembers, renewInvite, updateMember, type MemberPatch } from '../../db/member-updates.ts'
 import { NotFoundError, ValidationError } from '../../lib/errors.ts'
 import { toMembership } from '../../lib/representations.ts'
 import { actorUserId } from '../../lib/principal.ts'
@@ -22,6 +22,21 @@ function parseUserIds (raw: string | undefined): string[] | undefined {
   return ids
 }
 
+/** Prisme's updateOrgMember body as a patch: `userId` must name the path's member; `invited` is never set by hand. */
+function memberPatch (pathUserId: string, body: { userId?: string, roleSlug?: string, status?: 'active' | 'invited' | 'suspended' }): MemberPatch {
+  const { userId, roleSlug, status } = body
+  if (userId !== undefined && userId.toLowerCase() !== pathUserId.toLowerCase()) {
+    throw new ValidationError('body/userId must be the userId of the path', [{ field: 'body/userId', message: 'must be the userId of the path' }])
+  }
+  if (status === 'invited') {
+    throw new ValidationError('body/status cannot be invited: a membership becomes an invitation only when a member is added by email', [{ field: 'body/status', message: 'cannot be invited: a membership becomes an invitation only when a member is added by email' }])
+  }
+  if (roleSlug === undefined && status === undefined) {
+    throw new ValidationError('body must change roleSlug or status', [{ field: 'body', message: 'must change roleSlug or status' }])
+  }
+  return { ...(roleSlug !== undefined ? { roleSlug } : {}), ...(status !== undefined ? { status } : {}) }
+}
+
 export const memberHandlers = {
   async addOrgMembers (request, reply) {
     const { org, permissions } = await requireOrg(request, request.params.orgSlug, 'orgs:members:manage')
@@ -36,35 +51,14 @@ export const memberHandlers = {
     const { org } = await requireOrg(request, request.params.orgSlug, 'orgs:members:read')
     const q = request.query
     const filters = { statuses: q.status ? [q.status] : undefined, roleSlug: q.roleSlug, group: q.group, q: q.q, userIds: parseUserIds(q.userIds) }
-    const limit = q.limit ?? 20
-    const scope = `members:${org.id}`
-    let rows: MemberRow[]
-    let total: number | undefined
-    let nextCursor: string | null = null
-    if (q.cursor !== undefined || q.page === undefined) {
-      if (q.sort === 'createdAt') {
-        if (q.cursor !== undefined) throw new ValidationError('querystring/cursor works only with sort=-createdAt', [{ field: 'querystring/cursor', message: 'works only with sort=-createdAt' }])
-        ;({ rows, total } = await listMembersOffset(this.db, org.id, filters, limit, 1, true))
-        nextCursor = null
-      } else {
-        const after = q.cursor !== undefined ? decodeCursor(scope, q.cursor) : null
-        const [page, count] = await Promise.all([
-          listMembersAfter(this.db, org.id, filters, limit, after),
-          after === null ? countMembers(this.db, org.id, filters) : Promise.resolve(undefined)
-        ])
-        rows = page.rows
-        total = count
-        nextCursor = page.next ? encodeCursor(scope, page.next) : null
-      }
-    } else {
-      ({ rows, total } = await listMembersOffset(this.db, org.id, filters, limit, q.page, q.sort === 'createdAt'))
-    }
-    const groups = q.includeGroups === true ? await groupsOfUsers(this.db, org.id, rows.map((r) => r.userId)) : null
-    return {
-      results: rows.map((r) => toMembership(org.slug, r, groups ? { groups: groups.get(r.userId) ?? [] } : {})),
-      ...(total !== undefined ? { total } : {}),
-      nextCursor
-    } as any
+    const cursor = { kind: 'token', scope: `members:${org.id}` } as const
+    const paging = await pageRequest(cursor, q, 20)
+    const [page, total] = await Promise.all([
+      listMembersPage(this.db, org.id, filters, paging),
+      countsTotal(paging) ? countMembers(this.db, org.id, filters) : undefined
+    ])
+    const groups = q.includeGroups === true ? await groupsOfUsers(this.db, org.id, page.rows.map((r) => r.userId)) : null
+    return resultsEnvelope(cursor, paging, page, (r) => toMembership(org.slug, r, groups ? { groups: groups.get(r.userId) ?? [] } : {}), total) as any
   },
 
   async getOrgMember (request) {
@@ -76,7 +70,7 @@ export const memberHandlers = {
 
   async updateOrgMember (request) {
     const { org, permissions } = await requireOrg(request, request.params.orgSlug, 'orgs:members:manage')
-    const { member, groups } = await updateMember(this.db, org, permissions, request.params.userId, request.body, actorUserId(principalOf(request)), auditActor(request))
+    const { member, groups } = await updateMember(this.db, org, permissions, request.params.userId, memberPatch(request.params.userId, request.body), actorUserId(principalOf(request)), auditActor(request))
     return toMembership(org.slug, member, { groups }) as any
   },
 

@@ -1,18 +1,31 @@
 // /v2/orgs/{orgSlug}/roles and /groups, with group membership.
-import { createRole, deleteRole, getRole, listRoles, updateRole } from '../../db/roles.ts'
+import { countRoles, createRole, deleteRole, getRole, listRolesPage, updateRole } from '../../db/roles.ts'
 import {
-  addGroupMembers, createGroup, deleteGroup, getGroup, listGroupMembers, listGroups, removeGroupMembers, updateGroup
+  addGroupMembers, countGroups, createGroup, deleteGroup, getGroup, listGroupMembersPage, listGroupsPage, removeGroupMembers, updateGroup,
+  type GroupMemberRow
 } from '../../db/groups.ts'
+import { countsTotal, pageRequest, resultsEnvelope } from '../../db/keyset.ts'
+import { ValidationError } from '../../lib/errors.ts'
 import { actorUserId } from '../../lib/principal.ts'
 import { present, toGroup, toRole } from '../../lib/representations.ts'
 import { auditActor, principalOf, requireOrg } from '../access.ts'
 import type { Handlers } from '../operations.ts'
 
+function toGroupMember (orgSlug: string, groupSlug: string, r: GroupMemberRow) {
+  return { id: r.id, orgSlug, groupSlug, userId: r.user_id, createdAt: r.created_at, ...present({ email: r.email, createdBy: r.created_by }) }
+}
+
 export const roleGroupHandlers = {
   async listOrgRoles (request) {
     const { org } = await requireOrg(request, request.params.orgSlug, 'orgs:read')
-    const roles = await listRoles(this.db, org.id)
-    return { results: roles.map((r) => toRole(org.slug, r)), total: roles.length, defaultRole: org.default_role }
+    const cursor = { kind: 'token', scope: `roles:${org.id}` } as const
+    const paging = await pageRequest(cursor, request.query, 20)
+    const { search } = request.query
+    const [page, total] = await Promise.all([
+      listRolesPage(this.db, org.id, search, paging),
+      countsTotal(paging) ? countRoles(this.db, org.id, search) : undefined
+    ])
+    return { ...resultsEnvelope(cursor, paging, page, (r) => toRole(org.slug, r), total), defaultRole: org.default_role }
   },
   async createOrgRole (request, reply) {
     const { org, permissions } = await requireOrg(request, request.params.orgSlug, 'orgs:roles:manage')
@@ -36,8 +49,14 @@ export const roleGroupHandlers = {
 
   async listOrgGroups (request) {
     const { org } = await requireOrg(request, request.params.orgSlug, 'orgs:read')
-    const groups = await listGroups(this.db, org.id)
-    return { results: groups.map((g) => toGroup(org.slug, g)), total: groups.length }
+    const cursor = { kind: 'token', scope: `groups:${org.id}` } as const
+    const paging = await pageRequest(cursor, request.query, 20)
+    const { search } = request.query
+    const [page, total] = await Promise.all([
+      listGroupsPage(this.db, org.id, search, paging),
+      countsTotal(paging) ? countGroups(this.db, org.id, search) : undefined
+    ])
+    return resultsEnvelope(cursor, paging, page, (g) => toGroup(org.slug, g), total)
   },
   async createOrgGroup (request, reply) {
     const { org } = await requireOrg(request, request.params.orgSlug, 'orgs:members:manage')
@@ -61,22 +80,19 @@ export const roleGroupHandlers = {
   async addOrgGroupMembers (request, reply) {
     const { org } = await requireOrg(request, request.params.orgSlug, 'orgs:members:manage')
     const { groupSlug } = request.params
-    await addGroupMembers(this.db, org.id, groupSlug, request.body.userIds, actorUserId(principalOf(request)), auditActor(request))
-    const { rows } = await listGroupMembers(this.db, org.id, groupSlug, 1000, 1)
-    const wanted = new Set(request.body.userIds)
+    const { userIds, emails } = request.body
+    if (userIds === undefined && emails === undefined) throw new ValidationError('body must have userIds or emails', [{ field: 'body', message: 'must have userIds or emails' }])
+    const rows = await addGroupMembers(this.db, org.id, groupSlug, { userIds, emails }, actorUserId(principalOf(request)), auditActor(request))
     reply.code(201)
-    return rows.filter((r) => wanted.has(r.user_id)).map((r) => ({
-      orgSlug: org.slug, groupSlug, userId: r.user_id, createdAt: r.created_at, ...present({ email: r.email, createdBy: r.created_by })
-    }))
+    return rows.map((r) => toGroupMember(org.slug, groupSlug, r))
   },
   async listOrgGroupMembers (request) {
     const { org } = await requireOrg(request, request.params.orgSlug, 'orgs:members:read')
     const { groupSlug } = request.params
-    const { rows, total } = await listGroupMembers(this.db, org.id, groupSlug, request.query.limit ?? 20, request.query.page ?? 1)
-    return {
-      results: rows.map((r) => ({ orgSlug: org.slug, groupSlug, userId: r.user_id, createdAt: r.created_at, ...present({ email: r.email, createdBy: r.created_by }) })),
-      total
-    }
+    const cursor = { kind: 'token', scope: `group-members:${org.id}:${groupSlug}` } as const
+    const paging = await pageRequest(cursor, request.query, 20)
+    const { page, total } = await listGroupMembersPage(this.db, org.id, groupSlug, paging)
+    return resultsEnvelope(cursor, paging, page, (r) => toGroupMember(org.slug, groupSlug, r), countsTotal(paging) ? total : undefined)
   },
   async removeOrgGroupMembers (request) {
     const { org } = await requireOrg(request, request.params.orgSlug, 'orgs:members:manage')
