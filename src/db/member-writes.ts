@@ -126,7 +126,7 @@ export async function writeMembers (trx: Kysely<Database>, org: Organization, en
   entries.forEach((e, i) => {
     const slug = e.roleSlug ?? org.default_role
     const missing = live.has(i) ? firstUncovered(options.held, roles.get(slug) ?? []) : undefined
-    if (missing !== undefined) fail(i, '/roleSlug', uncoveredMessage(`Role ${slug}`, missing))
+    if (missing !== undefined) fail(i, '', uncoveredMessage(`Role ${slug}`, missing))
   })
 
   // Resolve every entry to a user; unknown emails become pending users.
