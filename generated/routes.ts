@@ -4004,6 +4004,57 @@ export const routes = {
             }
           }
         },
+        "413": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "PayloadTooLargeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The limit."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "415": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "The body's media type is not accepted here.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "UnsupportedMediaTypeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The accepted media types."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
         "429": {
           "type": "object",
           "required": [
@@ -4052,6 +4103,32 @@ export const routes = {
               "type": "string",
               "const": "Something went wrong",
               "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
             },
             "requestId": {
               "type": "string",
@@ -5587,6 +5664,57 @@ export const routes = {
             }
           }
         },
+        "413": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "PayloadTooLargeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The limit."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "415": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "The body's media type is not accepted here.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "UnsupportedMediaTypeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The accepted media types."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
         "429": {
           "type": "object",
           "required": [
@@ -5635,6 +5763,32 @@ export const routes = {
               "type": "string",
               "const": "Something went wrong",
               "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
             },
             "requestId": {
               "type": "string",
@@ -10580,6 +10734,32 @@ export const routes = {
               "description": "The request id."
             }
           }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
         }
       }
     }
@@ -13449,6 +13629,32 @@ export const routes = {
               "description": "The request id."
             }
           }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
         }
       }
     }
@@ -15417,6 +15623,32 @@ export const routes = {
               "description": "The request id."
             }
           }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
         }
       }
     }
@@ -15736,6 +15968,32 @@ export const routes = {
               "type": "string",
               "const": "Something went wrong",
               "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
             },
             "requestId": {
               "type": "string",
@@ -18319,6 +18577,57 @@ export const routes = {
             }
           }
         },
+        "413": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "PayloadTooLargeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The limit."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "415": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "The body's media type is not accepted here.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "UnsupportedMediaTypeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The accepted media types."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
         "429": {
           "type": "object",
           "required": [
@@ -18367,6 +18676,32 @@ export const routes = {
               "type": "string",
               "const": "Something went wrong",
               "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
             },
             "requestId": {
               "type": "string",
@@ -19090,6 +19425,57 @@ export const routes = {
             }
           }
         },
+        "413": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "PayloadTooLargeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The limit."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "415": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "The body's media type is not accepted here.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "UnsupportedMediaTypeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The accepted media types."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
         "429": {
           "type": "object",
           "required": [
@@ -19138,6 +19524,32 @@ export const routes = {
               "type": "string",
               "const": "Something went wrong",
               "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
             },
             "requestId": {
               "type": "string",
@@ -19436,6 +19848,57 @@ export const routes = {
             }
           }
         },
+        "413": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "PayloadTooLargeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The limit."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "415": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "The body's media type is not accepted here.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "UnsupportedMediaTypeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The accepted media types."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
         "429": {
           "type": "object",
           "required": [
@@ -19484,6 +19947,32 @@ export const routes = {
               "type": "string",
               "const": "Something went wrong",
               "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
             },
             "requestId": {
               "type": "string",
@@ -21638,6 +22127,57 @@ export const routes = {
             }
           }
         },
+        "413": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "PayloadTooLargeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The limit."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "415": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "The body's media type is not accepted here.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "UnsupportedMediaTypeError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "The accepted media types."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
         "429": {
           "type": "object",
           "required": [
@@ -21686,6 +22226,32 @@ export const routes = {
               "type": "string",
               "const": "Something went wrong",
               "description": "Always the same text."
+            },
+            "requestId": {
+              "type": "string",
+              "pattern": "^[A-Za-z0-9._:-]{1,128}$",
+              "maxLength": 128,
+              "description": "The request id."
+            }
+          }
+        },
+        "503": {
+          "type": "object",
+          "required": [
+            "error",
+            "message"
+          ],
+          "description": "A failure worth retrying shortly.",
+          "properties": {
+            "error": {
+              "type": "string",
+              "const": "ServiceUnavailableError",
+              "description": "Error kind."
+            },
+            "message": {
+              "type": "string",
+              "maxLength": 1000,
+              "description": "What to do."
             },
             "requestId": {
               "type": "string",
