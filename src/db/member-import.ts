@@ -72,15 +72,25 @@ export async function importMembers (db: Kysely<Database>, org: Organization, li
         }
         for (const f of result.failed) fail(batch[f.index]!.line, f.field === '' ? f.message : `${f.field.slice(1)} ${f.message}`)
       }
+      // The next batch is read and checked while the database writes the last one: one write
+      // in flight and one batch filling, so memory stays bounded and both cores work.
+      let writing: Promise<void> = Promise.resolve()
+      const next = async (ready: Array<{ line: number, entry: WriteEntry }>): Promise<void> => {
+        await writing
+        writing = write(ready)
+        // Rejections surface at the next await of `writing`; none goes unhandled meanwhile.
+        writing.catch(() => {})
+      }
       let batch: Array<{ line: number, entry: WriteEntry }> = []
       for await (const part of lines) {
         for (const l of part) {
           if ('message' in l) fail(l.line, l.message)
           else batch.push(l)
         }
-        if (batch.length >= IMPORT_BATCH) { await write(batch); batch = [] }
+        if (batch.length >= IMPORT_BATCH) { await next(batch); batch = [] }
       }
-      await write(batch)
+      await next(batch)
+      await writing
       outcome.failed.sort((a, b) => a.line - b.line)
       if (options.strict && outcome.failedCount > 0) throw new ImportRolledBack(outcome, 'strict')
       if (options.dryRun) throw new ImportRolledBack(outcome, 'dryRun')

@@ -4,6 +4,7 @@ import { sql, type Kysely } from 'kysely'
 import type { Database, MembershipStatus, Organization } from './schema.ts'
 import { recordAudit, type AuditActor } from './audit.ts'
 import { emitEvents, type EventInput } from './events.ts'
+import { anyOf } from './arrays.ts'
 import { groupsOfUsers, MEMBER_COLUMNS, type MemberRow } from './members.ts'
 import { rolePermissions } from './roles.ts'
 import { ConflictError, ValidationError } from '../lib/errors.ts'
@@ -67,15 +68,6 @@ export interface WriteOutcome {
   failed: Array<{ index: number, field: string, message: string }>
 }
 
-// Rows per INSERT: well under PostgreSQL's 65,535 bind parameters at 16 columns a row.
-export const CHUNK = 2000
-
-function chunks<T> (items: T[]): T[][] {
-  const out: T[][] = []
-  for (let i = 0; i < items.length; i += CHUNK) out.push(items.slice(i, i + CHUNK))
-  return out
-}
-
 const invalid = (index: number, field: string, message: string) =>
   new ValidationError(`body/users/${index}${field} ${message}`, [{ field: `body/users/${index}${field}`, message }])
 
@@ -131,7 +123,7 @@ export async function writeMembers (trx: Kysely<Database>, org: Organization, en
 
   // Resolve every entry to a user; unknown emails become pending users.
   const ids = [...new Set(entries.flatMap((e, i) => (live.has(i) && e.userId !== undefined ? [e.userId.toLowerCase()] : [])))]
-  const known = new Map((ids.length > 0 ? await trx.selectFrom('users').select(['id', 'sub', 'email']).where('id', 'in', ids).execute() : []).map((u) => [u.id, u]))
+  const known = new Map((ids.length > 0 ? await trx.selectFrom('users').select(['id', 'sub', 'email']).where('id', '=', anyOf(ids, 'uuid')).execute() : []).map((u) => [u.id, u]))
   const byId = (e: WriteEntry): UserRef | undefined => (e.userId !== undefined ? known.get(e.userId.toLowerCase()) : undefined)
   const emails = [...new Set(entries.flatMap((e, i) => (live.has(i) && e.email !== undefined && byId(e) === undefined ? [e.email.toLowerCase()] : [])))].sort()
   const byEmail = new Map<string, UserRef>()
@@ -139,16 +131,16 @@ export async function writeMembers (trx: Kysely<Database>, org: Organization, en
   if (emails.length > 0) {
     const names = new Map<string, WriteEntry>()
     entries.forEach((e, i) => { if (live.has(i) && e.email !== undefined && !names.has(e.email.toLowerCase())) names.set(e.email.toLowerCase(), e) })
-    for (const part of chunks(emails)) {
-      const made = await trx.insertInto('users').values(part.map((email) => {
-        const e = names.get(email)
-        return { email, status: 'pending' as const, given_name: e?.givenName ?? null, family_name: e?.familyName ?? null, full_name: e?.fullName ?? null }
-      })).onConflict((oc) => oc.expression(sql`lower(email)`).doNothing()).returning(['id', 'sub', 'email']).execute()
-      made.forEach(remember)
-      // Those that existed (or that a concurrent add just committed) are read in a new statement.
-      const existed = made.length === part.length ? [] : part.filter((email) => !byEmail.has(email))
-      if (existed.length > 0) (await trx.selectFrom('users').select(['id', 'sub', 'email']).where(sql<string>`lower(email)`, 'in', existed).execute()).forEach(remember)
-    }
+    const name = (pick: (e: WriteEntry) => string | undefined) => emails.map((email) => pick(names.get(email)!) ?? null)
+    const made = await trx.insertInto('users').columns(['email', 'status', 'given_name', 'family_name', 'full_name'])
+      .expression(sql`select v.email, 'pending', v.given_name, v.family_name, v.full_name
+        from unnest(${emails}::text[], ${name((e) => e.givenName)}::text[], ${name((e) => e.familyName)}::text[], ${name((e) => e.fullName)}::text[])
+        as v(email, given_name, family_name, full_name)`)
+      .onConflict((oc) => oc.expression(sql`lower(email)`).doNothing()).returning(['id', 'sub', 'email']).execute()
+    made.forEach(remember)
+    // Those that existed (or that a concurrent add just committed) are read in a new statement.
+    const existed = made.length === emails.length ? [] : emails.filter((email) => !byEmail.has(email))
+    if (existed.length > 0) (await trx.selectFrom('users').select(['id', 'sub', 'email']).where(sql<string>`lower(email)`, '=', anyOf(existed, 'text')).execute()).forEach(remember)
   }
   const resolved: Array<{ index: number, entry: WriteEntry, user: UserRef }> = []
   const firstRef = new Map<string, string>()
@@ -174,38 +166,39 @@ export async function writeMembers (trx: Kysely<Database>, org: Organization, en
   // rows). Sorted by user id so concurrent overlapping writes take row locks in one order.
   const toAdd = [...fresh].sort((a, b) => (a.user.id < b.user.id ? -1 : 1))
   const tokens = new Map<string, string>()
-  const members = new Map<string, MemberRow>()
-  const now = sql<string>`now()` as any
-  for (const part of chunks(toAdd)) {
-    const rows = part.map((r) => {
-      const status = r.entry.status ?? (r.user.sub === null ? 'invited' : 'active')
-      const invited = status === 'invited'
-      const token = invited && options.inviteTokens ? randomBytes(32).toString('base64url') : null
-      if (token) tokens.set(r.user.id, token)
-      return {
-        org_id: org.id,
-        user_id: r.user.id,
-        role_slug: r.entry.roleSlug ?? org.default_role,
-        status,
-        invited_by: invited ? options.invitedBy : null,
-        invited_at: invited ? now : null,
-        invite_email: invited ? r.user.email : null,
-        invite_token_hash: token ? hashInviteToken(token) : null,
-        invite_expires_at: invited ? sql<string>`now() + make_interval(hours => ${options.inviteTtlHours})` as any : null,
-        joined_at: invited ? null : now,
-        joined_via: invited ? 'invite-email' as const : 'direct' as const,
-        deactivated_at: status === 'suspended' ? now : null,
-        created_by: options.invitedBy,
-        updated_by: options.invitedBy
-      }
-    })
-    const insert = (db: Pick<Kysely<Database>, 'insertInto'>) => db.insertInto('org_memberships').values(rows).onConflict((oc) => oc.columns(['org_id', 'user_id']).doNothing())
-    // Inserted and read back with their users in one statement, inside the transaction: once it
-    // commits, a concurrent removal may delete them.
-    const inserted = await trx.with('m', (db) => insert(db).returningAll())
+  const rows = toAdd.map((r) => {
+    const status = r.entry.status ?? (r.user.sub === null ? 'invited' : 'active')
+    const token = status === 'invited' && options.inviteTokens ? randomBytes(32).toString('base64url') : null
+    if (token) tokens.set(r.user.id, token)
+    return { userId: r.user.id, roleSlug: r.entry.roleSlug ?? org.default_role, status, email: r.user.email, tokenHash: token ? hashInviteToken(token) : null }
+  })
+  const column = <T>(pick: (row: typeof rows[number]) => T) => rows.map(pick)
+  const by = options.invitedBy
+  // One statement for the whole set (unnest: one parameter per column, whatever the row count);
+  // inserted and read back with their users inside the transaction: once it commits, a
+  // concurrent removal may delete them.
+  const inserted = rows.length === 0
+    ? []
+    : await trx.with('m', (db) => db.insertInto('org_memberships')
+      .columns(['org_id', 'user_id', 'role_slug', 'status', 'invited_by', 'invited_at', 'invite_email', 'invite_token_hash',
+        'invite_expires_at', 'joined_at', 'joined_via', 'deactivated_at', 'created_by', 'updated_by'])
+      .expression(sql`select ${org.id}::uuid, v.user_id, v.role_slug, v.status,
+          case when v.status = 'invited' then ${by}::uuid end,
+          case when v.status = 'invited' then now() end,
+          case when v.status = 'invited' then v.email end,
+          v.token_hash,
+          case when v.status = 'invited' then now() + make_interval(hours => ${options.inviteTtlHours}) end,
+          case when v.status <> 'invited' then now() end,
+          case when v.status = 'invited' then 'invite-email' else 'direct' end,
+          case when v.status = 'suspended' then now() end,
+          ${by}::uuid, ${by}::uuid
+        from unnest(${column((r) => r.userId)}::uuid[], ${column((r) => r.roleSlug)}::text[], ${column((r) => r.status)}::text[],
+          ${column((r) => r.email)}::text[], ${column((r) => r.tokenHash)}::text[]) with ordinality as v(user_id, role_slug, status, email, token_hash, n)
+        order by v.n`)
+      .onConflict((oc) => oc.columns(['org_id', 'user_id']).doNothing())
+      .returningAll())
       .selectFrom('m').innerJoin('users as u', 'u.id', 'm.user_id').select(MEMBER_COLUMNS).execute()
-    for (const member of inserted) members.set(member.userId, member)
-  }
+  const members = new Map(inserted.map((member) => [member.userId, member]))
   const written = fresh.filter((r) => members.has(r.user.id))
   await addToGroups(trx, org.id, written.flatMap((r) => (r.entry.groups ?? []).map((g) => ({ userId: r.user.id, group: g }))), options.invitedBy)
   // A membership made here has only the groups this call gave it (removals take groups along).
@@ -256,9 +249,11 @@ export async function addToGroups (db: Kysely<Database>, orgId: string, pairs: A
   await db.insertInto('org_groups').values(slugs.map((slug) => ({ org_id: orgId, slug, name: slug, created_by: by })))
     .onConflict((oc) => oc.columns(['org_id', 'slug']).doNothing()).execute()
   const groups = new Map((await db.selectFrom('org_groups').select(['id', 'slug']).where('org_id', '=', orgId).where('slug', 'in', slugs).execute()).map((g) => [g.slug, g.id]))
-  const rows = pairs.map((p) => ({ group_id: groups.get(p.group) as string, org_id: orgId, user_id: p.userId, created_by: by }))
-    .sort((a, b) => (a.group_id + a.user_id < b.group_id + b.user_id ? -1 : 1))
-  for (const part of chunks(rows)) {
-    await db.insertInto('org_group_members').values(part).onConflict((oc) => oc.columns(['group_id', 'user_id']).doNothing()).execute()
-  }
+  const rows = pairs.map((p) => ({ groupId: groups.get(p.group) as string, userId: p.userId }))
+    .sort((a, b) => (a.groupId + a.userId < b.groupId + b.userId ? -1 : 1))
+  await db.insertInto('org_group_members').columns(['group_id', 'org_id', 'user_id', 'created_by'])
+    .expression(sql`select v.group_id, ${orgId}::uuid, v.user_id, ${by}::uuid
+      from unnest(${rows.map((r) => r.groupId)}::uuid[], ${rows.map((r) => r.userId)}::uuid[]) with ordinality as v(group_id, user_id, n)
+      order by v.n`)
+    .onConflict((oc) => oc.columns(['group_id', 'user_id']).doNothing()).execute()
 }

@@ -1,6 +1,7 @@
 // Memberships: pages (keyset or offset), one member, and their groups.
 import { sql, type Kysely, type SelectQueryBuilder } from 'kysely'
 import type { Database, MembershipStatus } from './schema.ts'
+import { anyOf } from './arrays.ts'
 import { beyond, cutPage, fetchSize, ordered, pageQuery, type KeysetPosition, type Page, type PageRequest } from './keyset.ts'
 import { preparedStatement } from './prepared.ts'
 
@@ -172,7 +173,7 @@ export async function groupsOfUsers (db: Kysely<Database>, orgId: string, userId
   const rows = await db.selectFrom('org_group_members as gm')
     .innerJoin('org_groups as g', 'g.id', 'gm.group_id')
     .select(['gm.user_id as userId', 'g.slug'])
-    .where('gm.org_id', '=', orgId).where('gm.user_id', 'in', userIds)
+    .where('gm.org_id', '=', orgId).where('gm.user_id', '=', anyOf(userIds, 'uuid'))
     .orderBy('g.slug').execute()
   for (const row of rows) {
     const list = byUser.get(row.userId)
