@@ -2,6 +2,9 @@
 // COPY of the same file into a staging table (`psql \copy … FROM`), for the 100,000-member file
 // `bench:export` writes (its org seeded once by `npm run seed`). Each round imports into a new
 // org on a fresh server process (peak RSS from /proc: VmHWM), then runs the \copy right after.
+// A second reference is the schema's own floor: the same rows written set-based by SQL alone
+// (memberships, group memberships and one event each, from that staging table, in one
+// transaction rolled back), which is what any import into these tables costs at least.
 // A last run imports a 50 MiB file (that export's lines repeated: the repeats fail as the same
 // user) to show the memory stays flat as the file grows.
 //   BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/orgroster_bench; created if
@@ -83,15 +86,35 @@ async function prepare (client: pg.Client, server: Server): Promise<void> {
   await once(big, 'finish')
 }
 
+const psql = (...commands: string[]): void => {
+  const out = spawnSync('psql', [url, '-X', '-q', '-v', 'ON_ERROR_STOP=1', ...commands.flatMap((c) => ['-c', c])])
+  if (out.status !== 0) throw new Error(`psql failed: ${out.stderr.toString()}`)
+}
+const timed = (run: () => void): number => { const started = performance.now(); run(); return (performance.now() - started) / 1000 }
+
 /** psql's \copy of the file into a staging table of text columns named by its header. */
 function copyReference (): number {
   const header = readFileSync(file, 'utf8').split('\n', 1)[0]!.trim().split(',')
   const columns = header.map((c) => `"${c}" text`).join(', ')
-  const started = performance.now()
-  const out = spawnSync('psql', [url, '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-c', `drop table if exists bench_import_staging; create unlogged table bench_import_staging (${columns})`,
-    '-c', `\\copy bench_import_staging FROM '${file}' WITH (FORMAT csv, HEADER true)`])
-  if (out.status !== 0) throw new Error(`psql failed: ${out.stderr.toString()}`)
-  return (performance.now() - started) / 1000
+  return timed(() => psql(`drop table if exists bench_import_staging; create unlogged table bench_import_staging (${columns})`,
+    `\\copy bench_import_staging FROM '${file}' WITH (FORMAT csv, HEADER true)`))
+}
+
+/** The staged rows written into org `slug` by SQL alone, as the import writes them, rolled back. */
+function sqlFloor (slug: string): number {
+  const org = `(select id from organizations where slug = '${slug}')`
+  return timed(() => psql(`begin;
+    insert into org_memberships (org_id, user_id, role_slug, status, joined_at, joined_via)
+      select ${org}, s."userId"::uuid, s."roleSlug", s.status, now(), 'direct' from bench_import_staging s on conflict do nothing;
+    insert into org_groups (org_id, slug, name)
+      select distinct ${org}, g, g from bench_import_staging s, unnest(string_to_array(s.groups, ';')) g on conflict do nothing;
+    insert into org_group_members (group_id, org_id, user_id)
+      select g.id, g.org_id, s."userId"::uuid from bench_import_staging s, unnest(string_to_array(s.groups, ';')) gs
+      join org_groups g on g.org_id = ${org} and g.slug = gs on conflict do nothing;
+    insert into org_events (org_id, org_slug, seq, type, actor_type, actor_id, data)
+      select m.org_id, '${slug}', 1000000 + row_number() over (), 'membership.created', 'user', null, to_jsonb(m)
+      from org_memberships m where m.org_id = ${org};
+    rollback`))
 }
 
 async function importInto (server: Server, path: string, slug: string): Promise<{ seconds: number, created: number, failedCount: number }> {
@@ -109,7 +132,7 @@ await handle.close()
 const client = new pg.Client({ connectionString: url })
 await client.connect()
 const env = { DATABASE_URL: url, JWT_SECRET: SECRET, RATE_LIMIT_MAX: '1000000' }
-const runs: Array<{ seconds: number, copy: number, rssMb: number }> = []
+const runs: Array<{ seconds: number, copy: number, floor: number, rssMb: number }> = []
 let big: { seconds: number, rssMb: number, bytes: number } | undefined
 try {
   const first = await startServer(env)
@@ -118,12 +141,16 @@ try {
   for (let round = 0; round < rounds; round++) {
     const server = await startServer(env)
     try {
+      const floorSlug = `bench-floor-${stamp}-${round}`
+      const floorOrg = await request(server, 'POST', '/v2/orgs', JSON.stringify({ name: floorSlug, slug: floorSlug }), { 'content-type': 'application/json' })
+      if (floorOrg.status !== 201) throw new Error(`org: ${floorOrg.status} ${floorOrg.text}`)
       const run = await importInto(server, file, `bench-import-${stamp}-${round}`)
       if (run.created !== size + 1) throw new Error(`created ${run.created}, expected ${size + 1}`)
       const rssMb = await serverPeakRss(server)
-      runs.push({ seconds: run.seconds, rssMb, copy: copyReference() })
+      const copy = copyReference()
+      runs.push({ seconds: run.seconds, rssMb, copy, floor: sqlFloor(floorSlug) })
       const last = runs[runs.length - 1]!
-      console.log(`round ${round + 1}: import ${last.seconds.toFixed(2)} s (${Math.round(run.created / last.seconds).toLocaleString('en')} rows/s, peak RSS ${rssMb.toFixed(0)} MB); \\copy ${last.copy.toFixed(2)} s`)
+      console.log(`round ${round + 1}: import ${last.seconds.toFixed(2)} s (${Math.round(run.created / last.seconds).toLocaleString('en')} rows/s, peak RSS ${rssMb.toFixed(0)} MB); \\copy ${last.copy.toFixed(2)} s; SQL floor ${last.floor.toFixed(2)} s`)
     } finally {
       await server.stop()
     }
@@ -140,8 +167,9 @@ try {
   await client.end()
 }
 const seconds = median(runs.map((r) => r.seconds))
-console.log(`\nmember import over HTTP on loopback vs psql \\copy of the same file into a staging table (median of ${rounds} rounds; ratio: median of the rounds' copy s / import s)\n`)
-console.log('| members | import s | rows/s | server peak RSS MB | \\copy s | ratio | 50 MiB file: s, peak RSS MB |')
-console.log('|---|---|---|---|---|---|---|')
+console.log(`\nmember import over HTTP on loopback vs psql \\copy of the same file into a staging table, and vs the same rows written by SQL alone from that table (median of ${rounds} rounds; ratios: median of the rounds' reference s / import s)\n`)
+console.log('| members | import s | rows/s | server peak RSS MB | \\copy s | ratio to \\copy | SQL floor s | ratio to floor | 50 MiB file: s, peak RSS MB |')
+console.log('|---|---|---|---|---|---|---|---|---|')
 console.log(`| ${(size + 1).toLocaleString('en')} | ${seconds.toFixed(2)} | ${Math.round((size + 1) / seconds).toLocaleString('en')} | ${Math.max(...runs.map((r) => r.rssMb)).toFixed(0)} | ` +
-  `${median(runs.map((r) => r.copy)).toFixed(2)} | ${median(runs.map((r) => r.copy / r.seconds)).toFixed(3)} | ${big!.seconds.toFixed(1)}, ${big!.rssMb.toFixed(0)} |`)
+  `${median(runs.map((r) => r.copy)).toFixed(2)} | ${median(runs.map((r) => r.copy / r.seconds)).toFixed(3)} | ` +
+  `${median(runs.map((r) => r.floor)).toFixed(2)} | ${median(runs.map((r) => r.floor / r.seconds)).toFixed(2)} | ${big!.seconds.toFixed(1)}, ${big!.rssMb.toFixed(0)} |`)
