@@ -3,7 +3,9 @@ import { createHash, randomBytes } from 'node:crypto'
 import { sql, type Kysely } from 'kysely'
 import type { Database, MembershipStatus, Organization } from './schema.ts'
 import { recordAudit, type AuditActor } from './audit.ts'
+import { chunks } from './chunks.ts'
 import { emitEvents, type EventInput } from './events.ts'
+import { addToGroups, groupCreated, groupMembershipChanged } from './groups.ts'
 import { groupsOfUsers, MEMBER_COLUMNS, type MemberRow } from './members.ts'
 import { rolePermissions } from './roles.ts'
 import { ConflictError, ValidationError } from '../lib/errors.ts'
@@ -67,15 +69,6 @@ export interface WriteOutcome {
   failed: Array<{ index: number, field: string, message: string }>
 }
 
-// Rows per INSERT: well under PostgreSQL's 65,535 bind parameters at 16 columns a row.
-export const CHUNK = 2000
-
-function chunks<T> (items: T[]): T[][] {
-  const out: T[][] = []
-  for (let i = 0; i < items.length; i += CHUNK) out.push(items.slice(i, i + CHUNK))
-  return out
-}
-
 const invalid = (index: number, field: string, message: string) =>
   new ValidationError(`body/users/${index}${field} ${message}`, [{ field: `body/users/${index}${field}`, message }])
 
@@ -105,8 +98,8 @@ export async function roleSlugs (db: Kysely<Database>, orgId: string): Promise<S
  * The one membership writer (POST /members and the CSV import), inside the caller's
  * transaction, for up to a few thousand entries: roles checked, users resolved (unknown
  * emails become pending users, lowercased), one membership per user, invitations for pending
- * users, groups created when missing. An entry that cannot be written is reported in `failed`
- * and writes nothing; the caller decides whether that fails the whole call.
+ * users, groups created when missing, and their events. An entry that cannot be written is
+ * reported in `failed` and writes nothing; the caller decides whether that fails the whole call.
  */
 export async function writeMembers (trx: Kysely<Database>, org: Organization, entries: WriteEntry[], options: WriteOptions): Promise<WriteOutcome> {
   const failed: WriteOutcome['failed'] = []
@@ -207,10 +200,15 @@ export async function writeMembers (trx: Kysely<Database>, org: Organization, en
     for (const member of inserted) members.set(member.userId, member)
   }
   const written = fresh.filter((r) => members.has(r.user.id))
-  await addToGroups(trx, org.id, written.flatMap((r) => (r.entry.groups ?? []).map((g) => ({ userId: r.user.id, group: g }))), options.invitedBy)
+  const grouped = await addToGroups(trx, org.id, written.flatMap((r) => (r.entry.groups ?? []).map((g) => ({ userId: r.user.id, group: g }))), options.invitedBy)
   // A membership made here has only the groups this call gave it (removals take groups along).
   const groups = written.some((r) => (r.entry.groups?.length ?? 0) > 0) ? await groupsOfUsers(trx, org.id, written.map((r) => r.user.id)) : new Map<string, string[]>()
-  await emitEvents(trx, options.actor, org, written.map((r) => membershipCreated(org.slug, members.get(r.user.id)!, groups.get(r.user.id) ?? [])))
+  // In causal order: the groups this write created, the memberships, then who joined which group.
+  await emitEvents(trx, options.actor, org, [
+    ...grouped.created.map((g) => groupCreated(org.slug, g)),
+    ...written.map((r) => membershipCreated(org.slug, members.get(r.user.id)!, groups.get(r.user.id) ?? [])),
+    ...grouped.added.map((p) => groupMembershipChanged('group_membership.added', org.slug, p))
+  ])
   const byIndex = (a: { index: number }, b: { index: number }) => a.index - b.index
   return {
     created: written.map((r) => ({
@@ -247,18 +245,4 @@ export async function addMembers (db: Kysely<Database>, org: Organization, entri
 /** The event of a new membership: an invitation when the person has not signed in yet. */
 export function membershipCreated (orgSlug: string, member: MemberRow, groups: string[]): EventInput {
   return { type: member.status === 'invited' ? 'invitation.created' : 'membership.created', data: toMembership(orgSlug, member, { groups }) }
-}
-
-/** Puts users in groups, creating missing groups; existing group memberships are kept. */
-export async function addToGroups (db: Kysely<Database>, orgId: string, pairs: Array<{ userId: string, group: string }>, by: string | null): Promise<void> {
-  if (pairs.length === 0) return
-  const slugs = [...new Set(pairs.map((p) => p.group))].sort()
-  await db.insertInto('org_groups').values(slugs.map((slug) => ({ org_id: orgId, slug, name: slug, created_by: by })))
-    .onConflict((oc) => oc.columns(['org_id', 'slug']).doNothing()).execute()
-  const groups = new Map((await db.selectFrom('org_groups').select(['id', 'slug']).where('org_id', '=', orgId).where('slug', 'in', slugs).execute()).map((g) => [g.slug, g.id]))
-  const rows = pairs.map((p) => ({ group_id: groups.get(p.group) as string, org_id: orgId, user_id: p.userId, created_by: by }))
-    .sort((a, b) => (a.group_id + a.user_id < b.group_id + b.user_id ? -1 : 1))
-  for (const part of chunks(rows)) {
-    await db.insertInto('org_group_members').values(part).onConflict((oc) => oc.columns(['group_id', 'user_id']).doNothing()).execute()
-  }
 }
