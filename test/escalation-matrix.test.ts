@@ -1,4 +1,4 @@
-// Escalation matrix (issue 11): every grant path × five actors (owner, admin, a custom role
+// Escalation matrix (issue 11; webhooks from issue 15): every grant path × five actors (owner, admin, a custom role
 // holding exactly one manage permission, an API key holding exactly one, a plain member) ×
 // three targets (a role or key whose permissions are above, equal to or below the actor's held
 // set). Each cell's outcome is computed from the rule, not listed: the route's permission, then
@@ -7,7 +7,7 @@
 // org per actor kind; each cell makes its own targets, so no cell depends on another's writes.
 import t, { type Test } from 'tap'
 import type { InjectOptions, LightMyRequestResponse } from 'fastify'
-import { buildTestApp, databaseName, randomSlug, type TestApp } from './helper.ts'
+import { bearer, buildTestApp, databaseName, randomSlug, type TestApp } from './helper.ts'
 import { ACTOR_KINDS, buildOrgWorld, makeKey, makeMember, makeRole, readBack, type ManagePermission, type OrgWorld } from './privilege-world.ts'
 
 t.comment(`database: ${databaseName}`)
@@ -45,6 +45,7 @@ interface Path {
 const role = (slug: string, permissions: string[]): Involved => ({ subject: `Role ${slug}`, permissions })
 const newSet = (permissions: string[]): Involved => ({ subject: 'The new permission set', permissions })
 const base = (w: OrgWorld) => `/v2/orgs/${w.slug}`
+const WEBHOOK: Involved = { subject: 'A webhook', permissions: ['orgs:events:read'] }
 
 const PATHS: Record<string, Path> = {
   'bulk add assigns the role': {
@@ -210,6 +211,28 @@ const PATHS: Record<string, Path> = {
         request: { method: 'PATCH', url: `${base(w)}/roles/${slug}`, payload: { permissions: set } },
         involved: [newSet(set), role(slug, [])],
         check: (t, res) => { t.match(res.json(), { slug, permissions: set }) }
+      }
+    }
+  },
+  // An endpoint receives the org's events: it grants reading them, whatever the target set.
+  'creating a webhook': {
+    permission: 'orgs:webhooks:manage',
+    ok: 201,
+    cell: async (w) => ({
+      request: { method: 'POST', url: `${base(w)}/webhooks`, payload: { url: 'https://hooks.invalid/new' } },
+      involved: [WEBHOOK],
+      check: (t, res) => { t.match(res.json(), { url: 'https://hooks.invalid/new', secret: /^whsec_/ }) }
+    })
+  },
+  'pointing a webhook elsewhere': {
+    permission: 'orgs:webhooks:manage',
+    ok: 200,
+    cell: async (w) => {
+      const hook = (await w.ctx.app.inject({ method: 'POST', url: `${base(w)}/webhooks`, headers: bearer(w.ownerToken), payload: { url: 'https://hooks.invalid/old' } })).json()
+      return {
+        request: { method: 'PATCH', url: `${base(w)}/webhooks/${hook.id}`, payload: { url: 'https://hooks.invalid/elsewhere' } },
+        involved: [WEBHOOK],
+        check: (t, res) => { t.match(res.json(), { id: hook.id, url: 'https://hooks.invalid/elsewhere' }) }
       }
     }
   },

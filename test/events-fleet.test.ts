@@ -1,11 +1,14 @@
 // Delivery across processes on one PostgreSQL: a change committed by an instance that is
 // SIGKILLed at once is delivered by the next one; two instances deliver each event once; seq
-// orders an org's events under concurrent writers from both instances.
+// orders an org's events under concurrent writers from both instances. On both databases: a
+// delivery claimed by an instance that dies before attempting it waits out the claim's lease,
+// then is delivered once by another.
 import { randomUUID } from 'node:crypto'
 import t from 'tap'
 import { startServer } from '../bench/server-process.ts'
 import { mintToken } from '../src/lib/dev-token.ts'
 import { resolveJwtKeys } from '../src/lib/jwt-keys.ts'
+import { claimDeliveries, dispatchEvents } from '../src/db/webhooks.ts'
 import { bearer, buildTestApp, createTestDatabase, JWT_SECRET, onPostgres, ownerWithOrg, testConfig } from './helper.ts'
 import { startReceiver } from './webhook-receiver.ts'
 
@@ -86,4 +89,42 @@ t.test('two instances on one PostgreSQL: each event delivered once, seq in commi
   // Bulk adds are contiguous: a writer holds the org's counter from its first event to commit.
   const bySeq = [...receiver.received].sort((a, b) => a.body.seq - b.body.seq)
   t.same(bySeq.map((m) => m.body.seq), Array.from({ length: total }, (_, i) => i + 2))
+})
+
+t.test('a claim whose instance died is delivered by another once its lease expires, exactly once', async (t) => {
+  // A long attempt timeout: the live worker waits on the held answer below, not on a timeout.
+  const ctx = await buildTestApp(t, { ...FAST, WEBHOOK_TIMEOUT_MS: '20000' })
+  const receiver = await startReceiver()
+  t.teardown(receiver.close)
+  const owner = await ownerWithOrg(ctx)
+  const hook = (await ctx.app.inject({ method: 'POST', url: `/v2/orgs/${owner.slug}/webhooks`, headers: bearer(owner.token), payload: { url: receiver.url } })).json()
+  receiver.secret = hook.secret
+  // The live worker's attempt of the first event is held, so it claims nothing else meanwhile.
+  let answer = (_status: number): void => {}
+  const held = new Promise<number>((resolve) => { answer = resolve })
+  receiver.respond = (m) => (m.body.type === 'organization.updated' ? held : 200)
+  await ctx.app.inject({ method: 'PATCH', url: `/v2/orgs/${owner.slug}`, headers: bearer(owner.token), payload: { name: 'Held' } })
+  await receiver.waitFor((r) => r.length === 1)
+  const added = await ctx.app.inject({ method: 'POST', url: `/v2/orgs/${owner.slug}/members`, headers: bearer(owner.token), payload: { users: [{ email: `lease-${randomUUID()}@example.com` }] } })
+  t.equal(added.statusCode, 201)
+  // Another instance queues and claims the new event's delivery through the real functions, for
+  // a short lease, and dies: it never attempts it, never records, never gives it back.
+  const LEASE_MS = 1500
+  const claimedAt = Date.now()
+  t.equal(await dispatchEvents(ctx.app.db), 1)
+  const claimed = await claimDeliveries(ctx.app.db, 10, LEASE_MS)
+  t.equal(claimed.length, 1, 'the dead instance claimed the delivery (the live worker holds the other)')
+  t.match(claimed[0], { webhookId: hook.id, eventType: 'invitation.created', attempts: 1 })
+  answer(200)
+  await receiver.waitFor((r) => r.length >= 2, 30000)
+  const got = receiver.received[1]!
+  t.equal(got.id, claimed[0]!.message?.id, 'the claimed event')
+  t.ok(got.at >= claimedAt + LEASE_MS, `not sent before the lease expired (${got.at - claimedAt} ms after the claim)`)
+  t.ok(got.verified)
+  await new Promise((resolve) => setTimeout(resolve, 500)) // time for a second attempt to show up
+  t.same(receiver.received.map((m) => m.body.type), ['organization.updated', 'invitation.created'], 'each delivered once')
+  const delivery = await ctx.app.db.selectFrom('webhook_deliveries').select(['status', 'attempts', 'claimed_until']).where('id', '=', claimed[0]!.id).executeTakeFirstOrThrow()
+  t.same(delivery, { status: 'delivered', attempts: 2, claimed_until: null }, 'the dead claim counts as an attempt; the delivery settled')
+  const attempts = await ctx.app.db.selectFrom('webhook_attempts').select(['succeeded']).where('delivery_id', '=', claimed[0]!.id).execute()
+  t.same(attempts, [{ succeeded: true }], 'one attempt recorded: the live instance\'s')
 })

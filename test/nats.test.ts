@@ -1,6 +1,7 @@
 // The JetStream sink: every event on `orgroster.{orgSlug}.{type}` with Nats-Msg-Id = event id;
 // a NATS server restart (a server of this test's own, on a random port with its own store)
-// delays publication and loses nothing, and API requests never notice.
+// delays publication and loses nothing, and API requests never notice; an org's cursor claimed
+// by an instance that dies is published by another once the claim's lease expires.
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
@@ -10,6 +11,7 @@ import { join } from 'node:path'
 import t from 'tap'
 import { connect, type NatsConnection } from '@nats-io/transport-node'
 import { jetstream } from '@nats-io/jetstream'
+import { claimSinkCursors, emitEvents } from '../src/db/events.ts'
 import { NATS_STREAM } from '../src/plugins/nats-events.ts'
 import { bearer, buildTestApp, ownerWithOrg, type TestApp } from './helper.ts'
 
@@ -111,4 +113,36 @@ t.test('a NATS restart delays publication and loses nothing; API requests go on'
   t.equal(events.length, 7)
   const got = await streamOf(nc, owner.slug, events.length)
   t.same(got.map((g) => g.msgId), events.map((e) => e.id), 'every event once, in order, across the restart')
+})
+
+t.test('a cursor claimed by an instance that died is published by another once its lease expires, once', { skip: !(await reachable(4222)) && 'no NATS server on 127.0.0.1:4222 (.ci/run starts one)' }, async (t) => {
+  const ctx = await buildTestApp(t, { EVENTS_NATS_URL: 'nats://127.0.0.1:4222', EVENTS_POLL_MS: '20' })
+  const owner = await ownerWithOrg(ctx)
+  await until('organization.created published', async () => await published(ctx, owner.orgId))
+  const nc = await connect({ servers: 'nats://127.0.0.1:4222' })
+  t.teardown(() => nc.close())
+  // Every publication as sent (JetStream would drop a second copy; a plain subscriber sees it).
+  const sent: Array<{ msgId: string | undefined, at: number }> = []
+  const sub = nc.subscribe(`orgroster.${owner.slug}.>`, { callback: (_err, m) => { sent.push({ msgId: m.headers?.get('Nats-Msg-Id'), at: Date.now() }) } })
+  await nc.flush()
+  const org = (await ctx.app.inject({ method: 'GET', url: `/v2/orgs/${owner.slug}`, headers: bearer(owner.token) })).json()
+  // Another instance claims the org's cursor for a short lease through the real claim, in the
+  // event's own transaction (so the live sink cannot take it first), and dies without publishing.
+  const LEASE_MS = 1500
+  const claimedAt = Date.now()
+  const claimed = await ctx.app.db.transaction().execute(async (trx) => {
+    await emitEvents(trx, { actorKind: 'system', actorId: null, requestId: null }, { id: owner.orgId, slug: owner.slug }, [{ type: 'organization.updated', data: org }])
+    return await claimSinkCursors(trx, 'nats', 20, LEASE_MS)
+  })
+  t.same(claimed, [{ orgId: owner.orgId, seq: 1 }], 'the dead instance holds the cursor, before the new event')
+  await until('publication after the lease', async () => await published(ctx, owner.orgId), 30000)
+  const events = await feed(ctx, owner)
+  t.same(events.map((e) => e.type), ['organization.created', 'organization.updated'])
+  const at = sent.find((m) => m.msgId === events[1].id)?.at ?? 0
+  t.ok(at >= claimedAt + LEASE_MS, `not published before the lease expired (${at - claimedAt} ms after the claim)`)
+  await new Promise((resolve) => setTimeout(resolve, 300)) // time for a second publication to show up
+  sub.unsubscribe()
+  t.same(sent.map((m) => m.msgId), [events[1].id], 'published once')
+  const got = await streamOf(nc, owner.slug, events.length)
+  t.same(got.map((g) => g.msgId), events.map((e) => e.id), 'the stream has every event once, in order')
 })

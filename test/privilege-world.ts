@@ -1,5 +1,5 @@
 // Fixtures for the privilege tests (issue 11): an org with one actor of a given kind per manage
-// permission, targets (members, invitations, roles, API keys) carrying any permission set made
+// permission, targets (members, invitations, roles, API keys, webhooks) carrying any permission set made
 // straight in the database, and a read-back of everything the org owns.
 import { randomUUID } from 'node:crypto'
 import { sql } from 'kysely'
@@ -10,7 +10,7 @@ import { bearer, ownerWithOrg, randomSlug, type TestApp } from './helper.ts'
 export const ACTOR_KINDS = ['owner', 'admin', 'custom role', 'API key', 'plain member'] as const
 export type ActorKind = (typeof ACTOR_KINDS)[number]
 
-export const MANAGE_PERMISSIONS = ['orgs:members:manage', 'orgs:invites:manage', 'orgs:apikeys:manage', 'orgs:roles:manage'] as const
+export const MANAGE_PERMISSIONS = ['orgs:members:manage', 'orgs:invites:manage', 'orgs:apikeys:manage', 'orgs:roles:manage', 'orgs:webhooks:manage'] as const
 export type ManagePermission = (typeof MANAGE_PERMISSIONS)[number]
 
 export interface Actor { headers: Record<string, string>, held: string[] }

@@ -19,8 +19,8 @@ export interface Receiver {
   received: Received[]
   /** The secret signatures are checked with (set it from the create answer). */
   secret: string | null
-  /** The status to answer for the next delivery (default 200). */
-  respond: (message: Received) => number
+  /** The status to answer for the next delivery (default 200); a promise holds the answer back. */
+  respond: (message: Received) => number | Promise<number>
   close: () => Promise<void>
   /** Resolves once `predicate` holds of what was received, or rejects after `ms`. */
   waitFor: (predicate: (received: Received[]) => boolean, ms?: number) => Promise<Received[]>
@@ -46,7 +46,7 @@ export async function startReceiver (port = 0): Promise<Receiver> {
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = []
     req.on('data', (c: Buffer) => chunks.push(c))
-    req.on('end', () => {
+    req.on('end', async () => {
       const raw = Buffer.concat(chunks).toString('utf8')
       let verified = false
       try {
@@ -54,7 +54,7 @@ export async function startReceiver (port = 0): Promise<Receiver> {
       } catch {}
       const message = { id: String(req.headers['webhook-id']), headers: req.headers, body: JSON.parse(raw), verified, at: Date.now() }
       receiver.received.push(message)
-      const status = receiver.respond(message)
+      const status = await receiver.respond(message)
       res.writeHead(status, { 'content-type': 'text/plain' }).end(status < 300 ? 'ok' : `failing with ${status}`)
     })
   })

@@ -35,7 +35,7 @@ async function until<T> (what: string, probe: () => Promise<T>, ok: (v: T) => bo
   }
 }
 
-t.test('add, update, remove, invite, import and export reach the endpoint signed, as the feed has them', async (t) => {
+t.test('add, update, remove, invite, accept, import and export reach the endpoint signed, as the feed has them', async (t) => {
   const ctx = await buildTestApp(t, FAST)
   const owner = await ownerWithOrg(ctx)
   const receiver = await startReceiver()
@@ -43,14 +43,25 @@ t.test('add, update, remove, invite, import and export reach the endpoint signed
   const hook = await subscribe(ctx, owner, receiver)
   t.match(hook, { url: receiver.url, events: [], enabled: true, secret: /^whsec_[A-Za-z0-9+/]+=*$/ })
   const base = `/v2/orgs/${owner.slug}`
-  const added = (await ctx.app.inject({ method: 'POST', url: `${base}/members`, headers: bearer(owner.token), payload: { users: [{ email: `a-${randomUUID()}@example.com` }, { email: `b-${randomUUID()}@example.com` }] } })).json()
+  // A user who has signed in before (added as a member), and one invited by email who accepts.
+  const knownSub = `k-${randomUUID()}`
+  await ctx.app.inject({ method: 'GET', url: '/v2/orgs', headers: bearer(ctx.token({ sub: knownSub, email: `${knownSub}@example.com` })) })
+  const known = await ctx.app.db.selectFrom('users').select('id').where('sub', '=', knownSub).executeTakeFirstOrThrow()
+  const inviteeSub = `a-${randomUUID()}`
+  const inviteeEmail = `${inviteeSub}@example.com`
+  const added = (await ctx.app.inject({ method: 'POST', url: `${base}/members`, headers: bearer(owner.token), payload: { users: [{ email: inviteeEmail }, { email: `b-${randomUUID()}@example.com` }, { userId: known.id }] } })).json()
   await ctx.app.inject({ method: 'PATCH', url: `${base}/members/${added[0].userId}`, headers: bearer(owner.token), payload: { roleSlug: 'admin' } })
   await ctx.app.inject({ method: 'DELETE', url: `${base}/members/${added[1].userId}`, headers: bearer(owner.token) })
+  await ctx.app.inject({ method: 'GET', url: '/v2/orgs', headers: bearer(ctx.token({ sub: inviteeSub, email: inviteeEmail, email_verified: true })) })
+  const accepted = (await ctx.app.inject({ method: 'GET', url: `${base}/members/${added[0].userId}`, headers: bearer(owner.token) })).json()
+  t.equal(accepted.status, 'active', 'the invitation was accepted')
+  t.equal((await ctx.app.inject({ method: 'DELETE', url: `${base}/members/${known.id}`, headers: bearer(owner.token) })).statusCode, 200)
   const imported = await ctx.app.inject({ method: 'POST', url: `${base}/members/import`, headers: { ...bearer(owner.token), 'content-type': 'text/csv' }, payload: `email\r\nc-${randomUUID()}@example.com\r\n` })
   t.equal(imported.statusCode, 200)
   const exported = await ctx.app.inject({ method: 'POST', url: `${base}/members/export`, headers: bearer(owner.token) })
   t.equal(exported.statusCode, 200)
-  const types = ['invitation.created', 'invitation.created', 'membership.updated', 'invitation.revoked', 'invitation.created', 'members.imported', 'members.exported']
+  const types = ['invitation.created', 'invitation.created', 'membership.created', 'membership.updated', 'invitation.revoked', 'invitation.accepted', 'membership.deleted',
+    'invitation.created', 'members.imported', 'members.exported']
   await receiver.waitFor((r) => r.length >= types.length)
   const events = (await feed(ctx, owner)).slice(1) // after organization.created, which came before the webhook
   t.same(events.map((e) => e.type), types)
@@ -59,9 +70,14 @@ t.test('add, update, remove, invite, import and export reach the endpoint signed
   t.ok(got.every((r) => r.verified), 'every signature verifies with the standardwebhooks library')
   t.same(got.map((r) => r.id), events.map((e) => e.id), 'webhook-id is the event id')
   t.ok(got.every((r) => /^v1,/.test(String(r.headers['webhook-signature'])) && /^\d+$/.test(String(r.headers['webhook-timestamp']))))
-  t.match(events[5].data, { created: 1, skipped: 0, failed: 0 })
-  t.match(events[6].data, { rows: 3, outcome: 'complete' })
   t.same(events[0].data, (({ inviteToken, ...m }) => m)(added[0]))
+  t.same(events[2].data, added[2], 'membership.created: the membership the add answered')
+  t.match(events[3].data, { userId: added[0].userId, roleSlug: 'admin', status: 'invited' })
+  t.match(events[4].data, { userId: added[1].userId, status: 'invited' })
+  t.same(events[5].data, { ...accepted, groups: [] }, 'invitation.accepted: the membership as accepted')
+  t.match(events[6].data, { userId: known.id, status: 'active' })
+  t.match(events[8].data, { created: 1, skipped: 0, failed: 0 })
+  t.match(events[9].data, { rows: 3, outcome: 'complete' })
   const list = await until('deliveries recorded', () => deliveries(ctx, owner, hook.id), (d) => d.length === types.length && d.every((x) => x.status === 'delivered'))
   t.match(list[0], { webhookId: hook.id, status: 'delivered', lastResponseCode: 200, attempts: [{ succeeded: true, responseCode: 200, response: 'ok' }] })
 })

@@ -2,11 +2,10 @@
 import { sql, type Kysely } from 'kysely'
 import type { Database } from './schema.ts'
 import { recordAudit, type AuditActor } from './audit.ts'
-import { emitEvents } from './events.ts'
+import { emitEvents, type EventInput } from './events.ts'
 import { toGroup, toMembership } from '../lib/representations.ts'
 import { groupsOfUsers, listMembersPage } from './members.ts'
 import { ConflictError, NotFoundError, ValidationError } from '../lib/errors.ts'
-import { addToGroups } from './member-writes.ts'
 import { containing } from '../lib/text.ts'
 import { cutPage, pageQuery, type Page, type PageRequest } from './keyset.ts'
 
@@ -43,6 +42,11 @@ export async function getGroup (db: Kysely<Database>, orgId: string, slug: strin
   return group
 }
 
+/** The event of a new group, made through the groups API or by an add naming it. */
+export function groupCreated (orgSlug: string, group: GroupRow): EventInput {
+  return { type: 'group.created', data: toGroup(orgSlug, group) }
+}
+
 export async function createGroup (db: Kysely<Database>, orgId: string, input: { slug: string, name: string, description?: string }, by: string | null, actor: AuditActor): Promise<GroupRow> {
   return await db.transaction().execute(async (trx) => {
     const row = await trx.insertInto('org_groups').values({ org_id: orgId, slug: input.slug, name: input.name, description: input.description ?? null, created_by: by, updated_by: by })
@@ -50,7 +54,7 @@ export async function createGroup (db: Kysely<Database>, orgId: string, input: {
     if (!row) throw new ConflictError(`Group ${input.slug} already exists`)
     await recordAudit(trx, actor, { orgId, action: 'group.created', targetType: 'group', targetId: input.slug })
     const group = await getGroup(trx, orgId, input.slug)
-    await emitEvents(trx, actor, orgId, (orgSlug) => [{ type: 'group.created', data: toGroup(orgSlug, group) }])
+    await emitEvents(trx, actor, orgId, (orgSlug) => [groupCreated(orgSlug, group)])
     return group
   })
 }
@@ -109,13 +113,47 @@ export async function addGroupMembers (db: Kysely<Database>, orgId: string, slug
     const members = new Set((await trx.selectFrom('org_memberships').select('user_id').where('org_id', '=', orgId).where('user_id', 'in', all).forShare().execute()).map((m) => m.user_id))
     const missing = [...userIds.map((id, i) => ({ id, field: `body/userIds/${i}` })), ...fromEmails.map((id, i) => ({ id, field: `body/emails/${i}` }))].find((w) => !members.has(w.id))
     if (missing !== undefined) throw new ValidationError(`${missing.field} is not a member of this organization`, [{ field: missing.field, message: 'is not a member of this organization' }])
-    await addToGroups(trx, orgId, all.map((userId) => ({ userId, group: slug })), by)
+    const { added } = await addToGroups(trx, orgId, all.map((userId) => ({ userId, group: slug })), by)
     await recordAudit(trx, actor, { orgId, action: 'group.members.added', targetType: 'group', targetId: slug, metadata: { userIds: all.slice(0, 100) } })
-    await emitGroupChange(trx, actor, orgId, slug, 'group_membership.added', all)
+    // Events for those who joined; one already in the group changed nothing.
+    await emitGroupChange(trx, actor, orgId, slug, 'group_membership.added', added.map((p) => p.userId))
     const rows = await groupMemberQuery(trx, group.id).where('gm.user_id', 'in', all).execute()
     const order = new Map(all.map((id, i) => [id, i]))
     return rows.sort((a, b) => (order.get(a.user_id) ?? 0) - (order.get(b.user_id) ?? 0))
   })
+}
+
+export interface GroupPair { userId: string, group: string }
+
+/** The event of a user joining or leaving a group. */
+export function groupMembershipChanged (type: 'group_membership.added' | 'group_membership.removed', orgSlug: string, pair: GroupPair): EventInput {
+  return { type, data: { orgSlug, groupSlug: pair.group, userId: pair.userId } }
+}
+
+/**
+ * Puts users in groups, creating missing groups; existing group memberships are kept. Returns
+ * the groups it created, as created (before any member joined), and the pairs that are new, in
+ * the order given: what the caller's events tell.
+ */
+export async function addToGroups (db: Kysely<Database>, orgId: string, pairs: GroupPair[], by: string | null): Promise<{ created: GroupRow[], added: GroupPair[] }> {
+  if (pairs.length === 0) return { created: [], added: [] }
+  const slugs = [...new Set(pairs.map((p) => p.group))].sort()
+  const made = await db.insertInto('org_groups').values(slugs.map((slug) => ({ org_id: orgId, slug, name: slug, created_by: by })))
+    .onConflict((oc) => oc.columns(['org_id', 'slug']).doNothing()).returning('id').execute()
+  const created = made.length > 0 ? await groupQuery(db, orgId).where('g.id', 'in', made.map((g) => g.id)).orderBy('g.slug').execute() : []
+  const groups = new Map((await db.selectFrom('org_groups').select(['id', 'slug']).where('org_id', '=', orgId).where('slug', 'in', slugs).execute()).map((g) => [g.slug, g.id]))
+  const rows = pairs.map((p) => ({ groupId: groups.get(p.group) as string, userId: p.userId }))
+    .sort((a, b) => (a.groupId + a.userId < b.groupId + b.userId ? -1 : 1))
+  // One statement for the whole set (unnest: one parameter per column, whatever the row count).
+  const done = await db.insertInto('org_group_members').columns(['group_id', 'org_id', 'user_id', 'created_by'])
+    .expression(sql`select v.group_id, ${orgId}::uuid, v.user_id, ${by}::uuid
+      from unnest(${rows.map((r) => r.groupId)}::uuid[], ${rows.map((r) => r.userId)}::uuid[]) with ordinality as v(group_id, user_id, n)
+      order by v.n`)
+    .onConflict((oc) => oc.columns(['group_id', 'user_id']).doNothing()).returning(['group_id', 'user_id']).execute()
+  const inserted = new Set(done.map((r) => `${r.group_id} ${r.user_id}`))
+  // Each new pair once (a pair given twice is inserted once).
+  const added = pairs.filter((p) => inserted.delete(`${groups.get(p.group) as string} ${p.userId}`))
+  return { created, added }
 }
 
 /** One event per user and group, then each member as it now is, groups included (membership.updated). */
@@ -124,7 +162,7 @@ async function emitGroupChange (trx: Kysely<Database>, actor: AuditActor, orgId:
   const members = (await listMembersPage(trx, orgId, { userIds }, { limit: userIds.length, order: 'oldest', after: null, offset: 0 })).rows
   const groups = await groupsOfUsers(trx, orgId, userIds)
   await emitEvents(trx, actor, orgId, (orgSlug) => [
-    ...userIds.map((userId) => ({ type, data: { orgSlug, groupSlug, userId } })),
+    ...userIds.map((userId) => groupMembershipChanged(type, orgSlug, { userId, group: groupSlug })),
     ...members.map((m) => ({ type: 'membership.updated' as const, data: toMembership(orgSlug, m, { groups: groups.get(m.userId) ?? [] }) }))
   ])
 }

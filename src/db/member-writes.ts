@@ -5,6 +5,7 @@ import type { Database, MembershipStatus, Organization } from './schema.ts'
 import { recordAudit, type AuditActor } from './audit.ts'
 import { emitEvents, type EventInput } from './events.ts'
 import { anyOf } from './arrays.ts'
+import { addToGroups, groupCreated, groupMembershipChanged } from './groups.ts'
 import { groupsOfUsers, MEMBER_COLUMNS, type MemberRow } from './members.ts'
 import { rolePermissions } from './roles.ts'
 import { ConflictError, ValidationError } from '../lib/errors.ts'
@@ -97,8 +98,8 @@ export async function roleSlugs (db: Kysely<Database>, orgId: string): Promise<S
  * The one membership writer (POST /members and the CSV import), inside the caller's
  * transaction, for up to a few thousand entries: roles checked, users resolved (unknown
  * emails become pending users, lowercased), one membership per user, invitations for pending
- * users, groups created when missing. An entry that cannot be written is reported in `failed`
- * and writes nothing; the caller decides whether that fails the whole call.
+ * users, groups created when missing, and their events. An entry that cannot be written is
+ * reported in `failed` and writes nothing; the caller decides whether that fails the whole call.
  */
 export async function writeMembers (trx: Kysely<Database>, org: Organization, entries: WriteEntry[], options: WriteOptions): Promise<WriteOutcome> {
   const failed: WriteOutcome['failed'] = []
@@ -200,10 +201,15 @@ export async function writeMembers (trx: Kysely<Database>, org: Organization, en
       .selectFrom('m').innerJoin('users as u', 'u.id', 'm.user_id').select(MEMBER_COLUMNS).execute()
   const members = new Map(inserted.map((member) => [member.userId, member]))
   const written = fresh.filter((r) => members.has(r.user.id))
-  await addToGroups(trx, org.id, written.flatMap((r) => (r.entry.groups ?? []).map((g) => ({ userId: r.user.id, group: g }))), options.invitedBy)
+  const grouped = await addToGroups(trx, org.id, written.flatMap((r) => (r.entry.groups ?? []).map((g) => ({ userId: r.user.id, group: g }))), options.invitedBy)
   // A membership made here has only the groups this call gave it (removals take groups along).
   const groups = written.some((r) => (r.entry.groups?.length ?? 0) > 0) ? await groupsOfUsers(trx, org.id, written.map((r) => r.user.id)) : new Map<string, string[]>()
-  await emitEvents(trx, options.actor, org, written.map((r) => membershipCreated(org.slug, members.get(r.user.id)!, groups.get(r.user.id) ?? [])))
+  // In causal order: the groups this write created, the memberships, then who joined which group.
+  await emitEvents(trx, options.actor, org, [
+    ...grouped.created.map((g) => groupCreated(org.slug, g)),
+    ...written.map((r) => membershipCreated(org.slug, members.get(r.user.id)!, groups.get(r.user.id) ?? [])),
+    ...grouped.added.map((p) => groupMembershipChanged('group_membership.added', org.slug, p))
+  ])
   const byIndex = (a: { index: number }, b: { index: number }) => a.index - b.index
   return {
     created: written.map((r) => ({
@@ -240,20 +246,4 @@ export async function addMembers (db: Kysely<Database>, org: Organization, entri
 /** The event of a new membership: an invitation when the person has not signed in yet. */
 export function membershipCreated (orgSlug: string, member: MemberRow, groups: string[]): EventInput {
   return { type: member.status === 'invited' ? 'invitation.created' : 'membership.created', data: toMembership(orgSlug, member, { groups }) }
-}
-
-/** Puts users in groups, creating missing groups; existing group memberships are kept. */
-export async function addToGroups (db: Kysely<Database>, orgId: string, pairs: Array<{ userId: string, group: string }>, by: string | null): Promise<void> {
-  if (pairs.length === 0) return
-  const slugs = [...new Set(pairs.map((p) => p.group))].sort()
-  await db.insertInto('org_groups').values(slugs.map((slug) => ({ org_id: orgId, slug, name: slug, created_by: by })))
-    .onConflict((oc) => oc.columns(['org_id', 'slug']).doNothing()).execute()
-  const groups = new Map((await db.selectFrom('org_groups').select(['id', 'slug']).where('org_id', '=', orgId).where('slug', 'in', slugs).execute()).map((g) => [g.slug, g.id]))
-  const rows = pairs.map((p) => ({ groupId: groups.get(p.group) as string, userId: p.userId }))
-    .sort((a, b) => (a.groupId + a.userId < b.groupId + b.userId ? -1 : 1))
-  await db.insertInto('org_group_members').columns(['group_id', 'org_id', 'user_id', 'created_by'])
-    .expression(sql`select v.group_id, ${orgId}::uuid, v.user_id, ${by}::uuid
-      from unnest(${rows.map((r) => r.groupId)}::uuid[], ${rows.map((r) => r.userId)}::uuid[]) with ordinality as v(group_id, user_id, n)
-      order by v.n`)
-    .onConflict((oc) => oc.columns(['group_id', 'user_id']).doNothing()).execute()
 }
