@@ -3,7 +3,7 @@
 // `bench:export` writes (its org seeded once by `npm run seed`). Each round imports into a new
 // org on a fresh server process (peak RSS from /proc: VmHWM), then runs the \copy right after.
 // A second reference is the schema's own floor: the same rows written set-based by SQL alone
-// (memberships, group memberships and one event each, from that staging table, in one
+// (memberships, group memberships and an event for each of them, from that staging table, in one
 // transaction rolled back), which is what any import into these tables costs at least.
 // A last run imports a 50 MiB file (that export's lines repeated: the repeats fail as the same
 // user) to show the memory stays flat as the file grows.
@@ -114,6 +114,10 @@ function sqlFloor (slug: string): number {
     insert into org_events (org_id, org_slug, seq, type, actor_type, actor_id, data)
       select m.org_id, '${slug}', 1000000 + row_number() over (), 'membership.created', 'user', null, to_jsonb(m)
       from org_memberships m where m.org_id = ${org};
+    insert into org_events (org_id, org_slug, seq, type, actor_type, actor_id, data)
+      select gm.org_id, '${slug}', 3000000 + row_number() over (), 'group_membership.added', 'user', null,
+        jsonb_build_object('orgSlug', '${slug}', 'groupSlug', g.slug, 'userId', gm.user_id)
+      from org_group_members gm join org_groups g on g.id = gm.group_id where gm.org_id = ${org};
     rollback`))
 }
 
@@ -124,6 +128,14 @@ async function importInto (server: Server, path: string, slug: string): Promise<
   if (res.status !== 200) throw new Error(`import: ${res.status} ${res.text.slice(0, 500)}`)
   const body = JSON.parse(res.text) as { created: number, failedCount: number }
   return { seconds: res.seconds, created: body.created, failedCount: body.failedCount }
+}
+
+/** This run's orgs and their events, removed after each round so every round (and every run) starts from the same database. */
+async function dropOrgs (client: pg.Client, stamp: string): Promise<void> {
+  const pattern = `bench-%-${stamp}-%`
+  await client.query('delete from organizations where slug like $1', [pattern])
+  await client.query('delete from org_events where org_slug like $1', [pattern])
+  await client.query('vacuum analyze')
 }
 
 const handle = await connectDatabase({ databaseUrl: url, dataDir: '', poolMax: 1, statementTimeoutMs: 600_000 })
@@ -153,6 +165,7 @@ try {
       console.log(`round ${round + 1}: import ${last.seconds.toFixed(2)} s (${Math.round(run.created / last.seconds).toLocaleString('en')} rows/s, peak RSS ${rssMb.toFixed(0)} MB); \\copy ${last.copy.toFixed(2)} s; SQL floor ${last.floor.toFixed(2)} s`)
     } finally {
       await server.stop()
+      await dropOrgs(client, stamp)
     }
   }
   const server = await startServer(env)
@@ -162,6 +175,7 @@ try {
     console.log(`50 MiB file: ${run.created} created, ${run.failedCount} failed (repeats) in ${run.seconds.toFixed(2)} s, peak RSS ${big.rssMb.toFixed(0)} MB`)
   } finally {
     await server.stop()
+    await dropOrgs(client, stamp)
   }
 } finally {
   await client.end()
