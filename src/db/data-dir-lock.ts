@@ -18,8 +18,10 @@ export function exitOnOpenError (err: unknown): never {
   throw err
 }
 
-export const LOCK = 'orgroster.lock'
+const LOCK = 'orgroster.lock'
 const OWNER = 'orgroster.owner'
+/** What holding the lock adds to a data directory: not database files. */
+export const LOCK_ENTRIES: ReadonlySet<string> = new Set([LOCK, OWNER])
 
 function owner (dir: string): { pid: number, command: string } | null {
   try {

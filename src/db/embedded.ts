@@ -4,7 +4,7 @@
 // a PGlite version is dumped to a template under node_modules/.cache/orgroster, and every later
 // new database (a new DATA_DIR, each `memory://` one the tests make) is unpacked from it instead.
 // A template that cannot be written or read only costs the initdb it would have saved.
-import { LOCK } from './data-dir-lock.ts'
+import { LOCK_ENTRIES } from './data-dir-lock.ts'
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
@@ -80,5 +80,5 @@ export async function openEmbedded (options: EmbeddedOptions): Promise<PGlite> {
 
 /** What is in a data directory besides the lock its owning process holds there. */
 function databaseFiles (dataDir: string): string[] {
-  return readdirSync(dataDir).filter((entry) => entry !== LOCK)
+  return readdirSync(dataDir).filter((entry) => !LOCK_ENTRIES.has(entry))
 }
