@@ -109,7 +109,7 @@ try {
   const owner = await upsertUserFromClaims(app.db, { sub: 'bench-owner', email: 'bench-owner@example.com' })
   const org = await createOrganization(app.db, owner.id, { slug: 'bench', name: 'Bench' }, { actorId: null, actorKind: 'system', requestId: null })
   await seedMembers(app.db, org.id, 10_000)
-  const key = await insertApiKey(app.db, { orgId: org.id, orgSlug: 'bench', slug: 'load', name: 'load', permissions: ['orgs:members:read', 'orgs:members:manage'] })
+  const key = await insertApiKey(app.db, { orgId: org.id, orgSlug: 'bench', slug: 'load', name: 'load', permissions: ['orgs:read', 'orgs:members:read', 'orgs:members:manage'] })
   const headers = { 'x-api-key': key.raw, 'content-type': 'application/json' }
   const listPath = '/v2/orgs/bench/members?limit=20'
   const sample = await app.inject({ method: 'GET', url: listPath, headers })
@@ -122,6 +122,7 @@ try {
   bare.get('/members', async (_request, reply) => reply.type('application/json').send(body))
   const bareAddress = await bare.listen({ port: 0, host: '127.0.0.1' })
 
+  // The key holds orgs:read too: the privilege ceiling lets it give only roles it covers (member).
   // The route's database work as the handler does it: the key (with its org), the org check,
   // then the page (and on the first page the total, in parallel).
   async function keyAndOrg () {
