@@ -2,6 +2,7 @@
 import { sql, type Kysely, type SelectQueryBuilder } from 'kysely'
 import type { Database, MembershipStatus } from './schema.ts'
 import { anyOf } from './arrays.ts'
+import { anchoredRequest } from './offset-anchors.ts'
 import { beyond, cutPage, fetchSize, ordered, pageQuery, type KeysetPosition, type Page, type PageRequest } from './keyset.ts'
 import { preparedStatement } from './prepared.ts'
 
@@ -114,7 +115,8 @@ export async function listMembersPage (db: Kysely<Database>, orgId: string, filt
       ? await pageAfter.execute(db, orgId, n, request.after.createdAt, request.after.id)
       : await firstPage.execute(db, orgId, n)
   } else if (request.offset > 0) {
-    rows = await deferredOffsetPage(db, orgId, filters, request).execute()
+    const from = isFiltered(filters) ? request : await anchoredRequest(db, orgId, request)
+    rows = await deferredOffsetPage(db, orgId, filters, from).execute()
   } else {
     rows = await pageQuery(applyFilters(memberQuery(db, orgId), filters), MEMBER_ORDER, request).execute()
   }

@@ -103,6 +103,8 @@ export interface OrgMemberCountsTable {
   org_id: string
   shard: number
   members: ColumnType<string | number, never, never>
+  /** Memberships inserted plus deleted: the version of the org's list positions. */
+  changes: ColumnType<string | number, never, never>
 }
 
 export interface OrgApiKeysTable {
