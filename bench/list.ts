@@ -22,7 +22,7 @@ import { benchDatabase, median } from './lib/harness.ts'
 const base = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres'
 const members = Number(process.env.BENCH_MEMBERS ?? 1_000_000)
 const LIMIT = 100
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 9)
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 25)
 const depths = [0, 10_000, Math.floor(members / 2), members - LIMIT].filter((d, i, all) => d >= 0 && d < members && all.indexOf(d) === i)
 
 const url = await benchDatabase(base, 'orgroster_bench_list')

@@ -3,7 +3,7 @@ import { sql, type Kysely, type SelectQueryBuilder } from 'kysely'
 import type { Database, MembershipStatus } from './schema.ts'
 import { anyOf } from './arrays.ts'
 import { anchoredRequest } from './offset-anchors.ts'
-import { beyond, cutPage, fetchSize, ordered, pageQuery, type KeysetPosition, type Page, type PageRequest } from './keyset.ts'
+import { beyond, cutPage, fetchSize, ordered, pageQuery, type KeysetPosition, type Order, type Page, type PageRequest } from './keyset.ts'
 import { preparedStatement } from './prepared.ts'
 
 export interface MemberRow {
@@ -106,6 +106,16 @@ const firstPage = preparedStatement((db, orgId: string, n: number) =>
 const pageAfter = preparedStatement((db, orgId: string, n: number, createdAt: string, id: string) =>
   ordered(memberQuery(db, orgId).where(beyond(MEMBER_ORDER, 'newest', { createdAt, id })), MEMBER_ORDER, 'newest').limit(n))
 
+// An unfiltered offset page from its anchor (src/db/offset-anchors.ts): the ids after the anchor
+// counted off the index, then only the page's rows joined.
+const fromAnchor = (order: Order) => preparedStatement((db, orgId: string, n: number, createdAt: string, id: string, skip: number) => {
+  const ids = ordered(db.selectFrom('org_memberships as m').select('m.id').where('m.org_id', '=', orgId)
+    .where(beyond(MEMBER_ORDER, order, { createdAt, id })), MEMBER_ORDER, order).limit(n).offset(skip)
+  return ordered(db.selectFrom(ids.as('page')).innerJoin('org_memberships as m', 'm.id', 'page.id')
+    .innerJoin('users as u', 'u.id', 'm.user_id').select(MEMBER_COLUMNS), MEMBER_ORDER, order)
+})
+const pageFromAnchor = { newest: fromAnchor('newest'), oldest: fromAnchor('oldest') }
+
 /** A page of memberships: a keyset page is one index range scan on (org_id, created_at desc, id desc). */
 export async function listMembersPage (db: Kysely<Database>, orgId: string, filters: MemberFilters, request: PageRequest): Promise<Page<MemberRow>> {
   let rows: MemberRow[]
@@ -114,9 +124,13 @@ export async function listMembersPage (db: Kysely<Database>, orgId: string, filt
     rows = request.after !== null
       ? await pageAfter.execute(db, orgId, n, request.after.createdAt, request.after.id)
       : await firstPage.execute(db, orgId, n)
+  } else if (request.offset > 0 && !isFiltered(filters)) {
+    const from = await anchoredRequest(db, orgId, request)
+    rows = from.after !== null
+      ? await pageFromAnchor[from.order].execute(db, orgId, fetchSize(from), from.after.createdAt, from.after.id, from.offset)
+      : await deferredOffsetPage(db, orgId, filters, from).execute()
   } else if (request.offset > 0) {
-    const from = isFiltered(filters) ? request : await anchoredRequest(db, orgId, request)
-    rows = await deferredOffsetPage(db, orgId, filters, from).execute()
+    rows = await deferredOffsetPage(db, orgId, filters, request).execute()
   } else {
     rows = await pageQuery(applyFilters(memberQuery(db, orgId), filters), MEMBER_ORDER, request).execute()
   }

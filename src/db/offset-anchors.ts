@@ -8,6 +8,7 @@
 import { sql, type Kysely } from 'kysely'
 import type { Database } from './schema.ts'
 import type { KeysetPosition, Order, PageRequest } from './keyset.ts'
+import { preparedStatement } from './prepared.ts'
 
 export const ANCHOR_STRIDE = 1000
 /** Orgs whose anchors are kept (the least recently used dropped): about 100 KB per million members. */
@@ -16,9 +17,11 @@ const KEPT = 32
 interface Anchors { version: string, positions: KeysetPosition[] }
 const kept = new Map<string, Anchors>()
 
+const version = preparedStatement((db, orgId: string) => db.selectFrom('org_member_counts')
+  .select((eb) => eb.fn.coalesce(eb.fn.sum<string>('changes'), eb.lit(0)).as('version')).where('org_id', '=', orgId))
+
 async function versionOf (db: Kysely<Database>, orgId: string): Promise<string> {
-  const row = await db.selectFrom('org_member_counts').select((eb) => eb.fn.coalesce(eb.fn.sum<string>('changes'), eb.lit(0)).as('version'))
-    .where('org_id', '=', orgId).executeTakeFirst()
+  const [row] = await version.execute(db, orgId)
   return String(row?.version ?? 0)
 }
 
