@@ -14,7 +14,7 @@ import pg from 'pg'
 import { loadConfig } from '../src/config.ts'
 import { resolveJwtKeys } from '../src/lib/jwt-keys.ts'
 import { mintToken, DEV_ADMIN } from '../src/lib/dev-token.ts'
-import { median } from './lib/harness.ts'
+import { createDatabaseOf, median } from './lib/harness.ts'
 import { serverPeakRss, startServer, type Server } from './server-process.ts'
 
 const url = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/orgroster_bench'
@@ -40,12 +40,7 @@ function ensureOrg (env: Record<string, string>, members: () => Promise<number>)
 }
 
 async function postgresMembers (): Promise<number> {
-  const admin = new URL(url); admin.pathname = '/postgres'
-  const c = new pg.Client({ connectionString: admin.toString() })
-  await c.connect()
-  const name = new URL(url).pathname.slice(1)
-  if ((await c.query('select 1 from pg_database where datname = $1', [name])).rowCount === 0) await c.query(`create database "${name}"`)
-  await c.end()
+  await createDatabaseOf(url)
   const db = new pg.Client({ connectionString: url })
   await db.connect()
   try {

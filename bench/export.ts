@@ -22,6 +22,7 @@ import { loadConfig } from '../src/config.ts'
 import { resolveJwtKeys } from '../src/lib/jwt-keys.ts'
 import { mintToken, DEV_ADMIN } from '../src/lib/dev-token.ts'
 import { buildServer, serverPeakRss, serverRss, startServer, type Server } from './server-process.ts'
+import { createDatabaseOf, median } from './lib/harness.ts'
 
 const url = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/orgroster_bench'
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3)
@@ -29,12 +30,7 @@ const sizes = (process.env.BENCH_SIZES ?? '100000,1000000').split(',').map(Numbe
 const SECRET = 'bench-secret-that-is-long-enough-for-hs256-0123456789'
 
 async function ensureDatabase (): Promise<void> {
-  const admin = new URL(url); admin.pathname = '/postgres'
-  const c = new pg.Client({ connectionString: admin.toString() })
-  await c.connect()
-  const name = new URL(url).pathname.slice(1)
-  if ((await c.query('select 1 from pg_database where datname = $1', [name])).rowCount === 0) await c.query(`create database "${name}"`)
-  await c.end()
+  await createDatabaseOf(url)
   // A new database has no tables yet: the org lookup below runs before any seeding would migrate.
   const handle = await connectDatabase({ databaseUrl: url, dataDir: '', poolMax: 1, statementTimeoutMs: 600_000 })
   await migrateToLatest(handle.db)
@@ -94,8 +90,6 @@ function copyReference (orgId: string): { seconds: number, bytes: number } {
   if (out.status !== 0) throw new Error(`psql failed: ${out.stderr.toString()}`)
   return { seconds: (performance.now() - started) / 1000, bytes: out.stdout.length }
 }
-
-const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]! }
 
 buildServer()
 await ensureDatabase()

@@ -5,7 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
-import { createConnection, createServer } from 'node:net'
+import { createConnection } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
@@ -14,6 +14,7 @@ import { jetstream } from '@nats-io/jetstream'
 import { claimSinkCursors, emitEvents } from '../src/db/events.ts'
 import { NATS_STREAM } from '../src/plugins/nats-events.ts'
 import { bearer, buildTestApp, ownerWithOrg, type TestApp } from './helper.ts'
+import { freePort } from './listen.ts'
 
 const NATS_SERVER = '/usr/sbin/nats-server'
 
@@ -22,14 +23,6 @@ async function reachable (port: number): Promise<boolean> {
     const s = createConnection({ host: '127.0.0.1', port }, () => { s.destroy(); resolve(true) })
     s.on('error', () => resolve(false))
   })
-}
-
-async function freePort (): Promise<number> {
-  const s = createServer()
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', () => resolve()))
-  const port = (s.address() as { port: number }).port
-  await new Promise((resolve) => s.close(resolve))
-  return port
 }
 
 async function until (what: string, ok: () => Promise<boolean>, ms = 30000): Promise<void> {

@@ -7,6 +7,7 @@ import { createServer } from 'node:net'
 import t from 'tap'
 import { bearer, buildTestApp, ownerWithOrg, type TestApp } from './helper.ts'
 import { startReceiver, type Receiver } from './webhook-receiver.ts'
+import { freePort } from './listen.ts'
 
 const FAST = { WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true', EVENTS_POLL_MS: '20', WEBHOOK_RETRY_SCHEDULE: '50ms,100ms,100ms', WEBHOOK_TIMEOUT_MS: '2000' }
 
@@ -103,14 +104,6 @@ t.test('500 then 200: delivered on the retry with the same webhook-id; each atte
   const [d] = await until('delivered', () => deliveries(ctx, owner, hook.id), (l) => l[0]?.status === 'delivered')
   t.match(d, { status: 'delivered', lastResponseCode: 200, attempts: [{ succeeded: false, responseCode: 500, response: 'failing with 500' }, { succeeded: true, responseCode: 200 }] })
 })
-
-async function freePort (): Promise<number> {
-  const s = createServer()
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', () => resolve()))
-  const port = (s.address() as { port: number }).port
-  await new Promise((resolve) => s.close(resolve))
-  return port
-}
 
 t.test('receiver down: attempts recorded, delivered when it comes back; a manual retry sends it again', async (t) => {
   const ctx = await buildTestApp(t, { ...FAST, WEBHOOK_RETRY_SCHEDULE: '100ms,300ms,300ms,300ms,300ms,300ms' })

@@ -8,15 +8,23 @@ export function median (values: number[]): number {
   return sorted[Math.floor(sorted.length / 2)]!
 }
 
-/** The URL of database `name` on the server of `baseUrl`, created when missing (and kept). */
-export async function benchDatabase (baseUrl: string, name: string): Promise<string> {
-  const admin = new pg.Client({ connectionString: baseUrl })
+/** Creates the database `url` names when it is missing (and keeps it). */
+export async function createDatabaseOf (url: string): Promise<void> {
+  const server = new URL(url)
+  const name = server.pathname.slice(1)
+  server.pathname = '/postgres'
+  const admin = new pg.Client({ connectionString: server.toString() })
   await admin.connect()
   const { rowCount } = await admin.query('select 1 from pg_database where datname = $1', [name])
-  if (rowCount === 0) await admin.query(`create database ${name}`)
+  if (rowCount === 0) await admin.query(`create database "${name}"`)
   await admin.end()
+}
+
+/** The URL of database `name` on the server of `baseUrl`, created when missing (and kept). */
+export async function benchDatabase (baseUrl: string, name: string): Promise<string> {
   const url = new URL(baseUrl)
   url.pathname = `/${name}`
+  await createDatabaseOf(url.toString())
   return url.toString()
 }
 
