@@ -64,7 +64,9 @@ export function toAppError (err: unknown): AppError | null {
   }
   if (e?.code === '40P01' || e?.code === '40001') return new ServiceUnavailableError('Concurrent update, try again')
   if (e?.code && (CONNECTION_CODES.has(e.code) || e.code.startsWith('08'))) return new ServiceUnavailableError()
-  if (/timeout exceeded when trying to connect|Connection terminated/i.test(e?.message ?? '')) return new ServiceUnavailableError()
+  // pg's own words for a connection that died: during a query, or before the next one (a
+  // transaction's connection killed while it sat between two statements).
+  if (/timeout exceeded when trying to connect|Connection terminated|is not queryable/i.test(e?.message ?? '')) return new ServiceUnavailableError()
   if (e?.statusCode === 400 && e.code?.startsWith('FST_')) return new ValidationError(e.message)
   if (e?.statusCode === 401 || e?.code?.startsWith('FST_JWT')) return new AuthenticationError()
   if (e?.statusCode === 404) return new NotFoundError()
