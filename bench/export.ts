@@ -14,7 +14,8 @@ import http from 'node:http'
 import { performance } from 'node:perf_hooks'
 import pg from 'pg'
 import { Kysely, PostgresDialect } from 'kysely'
-import { memberExportQuery } from '../src/db/member-export.ts'
+import { MEMBER_EXPORT_COLUMNS, memberCsvQuery } from '../src/db/member-export.ts'
+import { withLiterals } from '../src/db/export-session.ts'
 import { keysetRequest } from '../src/db/keyset.ts'
 import { connectDatabase } from '../src/db/connect.ts'
 import { migrateToLatest } from '../src/db/migrate.ts'
@@ -80,11 +81,10 @@ async function exportOverHttp (server: Server, slug: string, token: string): Pro
 /** The same rows through psql's \copy, which is PostgreSQL's COPY streamed to the client. */
 function copyReference (orgId: string): { seconds: number, bytes: number } {
   const db = new Kysely<any>({ dialect: new PostgresDialect({ pool: new pg.Pool({ max: 1 }) }) })
-  const { sql: text, parameters } = memberExportQuery(db, orgId, {}, keysetRequest(2147483646, null)).compile()
-  const inlined = text.replace(/\$(\d+)/g, (_m, n: string) => {
-    const v = parameters[Number(n) - 1]
-    return typeof v === 'number' ? String(v) : `'${String(v).replace(/'/g, "''")}'`
-  }).replace(/\s+/g, ' ')
+  // The export's own query, unbounded, without the position each of its pages ends with.
+  const rows = memberCsvQuery(db, orgId, {}, MEMBER_EXPORT_COLUMNS, keysetRequest(2147483646, null)).as('r')
+  const query = db.selectFrom(rows).select(MEMBER_EXPORT_COLUMNS.map((c) => `r.${c}`))
+  const inlined = withLiterals(query.compile()).replace(/\s+/g, ' ')
   const started = performance.now()
   const out = spawnSync('psql', [url, '-X', '-q', '-c', 'set max_parallel_workers_per_gather = 0', '-c', `\\copy (${inlined}) TO STDOUT WITH CSV HEADER`], { maxBuffer: 2 ** 31 - 1 })
   if (out.status !== 0) throw new Error(`psql failed: ${out.stderr.toString()}`)

@@ -9,6 +9,7 @@ import pg from 'pg'
 import type { Database } from './schema.ts'
 import { PreparingClient } from './prepared.ts'
 import { openEmbedded } from './embedded.ts'
+import type { PGlite } from '@electric-sql/pglite'
 import { DatabaseOpenError, lockDataDir } from './data-dir-lock.ts'
 
 export { DatabaseOpenError, exitOnOpenError } from './data-dir-lock.ts'
@@ -22,6 +23,8 @@ export interface DatabaseHandle {
   pool?: pg.Pool
   /** The pool export sessions take their dedicated connections from (postgres only). */
   exportPool?: pg.Pool
+  /** The embedded database itself (pglite only): exports run COPY on it. */
+  lite?: PGlite
   close: () => Promise<void>
 }
 
@@ -133,5 +136,5 @@ export async function connectDatabase (options: ConnectOptions): Promise<Databas
       'restore it from a backup, or move it away to start with an empty one (or use DATABASE_URL)')
   }
   const db = new Kysely<Database>({ dialect: new PGliteDialect(lite) })
-  return { db, kind: 'pglite', close: async () => { await db.destroy(); await unlock() } }
+  return { db, kind: 'pglite', lite, close: async () => { await db.destroy(); await unlock() } }
 }

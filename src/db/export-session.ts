@@ -11,7 +11,8 @@
 // instance also never runs more exports than the export pool has connections. Over either
 // limit the caller gets a RateLimitError (429) before anything is streamed.
 import { CompiledQuery, Kysely, PostgresDialect, sql, type RawBuilder } from 'kysely'
-import type pg from 'pg'
+import pg from 'pg'
+import { to as copyTo } from 'pg-copy-streams'
 import type { DatabaseHandle, DatabaseKind } from './connect.ts'
 import type { Database } from './schema.ts'
 import { RateLimitError, ServiceUnavailableError } from '../lib/errors.ts'
@@ -29,6 +30,11 @@ export interface ExportSession {
   kind: DatabaseKind
   /** Runs one statement; rows come back as arrays in the SELECT's column order. */
   rows: (query: { sql: string, parameters: readonly unknown[] }) => Promise<unknown[][]>
+  /**
+   * Runs one SELECT through the database's own CSV writer (COPY ... WITH (FORMAT csv): RFC 4180
+   * quoting, LF record ends, no header) and returns its bytes.
+   */
+  csv: (query: { sql: string, parameters: readonly unknown[] }) => Promise<Buffer>
   /** A Kysely bound to this session (its connection on PostgreSQL). */
   db: Kysely<Database>
   /** Ends the transaction and returns the connection; safe to call twice. */
@@ -54,17 +60,34 @@ function busy (message: string): RateLimitError {
   return new RateLimitError(message, EXPORT_RETRY_AFTER_MS, 'export_slots')
 }
 
-/** Opens a session or throws RateLimitError when the limits are reached. */
 /** A timestamp column as the API writes it (six fraction digits, UTC), formatted by the database. */
 export function isoText (column: string): RawBuilder<string | null> {
   return sql<string | null>`to_char(${sql.ref(column)} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`
 }
 
+/**
+ * The query with its parameters written in as literals: COPY takes no bind parameters. Only the
+ * SQL text is rewritten (a value holding "$2" is never read again); Kysely's SQL has no other $.
+ */
+export function withLiterals (query: { sql: string, parameters: readonly unknown[] }): string {
+  return query.sql.replace(/\$(\d+)/g, (_m, n: string) => literal(query.parameters[Number(n) - 1]))
+}
+
+function literal (value: unknown): string {
+  if (value === null) return 'null'
+  if (typeof value === 'string') return pg.escapeLiteral(value)
+  if (typeof value === 'number' && Number.isFinite(value)) return String(value)
+  if (typeof value === 'boolean') return String(value)
+  throw new TypeError(`no SQL literal for a parameter of type ${typeof value}`)
+}
+
+/** Opens a session or throws RateLimitError when the limits are reached. */
 export async function openExportSession (handle: DatabaseHandle, options: ExportSessionOptions): Promise<ExportSession> {
   const c = counters(handle)
   const deadline = Date.now() + options.maxSeconds * 1000
   const checkDeadline = (): void => { if (Date.now() > deadline) throw new ExportTimeoutError(options.maxSeconds) }
-  if (handle.kind === 'pglite' || handle.exportPool === undefined) {
+  if (handle.lite !== undefined) {
+    const lite = handle.lite
     const key = options.lock?.key
     const held = key === undefined ? 0 : c.byKey.get(key) ?? 0
     if (key !== undefined && held >= options.lock!.slots) throw busy(`At most ${options.lock!.slots} exports of this organization may run at once`)
@@ -84,6 +107,12 @@ export async function openExportSession (handle: DatabaseHandle, options: Export
         const text = result.rows[0]?.page
         return text == null ? [] : (JSON.parse(text) as Array<Record<string, unknown>>).map((r) => Object.values(r))
       },
+      csv: async (query) => {
+        checkDeadline()
+        // PGlite's COPY target in memory: the page's whole output as one Blob.
+        const { blob } = await lite.query(`copy (${withLiterals(query)}) to '/dev/blob' with (format csv)`)
+        return blob === undefined ? Buffer.alloc(0) : Buffer.from(await blob.arrayBuffer())
+      },
       close: async () => {
         if (!open) return
         open = false
@@ -93,6 +122,7 @@ export async function openExportSession (handle: DatabaseHandle, options: Export
       }
     }
   }
+  if (handle.exportPool === undefined) throw new Error('a PostgreSQL handle without an export pool')
   return await openPostgresSession(handle, handle.exportPool, c, options, checkDeadline)
 }
 
@@ -147,6 +177,12 @@ async function openPostgresSession (
       checkDeadline()
       const result = await client.query({ text: query.sql, values: [...query.parameters], rowMode: 'array' })
       return result.rows as unknown[][]
+    },
+    csv: async (query) => {
+      checkDeadline()
+      const chunks: Buffer[] = []
+      for await (const chunk of client.query(copyTo(`copy (${withLiterals(query)}) to stdout with (format csv)`))) chunks.push(chunk as Buffer)
+      return Buffer.concat(chunks)
     },
     close
   }

@@ -8,7 +8,10 @@
 // booleans are not text cells and are never prefixed.
 //
 // Rows are formatted into one string per page and written once: fast-csv's stream formatter
-// pushes a chunk per row, which PERFORMANCE.md measured as its main cost.
+// pushes a chunk per row, which PERFORMANCE.md measured as its main cost. The member export
+// has its records written by the database instead (COPY ... WITH (FORMAT csv), whose quoting is
+// RFC 4180's): copyRecords gives them their CRLF, and its SQL applies the formula rule
+// (src/db/member-export.ts, csvCell).
 import { FormatterOptions } from '@fast-csv/format'
 // Not re-exported by the package index; the version is pinned in package.json.
 import { FieldFormatter } from '@fast-csv/format/build/src/formatter/FieldFormatter.js'
@@ -48,6 +51,64 @@ export function csvRecord (values: readonly unknown[]): string {
 /** The header record: names are quoted like any field but never prefixed. */
 export function csvHeader (names: readonly string[]): string {
   return names.map((name, i) => fieldFormatter.format(name, i, true)).join(',') + CRLF
+}
+
+const LF = 0x0a
+const QUOTE = 0x22
+const COMMA = 0x2c
+const CR_LF = Buffer.from(CRLF)
+
+export interface CopyRecords {
+  /** The records, each ending in CRLF, without their last field. */
+  csv: Buffer
+  records: number
+  /** The last record's last field. */
+  lastField: string | null
+}
+
+/**
+ * Reads PostgreSQL's CSV (COPY ... WITH (FORMAT csv), whole records, LF after each) whose last
+ * field is bookkeeping that must never need quotes (e.g. a keyset position): drops that field,
+ * ends each record with CRLF (an LF inside a quoted field stays as it is) and counts them.
+ */
+export function copyRecords (page: Buffer): CopyRecords {
+  const ends: number[] = []
+  const cuts: number[] = []
+  let at = 0
+  let quoted = false
+  let nextQuote = page.indexOf(QUOTE)
+  while (at < page.length) {
+    if (quoted) {
+      // A doubled quote inside a field closes and reopens it: the parity stays right.
+      if (nextQuote === -1) break
+      quoted = false
+      at = nextQuote + 1
+      nextQuote = page.indexOf(QUOTE, at)
+      continue
+    }
+    const lf = page.indexOf(LF, at)
+    if (lf === -1) break
+    if (nextQuote !== -1 && nextQuote < lf) {
+      quoted = true
+      at = nextQuote + 1
+      nextQuote = page.indexOf(QUOTE, at)
+      continue
+    }
+    ends.push(lf)
+    cuts.push(page.lastIndexOf(COMMA, lf))
+    at = lf + 1
+  }
+  const records = ends.length
+  if (records === 0) return { csv: Buffer.alloc(0), records, lastField: null }
+  let size = 0
+  for (let i = 0, from = 0; i < records; from = ends[i]! + 1, i++) size += cuts[i]! - from + 2
+  const csv = Buffer.allocUnsafe(size)
+  let written = 0
+  for (let i = 0, from = 0; i < records; from = ends[i]! + 1, i++) {
+    written += page.copy(csv, written, from, cuts[i])
+    written += CR_LF.copy(csv, written)
+  }
+  return { csv, records, lastField: page.toString('utf8', cuts[records - 1]! + 1, ends[records - 1]) }
 }
 
 /** The importer's side of the formula rule: removes the one leading ' the writer added. */

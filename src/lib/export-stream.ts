@@ -33,12 +33,21 @@ export interface ExportColumn<Row> {
   value: (row: Row) => unknown
 }
 
+/** A page its source already wrote as CSV records (the member export's, by the database). */
+export interface EncodedPage {
+  csv: Buffer
+  rows: number
+}
+
 export interface StreamExportOptions<Row> {
   filename: string
   format: 'csv' | 'json'
   columns: ReadonlyArray<ExportColumn<Row>>
-  /** Pages of rows; an empty page is allowed. Closed (return()) when the export stops early. */
-  pages: AsyncIterator<Row[]>
+  /**
+   * Pages of rows, or (CSV only) of encoded records; an empty page is allowed. Closed (return())
+   * when the export stops early.
+   */
+  pages: AsyncIterator<Row[] | EncodedPage>
   /** How long to wait for a client that stopped reading before cutting it off. */
   stallMs: number
   /** Extra response headers (e.g. x-export-truncated). */
@@ -112,10 +121,20 @@ export async function streamExport<Row> (request: FastifyRequest, reply: Fastify
       // Fetch the next page while this one is formatted and sent.
       const ahead = pages.next()
       ahead.catch(() => {})
-      chunk += json ? jsonRows(page, columns, rows) : csvRows(page, columns)
-      rows += page.length
-      metrics.exportWritten(route, page.length, Buffer.byteLength(chunk))
-      if (!res.write(chunk) && !(await drained(res, options.stallMs, () => gone, shutdown))) {
+      let written: boolean
+      if (Array.isArray(page)) {
+        chunk += json ? jsonRows(page, columns, rows) : csvRows(page, columns)
+        rows += page.length
+        metrics.exportWritten(route, page.length, Buffer.byteLength(chunk))
+        written = res.write(chunk)
+      } else {
+        // Only the first page has text before it (the BOM and header).
+        if (chunk !== '') res.write(chunk)
+        rows += page.rows
+        metrics.exportWritten(route, page.rows, Buffer.byteLength(chunk) + page.csv.length)
+        written = res.write(page.csv)
+      }
+      if (!written && !(await drained(res, options.stallMs, () => gone, shutdown))) {
         outcome = gone ? 'aborted' : shutdown.aborted ? 'shutdown' : 'stalled'
         break
       }

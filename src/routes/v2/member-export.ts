@@ -2,11 +2,9 @@
 // (DESIGN.md section 6). Filters come from the query string or the JSON body (the body wins).
 import { recordAudit } from '../../db/audit.ts'
 import { emitEvents } from '../../db/events.ts'
-import {
-  MEMBER_EXPORT_COLUMNS, memberExportPages, type MemberExportColumn, type MemberExportFilters, type MemberExportRow
-} from '../../db/member-export.ts'
+import { MEMBER_EXPORT_COLUMNS, memberCsvPages, type MemberExportColumn, type MemberExportFilters } from '../../db/member-export.ts'
 import { ValidationError } from '../../lib/errors.ts'
-import { filenameTimestamp, streamExport, type ExportColumn } from '../../lib/export-stream.ts'
+import { filenameTimestamp, streamExport } from '../../lib/export-stream.ts'
 import { auditActor, requireOrg } from '../access.ts'
 import type { Handlers, OpRequest } from '../operations.ts'
 
@@ -54,18 +52,14 @@ export const memberExportHandlers = {
     const { org } = await requireOrg(request, request.params.orgSlug, 'orgs:members:read')
     const { filters, columns, bom } = exportInput(request)
     const config = this.config
-    const indexes = columns.map((name) => MEMBER_EXPORT_COLUMNS.indexOf(name))
-    const exportColumns: Array<ExportColumn<MemberExportRow>> = columns.map((name, i) => {
-      const index = indexes[i]!
-      return { name, value: (row) => row[index] }
-    })
-    const pages = memberExportPages(this.database, org.id, filters, {
+    const pages = memberCsvPages(this.database, org.id, filters, columns, {
       pageSize: config.EXPORT_PAGE_SIZE, maxSeconds: config.EXPORT_MAX_SECONDS, stallMs: config.EXPORT_STALL_MS, slots: MEMBER_EXPORT_SLOTS
     })
     const result = await streamExport(request, reply, {
       filename: `${org.slug}-members-${filenameTimestamp()}.csv`,
       format: 'csv',
-      columns: exportColumns,
+      // The header's names; the records come encoded.
+      columns: columns.map((name) => ({ name, value: () => undefined })),
       pages,
       bom,
       stallMs: config.EXPORT_STALL_MS
