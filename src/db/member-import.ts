@@ -64,7 +64,8 @@ export async function importMembers (db: Kysely<Database>, org: Organization, li
       }
       const write = async (batch: Array<{ line: number, entry: WriteEntry }>): Promise<void> => {
         if (batch.length === 0) return
-        const result = await writeMembers(trx, org, batch.map((b) => b.entry), { invitedBy: options.by, inviteTtlHours: options.inviteTtlHours, actor: options.actor, inviteTokens: false, seenBefore, rolesAtStart, held: options.held, refuseUncovered: false })
+        const result = await writeMembers(trx, org, batch.map((b) => b.entry), { invitedBy: options.by, inviteTtlHours: options.inviteTtlHours, inviteTokens: false, seenBefore, rolesAtStart, held: options.held, refuseUncovered: false })
+        await emitEvents(trx, options.actor, org, result.events)
         outcome.created += result.created.length
         for (const e of result.existing) {
           if (options.skipExisting) outcome.skipped++

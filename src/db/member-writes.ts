@@ -44,8 +44,6 @@ export interface WriteOptions {
   held: readonly string[]
   /** A role above the caller is a 403 for the whole call (POST /members), else that entry fails. */
   refuseUncovered: boolean
-  /** Who writes: the actor of the membership events. */
-  actor: AuditActor
   /** Invitations get a token, returned once (POST /members); an import's are resent later. */
   inviteTokens: boolean
   /**
@@ -67,6 +65,11 @@ export interface WriteOutcome {
   existing: Array<{ index: number, userId: string, email: string | null }>
   /** Entries refused, in entry order: `field` is relative to the entry ('' for the entry itself). */
   failed: Array<{ index: number, field: string, message: string }>
+  /**
+   * The write's events, in causal order, for the caller to emit as its transaction's last
+   * statement (emitEvents holds the org's event counter until commit).
+   */
+  events: EventInput[]
 }
 
 const invalid = (index: number, field: string, message: string) =>
@@ -204,19 +207,19 @@ export async function writeMembers (trx: Kysely<Database>, org: Organization, en
   const grouped = await addToGroups(trx, org.id, written.flatMap((r) => (r.entry.groups ?? []).map((g) => ({ userId: r.user.id, group: g }))), options.invitedBy)
   // A membership made here has only the groups this call gave it (removals take groups along).
   const groups = written.some((r) => (r.entry.groups?.length ?? 0) > 0) ? await groupsOfUsers(trx, org.id, written.map((r) => r.user.id)) : new Map<string, string[]>()
-  // In causal order: the groups this write created, the memberships, then who joined which group.
-  await emitEvents(trx, options.actor, org, [
-    ...grouped.created.map((g) => groupCreated(org.slug, g)),
-    ...written.map((r) => membershipCreated(org.slug, members.get(r.user.id)!, groups.get(r.user.id) ?? [])),
-    ...grouped.added.map((p) => groupMembershipChanged('group_membership.added', org.slug, p))
-  ])
   const byIndex = (a: { index: number }, b: { index: number }) => a.index - b.index
   return {
     created: written.map((r) => ({
       index: r.index, userId: r.user.id, member: members.get(r.user.id)!, groups: groups.get(r.user.id) ?? [], ...(tokens.has(r.user.id) ? { inviteToken: tokens.get(r.user.id) } : {})
     })),
     existing: fresh.filter((r) => !members.has(r.user.id)).map((r) => ({ index: r.index, userId: r.user.id, email: r.user.email })),
-    failed: failed.sort(byIndex)
+    failed: failed.sort(byIndex),
+    // In causal order: the groups this write created, the memberships, then who joined which group.
+    events: [
+      ...grouped.created.map((g) => groupCreated(org.slug, g)),
+      ...written.map((r) => membershipCreated(org.slug, members.get(r.user.id)!, groups.get(r.user.id) ?? [])),
+      ...grouped.added.map((p) => groupMembershipChanged('group_membership.added', org.slug, p))
+    ]
   }
 }
 
@@ -224,7 +227,7 @@ export async function addMembers (db: Kysely<Database>, org: Organization, entri
   checkEntries(entries)
   return await db.transaction().execute(async (trx) => {
     const outcome = await writeMembers(trx, org, entries.map((e, i) => ({ ...e, ref: `entry ${i}` })),
-      { invitedBy: options.invitedBy, inviteTtlHours: options.inviteTtlHours, actor, inviteTokens: true, held: options.held, refuseUncovered: true })
+      { invitedBy: options.invitedBy, inviteTtlHours: options.inviteTtlHours, inviteTokens: true, held: options.held, refuseUncovered: true })
     const bad = outcome.failed[0]
     if (bad !== undefined) throw invalid(bad.index, bad.field, bad.message)
     // Without skipExisting, existing members make it a 409 and the transaction writes nothing.
@@ -239,6 +242,7 @@ export async function addMembers (db: Kysely<Database>, org: Organization, entri
       targetType: 'membership',
       metadata: { created: created.length, skipped: outcome.existing.length, invited: outcome.created.filter((c) => c.inviteToken !== undefined).length, userIds: created.slice(0, 100) }
     })
+    await emitEvents(trx, actor, org, outcome.events)
     return outcome.created.map((c) => ({ userId: c.userId, member: c.member, groups: c.groups, ...(c.inviteToken !== undefined ? { inviteToken: c.inviteToken } : {}) }))
   })
 }
