@@ -9,6 +9,7 @@ import { startServer } from '../bench/server-process.ts'
 import { mintToken } from '../src/lib/dev-token.ts'
 import { resolveJwtKeys } from '../src/lib/jwt-keys.ts'
 import { claimDeliveries, dispatchEvents } from '../src/db/webhooks.ts'
+import { emitEvents } from '../src/db/events.ts'
 import { bearer, buildTestApp, createTestDatabase, JWT_SECRET, onPostgres, ownerWithOrg, testConfig } from './helper.ts'
 import { startReceiver } from './webhook-receiver.ts'
 
@@ -127,4 +128,30 @@ t.test('a claim whose instance died is delivered by another once its lease expir
   t.same(delivery, { status: 'delivered', attempts: 2, claimed_until: null }, 'the dead claim counts as an attempt; the delivery settled')
   const attempts = await ctx.app.db.selectFrom('webhook_attempts').select(['succeeded']).where('delivery_id', '=', claimed[0]!.id).execute()
   t.same(attempts, [{ succeeded: true }], 'one attempt recorded: the live instance\'s')
+})
+
+t.test('an uncommitted transaction with events does not hold up other writers of its org; seqs follow commit order', { skip }, async (t) => {
+  const ctx = await buildTestApp(t)
+  const owner = await ownerWithOrg(ctx)
+  // A writer emits an event and stays open, as a long import does.
+  let commit!: () => void
+  const gate = new Promise<void>((resolve) => { commit = resolve })
+  let emitted!: () => void
+  const open = new Promise<void>((resolve) => { emitted = resolve })
+  const slow = ctx.app.db.transaction().execute(async (trx) => {
+    await emitEvents(trx, { actorKind: 'system', actorId: null, requestId: null }, { id: owner.orgId, slug: owner.slug }, [{ type: 'organization.updated', data: {} }])
+    emitted()
+    await gate
+  })
+  await open
+  const add = ctx.app.inject({ method: 'POST', url: `/v2/orgs/${owner.slug}/members`, headers: bearer(owner.token), payload: { users: [{ email: `w-${randomUUID()}@example.com` }] } })
+  const outcome = await Promise.race([add.then((r) => r.statusCode), new Promise((resolve) => setTimeout(() => resolve('still waiting after 3 s'), 3000))])
+  t.equal(outcome, 201, 'the add commits while the other transaction is open')
+  commit()
+  await slow
+  await add
+  const rows = await ctx.app.db.selectFrom('org_events').select(['seq', 'type', 'created_at']).where('org_id', '=', owner.orgId).orderBy('seq').execute()
+  t.same(rows.map((r) => r.seq), rows.map((_, i) => i + 1), 'gapless')
+  t.equal(rows.at(-1)!.type, 'organization.updated', 'the later commit has the later seq')
+  t.ok(rows.every((r, i) => i === 0 || rows[i - 1]!.created_at <= r.created_at), 'timestamps grow with seq')
 })

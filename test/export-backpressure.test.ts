@@ -85,8 +85,11 @@ t.test('a client that never reads: bounded output, cut off after the stall timeo
     t.ok(rest.bytes < CSV_BYTES / 5, 'and far less than the whole file')
   }
 
-  const events = await ctx.app.db.selectFrom('audit_events').select('metadata').where('org_id', '=', owner.orgId)
+  // Each export's audit entry is written once its session has closed, a moment after the cut.
+  const exported = async () => await ctx.app.db.selectFrom('audit_events').select('metadata').where('org_id', '=', owner.orgId)
     .where('action', '=', 'members.exported').execute()
+  await eventually(async () => (await exported()).length >= MEMBER_EXPORT_SLOTS, 'both exports audited')
+  const events = await exported()
   const outcomes = events.map((e) => e.metadata as { outcome: string, rows: number })
   t.same(outcomes.map((o) => o.outcome), ['stalled', 'stalled'], 'both exports recorded as stalled')
   for (const o of outcomes) t.ok(o.rows >= PAGE_ROWS && o.rows < MEMBERS / 5, `rows written before the stall: ${o.rows}`)

@@ -9,6 +9,7 @@ import { createConnection } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
+import { sql } from 'kysely'
 import { connect, type NatsConnection } from '@nats-io/transport-node'
 import { jetstream } from '@nats-io/jetstream'
 import { claimSinkCursors, emitEvents } from '../src/db/events.ts'
@@ -125,6 +126,8 @@ t.test('a cursor claimed by an instance that died is published by another once i
   const claimedAt = Date.now()
   const claimed = await ctx.app.db.transaction().execute(async (trx) => {
     await emitEvents(trx, { actorKind: 'system', actorId: null, requestId: null }, { id: owner.orgId, slug: owner.slug }, [{ type: 'organization.updated', data: org }])
+    // Events are numbered at commit; numbered now, the claim sees this one.
+    await sql`set constraints org_events_number immediate`.execute(trx)
     return await claimSinkCursors(trx, 'nats', 20, LEASE_MS)
   })
   t.same(claimed, [{ orgId: owner.orgId, seq: 1 }], 'the dead instance holds the cursor, before the new event')

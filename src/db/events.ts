@@ -1,5 +1,6 @@
-// The transactional outbox: a change's events are written by the change's own transaction, as
-// its last statement (see migration 0501 for why the org's counter row orders its writers).
+// The transactional outbox: a change's events are written by the change's own transaction and
+// numbered as it commits (migration 0701: a deferred trigger takes the org's counter row then,
+// so an org's seq is gapless and in commit order).
 import { sql, type Kysely } from 'kysely'
 import type { Database, OrgEvent } from './schema.ts'
 import type { AuditActor } from './audit.ts'
@@ -27,9 +28,9 @@ export interface EventInput {
 export interface OrgRef { id: string, slug: string }
 
 /**
- * Appends `events` (in order) to the org's outbox in the caller's transaction. Call it as the
- * transaction's last write: it holds the org's counter row until commit. `org` is the org or
- * its id (then its slug is read here).
+ * Appends `events` (in order) to the org's outbox in the caller's transaction, with provisional
+ * negative seqs that the commit turns into the org's next ones. `org` is the org or its id (then
+ * its slug is read here).
  */
 export async function emitEvents (db: Kysely<Database>, actor: AuditActor, org: OrgRef | string, events: EventInput[] | ((orgSlug: string) => EventInput[])): Promise<void> {
   const ref = typeof org === 'string'
@@ -37,15 +38,10 @@ export async function emitEvents (db: Kysely<Database>, actor: AuditActor, org: 
     : org
   const list = typeof events === 'function' ? events(ref.slug) : events
   if (list.length === 0) return
-  const n = list.length
-  await sql`with c as (
-      insert into org_event_counters (org_id, seq) values (${ref.id}, ${n})
-      on conflict (org_id) do update set seq = org_event_counters.seq + excluded.seq
-      returning seq
-    )
-    insert into org_events (org_id, org_slug, seq, type, actor_type, actor_id, data)
-    select ${ref.id}, ${ref.slug}, c.seq - ${n} + v.ord, v.type, ${actor.actorKind}, ${actor.actorId}, v.data
-    from c, unnest(${list.map((e) => e.type)}::text[], ${list.map((e) => JSON.stringify(e.data))}::jsonb[]) with ordinality as v(type, data, ord)`.execute(db)
+  // unnest yields the array's order, so nextval increases along it.
+  await sql`insert into org_events (org_id, org_slug, seq, type, actor_type, actor_id, data)
+    select ${ref.id}, ${ref.slug}, -nextval('org_event_order'), v.type, ${actor.actorKind}, ${actor.actorId}, v.data
+    from unnest(${list.map((e) => e.type)}::text[], ${list.map((e) => JSON.stringify(e.data))}::jsonb[]) as v(type, data)`.execute(db)
 }
 
 /** The event as consumers see it (feed, webhooks, NATS). */

@@ -6,6 +6,7 @@ import * as memberCounts from './migrations/2026-11-24-0401-member-counts.ts'
 import * as groupMemberIds from './migrations/2026-12-01-0300-group-member-ids.ts'
 import * as events from './migrations/2026-12-01-0501-events.ts'
 import * as memberChanges from './migrations/2026-12-01-0601-member-changes.ts'
+import * as eventsNumberedAtCommit from './migrations/2026-12-01-0701-events-numbered-at-commit.ts'
 
 const migrations: Record<string, Migration> = {
   '2026-11-23-0001-initial': initial,
@@ -13,7 +14,8 @@ const migrations: Record<string, Migration> = {
   '2026-11-24-0401-member-counts': memberCounts,
   '2026-12-01-0300-group-member-ids': groupMemberIds,
   '2026-12-01-0501-events': events,
-  '2026-12-01-0601-member-changes': memberChanges
+  '2026-12-01-0601-member-changes': memberChanges,
+  '2026-12-01-0701-events-numbered-at-commit': eventsNumberedAtCommit
 }
 
 const provider: MigrationProvider = { getMigrations: async () => migrations }
