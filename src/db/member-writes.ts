@@ -2,7 +2,7 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { sql, type Kysely } from 'kysely'
 import type { Database, MembershipStatus, Organization } from './schema.ts'
-import { recordAudit, type AuditActor } from './audit.ts'
+import type { AuditActor } from './audit.ts'
 import { emitEvents, type EventInput } from './events.ts'
 import { anyOf } from './arrays.ts'
 import { addToGroups, groupCreated, groupMembershipChanged } from './groups.ts'
@@ -236,13 +236,13 @@ export async function addMembers (db: Kysely<Database>, org: Organization, entri
         outcome.existing.map((c) => ({ index: c.index, userId: c.userId, ...(c.email ? { email: c.email } : {}) })))
     }
     const created = outcome.created.map((c) => c.userId)
-    await recordAudit(trx, actor, {
+    // Its last statement, with its audit entry.
+    await emitEvents(trx, actor, org, outcome.events, {
       orgId: org.id,
       action: 'members.added',
       targetType: 'membership',
       metadata: { created: created.length, skipped: outcome.existing.length, invited: outcome.created.filter((c) => c.inviteToken !== undefined).length, userIds: created.slice(0, 100) }
     })
-    await emitEvents(trx, actor, org, outcome.events)
     return outcome.created.map((c) => ({ userId: c.userId, member: c.member, groups: c.groups, ...(c.inviteToken !== undefined ? { inviteToken: c.inviteToken } : {}) }))
   })
 }
