@@ -65,10 +65,7 @@ export interface WriteOutcome {
   existing: Array<{ index: number, userId: string, email: string | null }>
   /** Entries refused, in entry order: `field` is relative to the entry ('' for the entry itself). */
   failed: Array<{ index: number, field: string, message: string }>
-  /**
-   * The write's events, in causal order, for the caller to emit as its transaction's last
-   * statement (emitEvents holds the org's event counter until commit).
-   */
+  /** The write's events, in causal order, for the caller to emit (with its audit entry, on the add). */
   events: EventInput[]
 }
 
@@ -236,7 +233,7 @@ export async function addMembers (db: Kysely<Database>, org: Organization, entri
         outcome.existing.map((c) => ({ index: c.index, userId: c.userId, ...(c.email ? { email: c.email } : {}) })))
     }
     const created = outcome.created.map((c) => c.userId)
-    // Its last statement, with its audit entry.
+    // One statement for the audit entry and the events.
     await emitEvents(trx, actor, org, outcome.events, {
       orgId: org.id,
       action: 'members.added',
