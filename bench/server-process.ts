@@ -3,7 +3,7 @@
 // port (the child is node itself, so /proc/<pid>/status is the server's), waits until it
 // answers, and reads its peak RSS (VmHWM) before stopping it.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { readFile, mkdir } from 'node:fs/promises'
+import { readFile, mkdir, writeFile } from 'node:fs/promises'
 import net from 'node:net'
 
 export interface Server { port: number, child: ChildProcess, stop: () => Promise<void> }
@@ -62,6 +62,32 @@ export async function serverPeakRss (server: Server): Promise<number> {
 /** The server's resident set size now (VmRSS), in MB. */
 export async function serverRss (server: Server): Promise<number> {
   return await procStatusMb(server, 'VmRSS')
+}
+
+/**
+ * The server's RSS once idle: V8 keeps the heap it grew while starting (the young generation
+ * at its largest) until its memory reducer finds the process idle, about 30 s later, and gives
+ * it back. Waits for that drop (at least 10 % below the highest RSS seen, then 3 s more), at
+ * most `maxMs`; returns the lowest RSS seen, in MB.
+ */
+export async function settledRss (server: Server, maxMs = 60000): Promise<number> {
+  const end = Date.now() + maxMs
+  let highest = await serverRss(server)
+  let lowest = highest
+  let droppedAt: number | null = null
+  while (Date.now() < end && (droppedAt === null || Date.now() - droppedAt < 3000)) {
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    const now = await serverRss(server)
+    highest = Math.max(highest, now)
+    lowest = Math.min(lowest, now)
+    if (droppedAt === null && now < highest * 0.9) droppedAt = Date.now()
+  }
+  return lowest
+}
+
+/** Sets the server's high-water mark (VmHWM) to its RSS now (Linux: clear_refs 5), so the next peak read is the work's. */
+export async function resetPeakRss (server: Server): Promise<void> {
+  await writeFile(`/proc/${server.child.pid}/clear_refs`, '5')
 }
 
 async function procStatusMb (server: Server, field: 'VmHWM' | 'VmRSS'): Promise<number> {

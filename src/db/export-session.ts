@@ -32,9 +32,9 @@ export interface ExportSession {
   rows: (query: { sql: string, parameters: readonly unknown[] }) => Promise<unknown[][]>
   /**
    * Runs one SELECT through the database's own CSV writer (COPY ... WITH (FORMAT csv): RFC 4180
-   * quoting, LF record ends, no header) and returns its bytes.
+   * quoting, LF record ends, no header) and returns its bytes, in the chunks they came in.
    */
-  csv: (query: { sql: string, parameters: readonly unknown[] }) => Promise<Buffer>
+  csv: (query: { sql: string, parameters: readonly unknown[] }) => Promise<Buffer[]>
   /** A Kysely bound to this session (its connection on PostgreSQL). */
   db: Kysely<Database>
   /** Ends the transaction and returns the connection; safe to call twice. */
@@ -111,7 +111,7 @@ export async function openExportSession (handle: DatabaseHandle, options: Export
         checkDeadline()
         // PGlite's COPY target in memory: the page's whole output as one Blob.
         const { blob } = await lite.query(`copy (${withLiterals(query)}) to '/dev/blob' with (format csv)`)
-        return blob === undefined ? Buffer.alloc(0) : Buffer.from(await blob.arrayBuffer())
+        return blob === undefined ? [] : [Buffer.from(await blob.arrayBuffer())]
       },
       close: async () => {
         if (!open) return
@@ -182,7 +182,7 @@ async function openPostgresSession (
       checkDeadline()
       const chunks: Buffer[] = []
       for await (const chunk of client.query(copyTo(`copy (${withLiterals(query)}) to stdout with (format csv)`))) chunks.push(chunk as Buffer)
-      return Buffer.concat(chunks)
+      return chunks
     },
     close
   }

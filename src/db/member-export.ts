@@ -111,10 +111,13 @@ export async function * memberCsvPages (
     lock: { key: `members-export:${orgId}`, slots: options.slots }, maxSeconds: options.maxSeconds, stallMs: options.stallMs
   })
   try {
+    // Page buffers come back once sent and are written again: a page is allocated a few times
+    // per export, not once per page (a stream of garbage buffers is what grows the process).
+    const spare: Buffer[] = []
     let request: PageRequest | null = keysetRequest(options.pageSize, null)
     while (request !== null) {
-      const page = copyRecords(await session.csv(memberCsvQuery(session.db, orgId, filters, columns, request).compile()))
-      yield { csv: page.csv, rows: page.records }
+      const page = copyRecords(await session.csv(memberCsvQuery(session.db, orgId, filters, columns, request).compile()), spare.pop())
+      yield { csv: page.csv, rows: page.records, sent: () => { if (spare.length < 2) spare.push(page.buffer) } }
       request = page.records === options.pageSize && page.lastField !== null ? keysetRequest(options.pageSize, positionOf(page.lastField)) : null
     }
   } finally {

@@ -61,54 +61,70 @@ const CR_LF = Buffer.from(CRLF)
 export interface CopyRecords {
   /** The records, each ending in CRLF, without their last field. */
   csv: Buffer
+  /** The buffer `csv` is the start of: `into`, or the one allocated when it was too small. */
+  buffer: Buffer
   records: number
   /** The last record's last field. */
   lastField: string | null
 }
 
 /**
- * Reads PostgreSQL's CSV (COPY ... WITH (FORMAT csv), whole records, LF after each) whose last
- * field is bookkeeping that must never need quotes (e.g. a keyset position): drops that field,
- * ends each record with CRLF (an LF inside a quoted field stays as it is) and counts them.
+ * Reads a page of PostgreSQL's CSV (COPY ... WITH (FORMAT csv): whole records, LF after each,
+ * in the chunks it arrived in) whose last field is ASCII bookkeeping that never needs quotes
+ * (e.g. a keyset position): writes the records without that field, each ending in CRLF (an LF
+ * inside a quoted field stays as it is), into `into` when it is large enough (so a caller can
+ * reuse its buffers) or a new buffer, and counts them.
  */
-export function copyRecords (page: Buffer): CopyRecords {
-  const ends: number[] = []
-  const cuts: number[] = []
-  let at = 0
-  let quoted = false
-  let nextQuote = page.indexOf(QUOTE)
-  while (at < page.length) {
-    if (quoted) {
-      // A doubled quote inside a field closes and reopens it: the parity stays right.
-      if (nextQuote === -1) break
-      quoted = false
-      at = nextQuote + 1
-      nextQuote = page.indexOf(QUOTE, at)
-      continue
-    }
-    const lf = page.indexOf(LF, at)
-    if (lf === -1) break
-    if (nextQuote !== -1 && nextQuote < lf) {
-      quoted = true
-      at = nextQuote + 1
-      nextQuote = page.indexOf(QUOTE, at)
-      continue
-    }
-    ends.push(lf)
-    cuts.push(page.lastIndexOf(COMMA, lf))
-    at = lf + 1
-  }
-  const records = ends.length
-  if (records === 0) return { csv: Buffer.alloc(0), records, lastField: null }
+export function copyRecords (chunks: readonly Buffer[], into?: Buffer): CopyRecords {
   let size = 0
-  for (let i = 0, from = 0; i < records; from = ends[i]! + 1, i++) size += cuts[i]! - from + 2
-  const csv = Buffer.allocUnsafe(size)
-  let written = 0
-  for (let i = 0, from = 0; i < records; from = ends[i]! + 1, i++) {
-    written += page.copy(csv, written, from, cuts[i])
-    written += CR_LF.copy(csv, written)
+  for (const chunk of chunks) {
+    size += chunk.length
+    for (let lf = chunk.indexOf(LF); lf !== -1; lf = chunk.indexOf(LF, lf + 1)) size++
   }
-  return { csv, records, lastField: page.toString('utf8', cuts[records - 1]! + 1, ends[records - 1]) }
+  const out = into !== undefined && into.length >= size ? into : Buffer.allocUnsafe(size)
+  let written = 0
+  let records = 0
+  let quoted = false
+  // The last record's field: its first byte (overwritten by CRLF) and where the rest still is.
+  let lastFirst = 0
+  let lastFrom = 0
+  let lastTo = 0
+  for (const chunk of chunks) {
+    let at = 0
+    let copied = 0
+    let nextQuote = chunk.indexOf(QUOTE)
+    for (;;) {
+      if (quoted) {
+        // A doubled quote inside a field closes and reopens it: the parity stays right.
+        if (nextQuote === -1) break
+        quoted = false
+        at = nextQuote + 1
+        nextQuote = chunk.indexOf(QUOTE, at)
+        continue
+      }
+      const lf = chunk.indexOf(LF, at)
+      if (nextQuote !== -1 && (lf === -1 || nextQuote < lf)) {
+        quoted = true
+        at = nextQuote + 1
+        nextQuote = chunk.indexOf(QUOTE, at)
+        continue
+      }
+      if (lf === -1) break
+      written += chunk.copy(out, written, copied, lf)
+      // The field never holds a comma, so the last comma written starts it (it may have come
+      // in an earlier chunk).
+      const cut = out.lastIndexOf(COMMA, written - 1)
+      lastFirst = out[cut + 1]!
+      lastFrom = cut + 2
+      lastTo = written
+      written = cut + CR_LF.copy(out, cut)
+      records++
+      copied = at = lf + 1
+    }
+    written += chunk.copy(out, written, copied)
+  }
+  const lastField = records === 0 ? null : String.fromCharCode(lastFirst) + out.toString('latin1', lastFrom, lastTo)
+  return { csv: out.subarray(0, written), buffer: out, records, lastField }
 }
 
 /** The importer's side of the formula rule: removes the one leading ' the writer added. */

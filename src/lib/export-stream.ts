@@ -37,6 +37,8 @@ export interface ExportColumn<Row> {
 export interface EncodedPage {
   csv: Buffer
   rows: number
+  /** Called once `csv` has gone to the socket: its source may then reuse the buffer. */
+  sent?: () => void
 }
 
 export interface StreamExportOptions<Row> {
@@ -132,7 +134,7 @@ export async function streamExport<Row> (request: FastifyRequest, reply: Fastify
         if (chunk !== '') res.write(chunk)
         rows += page.rows
         metrics.exportWritten(route, page.rows, Buffer.byteLength(chunk) + page.csv.length)
-        written = res.write(page.csv)
+        written = res.write(page.csv, page.sent === undefined ? undefined : (err) => { if (err == null) page.sent!() })
       }
       if (!written && !(await drained(res, options.stallMs, () => gone, shutdown))) {
         outcome = gone ? 'aborted' : shutdown.aborted ? 'shutdown' : 'stalled'
