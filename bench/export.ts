@@ -110,7 +110,7 @@ try {
         // Idle: the server answering /healthz, and then settled (see settledRss); the peak is
         // the export's own, from the settled RSS on (the start-up plateau is not the export's).
         const startedMb = await serverRss(server)
-        const idleMb = await settledRss(server)
+        const idleMb = await settledRss(server, Number(process.env.BENCH_SETTLE_MS ?? 60000))
         await resetPeakRss(server)
         const run = await exportOverHttp(server, org.slug, token)
         const rssMb = await serverPeakRss(server)
