@@ -146,3 +146,22 @@ t.test('microsecond-tied createdAt values across page boundaries appear exactly 
   t.same(rows, expected, 'createdAt desc, id desc')
   t.equal(rows.filter((r) => r.createdAt === at('123456')).length, 15)
 })
+
+t.test('filter values are data, whatever they hold: COPY takes no bind parameters, so they are written in as literals', async (t) => {
+  const ctx = await buildTestApp(t)
+  const owner = await ownerWithOrg(ctx)
+  const names = ["O'Brien", 'back\\slash', 'dollar $1 $$ x', 'E\'x\'', 'semi; drop table users; --']
+  await insertMembers(ctx.app, owner.orgId, names.map((name, i) => ({ email: `m${i}-${randomUUID()}@example.com`, givenName: name })))
+  const matching = async (q: string): Promise<string[]> => {
+    const res = await ctx.app.inject({ method: 'POST', url: url(owner.slug), headers: bearer(owner.token), payload: { q, columns: ['firstName'] } })
+    t.equal(res.statusCode, 200, `q=${JSON.stringify(q)}`)
+    return parseCsv(res.body).map((r) => unprefixCell(r.firstName!)).filter((n) => names.includes(n)).sort()
+  }
+  // Each hostile name finds itself, and only the names that contain it.
+  for (const name of names) t.same(await matching(name), names.filter((n) => n.toLowerCase().includes(name.toLowerCase())).sort(), `q=${JSON.stringify(name)}`)
+  for (const q of ["'", '\\', '$1', "'; select pg_sleep(5); --", "\\'", '%', '_']) {
+    t.same(await matching(q), names.filter((n) => n.toLowerCase().includes(q.toLowerCase())).sort(), `q=${JSON.stringify(q)}`)
+  }
+  const users = await ctx.app.db.selectFrom('users').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()
+  t.ok(Number(users.n) >= names.length, 'the users table is still there')
+})
