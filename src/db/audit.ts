@@ -16,8 +16,9 @@ export interface AuditEntry {
   metadata?: Record<string, unknown>
 }
 
-export async function recordAudit (db: Kysely<Database>, actor: AuditActor, entry: AuditEntry): Promise<void> {
-  await db.insertInto('audit_events').values({
+/** The insert of one audit entry, for a caller to run or to fold into a larger statement. */
+export function auditInsert (db: Kysely<Database>, actor: AuditActor, entry: AuditEntry) {
+  return db.insertInto('audit_events').values({
     org_id: entry.orgId,
     actor_id: actor.actorId,
     actor_kind: actor.actorKind,
@@ -26,5 +27,9 @@ export async function recordAudit (db: Kysely<Database>, actor: AuditActor, entr
     target_id: entry.targetId ?? null,
     request_id: actor.requestId,
     metadata: JSON.stringify(entry.metadata ?? {})
-  }).execute()
+  })
+}
+
+export async function recordAudit (db: Kysely<Database>, actor: AuditActor, entry: AuditEntry): Promise<void> {
+  await auditInsert(db, actor, entry).execute()
 }

@@ -3,7 +3,7 @@
 // so an org's seq is gapless and in commit order).
 import { sql, type Kysely } from 'kysely'
 import type { Database, OrgEvent } from './schema.ts'
-import { recordAudit, type AuditActor, type AuditEntry } from './audit.ts'
+import { auditInsert, recordAudit, type AuditActor, type AuditEntry } from './audit.ts'
 import { cutPage, fetchSize, keysetRequest } from './keyset.ts'
 
 export const EVENT_TYPES = [
@@ -47,9 +47,7 @@ export async function emitEvents (
   // A data-modifying WITH runs whether or not the insert below reads it.
   const withAudit = audit === undefined
     ? sql``
-    : sql`with audit as (insert into audit_events (org_id, actor_id, actor_kind, action, target_type, target_id, request_id, metadata)
-        values (${audit.orgId}, ${actor.actorId}, ${actor.actorKind}, ${audit.action}, ${audit.targetType ?? null}, ${audit.targetId ?? null},
-          ${actor.requestId}, ${JSON.stringify(audit.metadata ?? {})}::jsonb)) `
+    : sql`with audit as (${auditInsert(db, actor, audit)}) `
   // unnest yields the array's order, so nextval increases along it.
   await sql`${withAudit}insert into org_events (org_id, org_slug, seq, type, actor_type, actor_id, data)
     select ${ref.id}, ${ref.slug}, -nextval('org_event_order'), v.type, ${actor.actorKind}, ${actor.actorId}, v.data

@@ -78,6 +78,7 @@ function literal (value: unknown): string {
   if (typeof value === 'string') return pg.escapeLiteral(value)
   if (typeof value === 'number' && Number.isFinite(value)) return String(value)
   if (typeof value === 'boolean') return String(value)
+  if (Array.isArray(value)) return `array[${value.map(literal).join(', ')}]`
   throw new TypeError(`no SQL literal for a parameter of type ${typeof value}`)
 }
 

@@ -7,7 +7,7 @@ import { sql, type Kysely } from 'kysely'
 import type { Database, MembershipStatus } from './schema.ts'
 import { beyond, keysetRequest, ordered, type KeysetPosition, type PageRequest } from './keyset.ts'
 import { containing } from '../lib/text.ts'
-import { copyRecords } from '../lib/csv.ts'
+import { copyRecords, FORMULA_CHARACTERS } from '../lib/csv.ts'
 import type { DatabaseHandle } from './connect.ts'
 import { isoText as iso, openExportSession, type ExportSession } from './export-session.ts'
 import type { EncodedPage } from '../lib/export-stream.ts'
@@ -43,7 +43,7 @@ const ORDER = { createdAt: 'm.created_at', id: 'm.id' }
 /** The formula rule (src/lib/csv.ts) in SQL: a text cell starting with = + - @ tab CR or ' gets one leading '. */
 function csvCell (column: string) {
   const ref = sql.ref(column)
-  return sql<string | null>`case when left(${ref}, 1) in ('=', '+', '-', '@', E'\\t', E'\\r', '''') then '''' || ${ref} else ${ref} end`
+  return sql<string | null>`case when left(${ref}, 1) = any(${sql.val([...FORMULA_CHARACTERS])}::text[]) then '''' || ${ref} else ${ref} end`
 }
 
 /** The last field of every record: the row's keyset position, `created_at/id`, which never needs quotes. */

@@ -21,12 +21,14 @@ export const CRLF = '\r\n'
 export const BOM = '\uFEFF'
 
 const fieldFormatter = new FieldFormatter(new FormatterOptions({ rowDelimiter: CRLF, quoteColumns: false, quoteHeaders: false }))
-const FORMULA_START = /^[=+\-@\t\r']/
+/** The first characters that make a text cell a formula to spreadsheet programs (the SQL side: src/db/member-export.ts). */
+export const FORMULA_CHARACTERS = ['=', '+', '-', '@', '\t', '\r', "'"] as const
+const FORMULA_START = new Set<string>(FORMULA_CHARACTERS)
 
 /** A value as the text of one cell, before quoting. */
 export function cellText (value: unknown): string {
   switch (typeof value) {
-    case 'string': return FORMULA_START.test(value) ? `'${value}` : value
+    case 'string': return FORMULA_START.has(value.charAt(0)) ? `'${value}` : value
     case 'number': case 'bigint': return String(value)
     case 'boolean': return value ? 'true' : 'false'
     case 'undefined': return ''
@@ -76,11 +78,9 @@ export interface CopyRecords {
  * reuse its buffers) or a new buffer, and counts them.
  */
 export function copyRecords (chunks: readonly Buffer[], into?: Buffer): CopyRecords {
+  // Never larger than the input: each record loses a comma and its last field, and gains a CR.
   let size = 0
-  for (const chunk of chunks) {
-    size += chunk.length
-    for (let lf = chunk.indexOf(LF); lf !== -1; lf = chunk.indexOf(LF, lf + 1)) size++
-  }
+  for (const chunk of chunks) size += chunk.length
   const out = into !== undefined && into.length >= size ? into : Buffer.allocUnsafe(size)
   let written = 0
   let records = 0
