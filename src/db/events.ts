@@ -1,10 +1,11 @@
 // The transactional outbox: a change's events are written by the change's own transaction and
 // numbered as it commits (migration 0701: a deferred trigger takes the org's counter row then,
 // so an org's seq is gapless and in commit order).
-import { sql, type Kysely } from 'kysely'
+import { sql, type Kysely, type QueryCreator } from 'kysely'
 import type { Database, OrgEvent } from './schema.ts'
 import { auditInsert, recordAudit, type AuditActor, type AuditEntry } from './audit.ts'
 import { cutPage, fetchSize, keysetRequest } from './keyset.ts'
+import { preparedStatement } from './prepared.ts'
 
 export const EVENT_TYPES = [
   'membership.created', 'membership.updated', 'membership.deleted',
@@ -44,15 +45,30 @@ export async function emitEvents (
     if (audit !== undefined) await recordAudit(db, actor, audit)
     return
   }
-  // A data-modifying WITH runs whether or not the insert below reads it.
-  const withAudit = audit === undefined
-    ? sql``
-    : sql`with audit as (${auditInsert(db, actor, audit)}) `
-  // unnest yields the array's order, so nextval increases along it.
-  await sql`${withAudit}insert into org_events (org_id, org_slug, seq, type, actor_type, actor_id, data)
-    select ${ref.id}, ${ref.slug}, -nextval('org_event_order'), v.type, ${actor.actorKind}, ${actor.actorId}, v.data
-    from unnest(${list.map((e) => e.type)}::text[], ${list.map((e) => JSON.stringify(e.data))}::jsonb[]) as v(type, data)`.execute(db)
+  const types = list.map((e) => e.type)
+  const data = list.map((e) => JSON.stringify(e.data))
+  if (audit === undefined) {
+    await appendEvents.execute(db, ref.id, ref.slug, actor.actorKind, actor.actorId, types, data)
+    return
+  }
+  await appendEventsWithAudit.execute(db, ref.id, ref.slug, actor.actorKind, actor.actorId, types, data,
+    audit.orgId, actor.actorId, actor.actorKind, actor.requestId, audit.action, audit.targetType ?? null, audit.targetId ?? null, JSON.stringify(audit.metadata ?? {}))
 }
+
+// unnest yields the array's order, so nextval increases along it.
+function eventsInsert (db: Pick<QueryCreator<Database>, 'insertInto'>, orgId: string, orgSlug: string, actorKind: AuditActor['actorKind'], actorId: string | null, types: string[], data: string[]) {
+  return db.insertInto('org_events').columns(['org_id', 'org_slug', 'seq', 'type', 'actor_type', 'actor_id', 'data'])
+    .expression(sql`select ${orgId}, ${orgSlug}, -nextval('org_event_order'), v.type, ${actorKind}, ${actorId}, v.data
+      from unnest(${types}::text[], ${data}::jsonb[]) as v(type, data)`)
+}
+
+// Prepared: every change runs one of them.
+const appendEvents = preparedStatement(eventsInsert)
+// A data-modifying WITH runs whether or not the insert reads it.
+const appendEventsWithAudit = preparedStatement((db, orgId: string, orgSlug: string, actorKind: AuditActor['actorKind'], actorId: string | null, types: string[], data: string[],
+  auditOrgId: string | null, auditActorId: string | null, auditActorKind: AuditActor['actorKind'], requestId: string | null, action: string, targetType: string | null, targetId: string | null, metadata: string) =>
+  eventsInsert(db.with('audit', (db) => auditInsert(db, { actorId: auditActorId, actorKind: auditActorKind, requestId }, { orgId: auditOrgId, action, targetType, targetId }, metadata)),
+    orgId, orgSlug, actorKind, actorId, types, data))
 
 /** The event as consumers see it (feed, webhooks, NATS). */
 export function toEvent (e: OrgEvent) {

@@ -5,8 +5,9 @@ import type { Database, MembershipStatus, Organization } from './schema.ts'
 import type { AuditActor } from './audit.ts'
 import { emitEvents, type EventInput } from './events.ts'
 import { anyOf } from './arrays.ts'
+import { preparedStatement } from './prepared.ts'
 import { addToGroups, groupCreated, groupMembershipChanged } from './groups.ts'
-import { groupsOfUsers, MEMBER_COLUMNS, type MemberRow } from './members.ts'
+import { groupsOfUsers, MEMBER_COLUMNS, MEMBER_USER_COLUMNS, type MemberRow } from './members.ts'
 import { rolePermissions } from './roles.ts'
 import { ConflictError, ValidationError } from '../lib/errors.ts'
 import { assertCovered, firstUncovered, uncoveredMessage } from '../lib/privilege.ts'
@@ -90,6 +91,46 @@ export function checkEntries (entries: AddEntry[]): void {
 
 interface UserRef { id: string, sub: string | null, email: string | null }
 
+// The writer's statements are prepared (every add and import batch runs them): each takes its
+// rows as one array per column (unnest), so its shape is the same whatever the row count.
+const usersById = preparedStatement((db, ids: string[]) =>
+  db.selectFrom('users').select(['id', 'sub', 'email']).where('id', '=', anyOf(ids, 'uuid')))
+const usersByEmail = preparedStatement((db, emails: string[]) =>
+  db.selectFrom('users').select(['id', 'sub', 'email']).where(sql<string>`lower(email)`, '=', anyOf(emails, 'text')))
+const pendingUsers = preparedStatement((db, emails: string[], givenNames: Array<string | null>, familyNames: Array<string | null>, fullNames: Array<string | null>) =>
+  db.insertInto('users').columns(['email', 'status', 'given_name', 'family_name', 'full_name'])
+    .expression(sql`select v.email, 'pending', v.given_name, v.family_name, v.full_name
+      from unnest(${emails}::text[], ${givenNames}::text[], ${familyNames}::text[], ${fullNames}::text[]) as v(email, given_name, family_name, full_name)`)
+    .onConflict((oc) => oc.expression(sql`lower(email)`).doNothing()).returning(['id', 'sub', 'email']))
+// Inserted and read back with their users inside the transaction: once it commits, a
+// concurrent removal may delete them.
+const insertMemberships = preparedStatement((db, orgId: string, invitedBy: string | null, inviteTtlHours: number,
+  userIds: string[], roleSlugs: string[], statuses: string[], emails: Array<string | null>, tokenHashes: Array<string | null>) =>
+  db.with('m', (db) => db.insertInto('org_memberships')
+    .columns(['org_id', 'user_id', 'role_slug', 'status', 'invited_by', 'invited_at', 'invite_email', 'invite_token_hash',
+      'invite_expires_at', 'joined_at', 'joined_via', 'deactivated_at', 'created_by', 'updated_by'])
+    .expression(sql`select ${orgId}::uuid, v.user_id, v.role_slug, v.status,
+        case when v.status = 'invited' then p.by end,
+        case when v.status = 'invited' then now() end,
+        case when v.status = 'invited' then v.email end,
+        v.token_hash,
+        case when v.status = 'invited' then now() + make_interval(hours => ${inviteTtlHours}) end,
+        case when v.status <> 'invited' then now() end,
+        case when v.status = 'invited' then 'invite-email' else 'direct' end,
+        case when v.status = 'suspended' then now() end,
+        p.by, p.by
+      from unnest(${userIds}::uuid[], ${roleSlugs}::text[], ${statuses}::text[], ${emails}::text[], ${tokenHashes}::text[])
+        with ordinality as v(user_id, role_slug, status, email, token_hash, n),
+        (select ${invitedBy}::uuid as by) as p
+      order by v.n`)
+    .onConflict((oc) => oc.columns(['org_id', 'user_id']).doNothing())
+    .returningAll())
+    // Each user by its key, whatever the statistics say (OFFSET 0 keeps the subquery a nested
+    // loop): the plan is kept for the connection's life, and a hash join over all users chosen
+    // while the table was small would scan it on every add.
+    .selectFrom('m').innerJoinLateral((eb) => eb.selectFrom('users').select(MEMBER_USER_COLUMNS).whereRef('users.id', '=', 'm.user_id').offset(0).as('u'), (join) => join.onTrue())
+    .select(MEMBER_COLUMNS))
+
 export async function roleSlugs (db: Kysely<Database>, orgId: string): Promise<Set<string>> {
   return new Set((await db.selectFrom('org_roles').select('slug').where('org_id', '=', orgId).execute()).map((r) => r.slug))
 }
@@ -124,7 +165,7 @@ export async function writeMembers (trx: Kysely<Database>, org: Organization, en
 
   // Resolve every entry to a user; unknown emails become pending users.
   const ids = [...new Set(entries.flatMap((e, i) => (live.has(i) && e.userId !== undefined ? [e.userId.toLowerCase()] : [])))]
-  const known = new Map((ids.length > 0 ? await trx.selectFrom('users').select(['id', 'sub', 'email']).where('id', '=', anyOf(ids, 'uuid')).execute() : []).map((u) => [u.id, u]))
+  const known = new Map((ids.length > 0 ? await usersById.execute(trx, ids) : []).map((u) => [u.id, u]))
   const byId = (e: WriteEntry): UserRef | undefined => (e.userId !== undefined ? known.get(e.userId.toLowerCase()) : undefined)
   const emails = [...new Set(entries.flatMap((e, i) => (live.has(i) && e.email !== undefined && byId(e) === undefined ? [e.email.toLowerCase()] : [])))].sort()
   const byEmail = new Map<string, UserRef>()
@@ -133,15 +174,11 @@ export async function writeMembers (trx: Kysely<Database>, org: Organization, en
     const names = new Map<string, WriteEntry>()
     entries.forEach((e, i) => { if (live.has(i) && e.email !== undefined && !names.has(e.email.toLowerCase())) names.set(e.email.toLowerCase(), e) })
     const name = (pick: (e: WriteEntry) => string | undefined) => emails.map((email) => pick(names.get(email)!) ?? null)
-    const made = await trx.insertInto('users').columns(['email', 'status', 'given_name', 'family_name', 'full_name'])
-      .expression(sql`select v.email, 'pending', v.given_name, v.family_name, v.full_name
-        from unnest(${emails}::text[], ${name((e) => e.givenName)}::text[], ${name((e) => e.familyName)}::text[], ${name((e) => e.fullName)}::text[])
-        as v(email, given_name, family_name, full_name)`)
-      .onConflict((oc) => oc.expression(sql`lower(email)`).doNothing()).returning(['id', 'sub', 'email']).execute()
+    const made = await pendingUsers.execute(trx, emails, name((e) => e.givenName), name((e) => e.familyName), name((e) => e.fullName))
     made.forEach(remember)
     // Those that existed (or that a concurrent add just committed) are read in a new statement.
     const existed = made.length === emails.length ? [] : emails.filter((email) => !byEmail.has(email))
-    if (existed.length > 0) (await trx.selectFrom('users').select(['id', 'sub', 'email']).where(sql<string>`lower(email)`, '=', anyOf(existed, 'text')).execute()).forEach(remember)
+    if (existed.length > 0) (await usersByEmail.execute(trx, existed)).forEach(remember)
   }
   const resolved: Array<{ index: number, entry: WriteEntry, user: UserRef }> = []
   const firstRef = new Map<string, string>()
@@ -174,31 +211,10 @@ export async function writeMembers (trx: Kysely<Database>, org: Organization, en
     return { userId: r.user.id, roleSlug: r.entry.roleSlug ?? org.default_role, status, email: r.user.email, tokenHash: token ? hashInviteToken(token) : null }
   })
   const column = <T>(pick: (row: typeof rows[number]) => T) => rows.map(pick)
-  const by = options.invitedBy
-  // One statement for the whole set (unnest: one parameter per column, whatever the row count);
-  // inserted and read back with their users inside the transaction: once it commits, a
-  // concurrent removal may delete them.
   const inserted = rows.length === 0
     ? []
-    : await trx.with('m', (db) => db.insertInto('org_memberships')
-      .columns(['org_id', 'user_id', 'role_slug', 'status', 'invited_by', 'invited_at', 'invite_email', 'invite_token_hash',
-        'invite_expires_at', 'joined_at', 'joined_via', 'deactivated_at', 'created_by', 'updated_by'])
-      .expression(sql`select ${org.id}::uuid, v.user_id, v.role_slug, v.status,
-          case when v.status = 'invited' then ${by}::uuid end,
-          case when v.status = 'invited' then now() end,
-          case when v.status = 'invited' then v.email end,
-          v.token_hash,
-          case when v.status = 'invited' then now() + make_interval(hours => ${options.inviteTtlHours}) end,
-          case when v.status <> 'invited' then now() end,
-          case when v.status = 'invited' then 'invite-email' else 'direct' end,
-          case when v.status = 'suspended' then now() end,
-          ${by}::uuid, ${by}::uuid
-        from unnest(${column((r) => r.userId)}::uuid[], ${column((r) => r.roleSlug)}::text[], ${column((r) => r.status)}::text[],
-          ${column((r) => r.email)}::text[], ${column((r) => r.tokenHash)}::text[]) with ordinality as v(user_id, role_slug, status, email, token_hash, n)
-        order by v.n`)
-      .onConflict((oc) => oc.columns(['org_id', 'user_id']).doNothing())
-      .returningAll())
-      .selectFrom('m').innerJoin('users as u', 'u.id', 'm.user_id').select(MEMBER_COLUMNS).execute()
+    : await insertMemberships.execute(trx, org.id, options.invitedBy, options.inviteTtlHours,
+      column((r) => r.userId), column((r) => r.roleSlug), column((r) => r.status), column((r) => r.email), column((r) => r.tokenHash))
   const members = new Map(inserted.map((member) => [member.userId, member]))
   const written = fresh.filter((r) => members.has(r.user.id))
   const grouped = await addToGroups(trx, org.id, written.flatMap((r) => (r.entry.groups ?? []).map((g) => ({ userId: r.user.id, group: g }))), options.invitedBy)

@@ -42,6 +42,9 @@ export interface MemberFilters {
   userIds?: string[]
 }
 
+/** The users columns MEMBER_COLUMNS reads from `u` (for a `u` that is a subquery of users). */
+export const MEMBER_USER_COLUMNS = ['email', 'given_name', 'family_name', 'full_name', 'avatar_url', 'title', 'email_verified', 'created_at'] as const
+
 /** A MemberRow from memberships `m` joined with users `u`. */
 export const MEMBER_COLUMNS = [
   'm.id', 'm.org_id as orgId', 'm.user_id as userId', 'm.role_slug as roleSlug', 'm.status',

@@ -9,6 +9,8 @@ import { ConflictError, NotFoundError } from '../lib/errors.ts'
 import { containing } from '../lib/text.ts'
 import { cutPage, pageQuery, type Page, type PageRequest } from './keyset.ts'
 import { assertCovered } from '../lib/privilege.ts'
+import { anyOf } from './arrays.ts'
+import { preparedStatement } from './prepared.ts'
 
 /** Every role of the org, in no order: a lookup by slug (the import's), not a page of the list. */
 export async function listRoles (db: Kysely<Database>, orgId: string): Promise<OrgRole[]> {
@@ -38,9 +40,13 @@ export async function getRole (db: Kysely<Database>, orgId: string, slug: string
 }
 
 /** The permissions of each of these roles of the org that exists (slug → permissions). */
+// Every add and import asks it first: prepared.
+const permissionsOfRoles = preparedStatement((db, orgId: string, slugs: readonly string[]) =>
+  db.selectFrom('org_roles').select(['slug', 'permissions']).where('org_id', '=', orgId).where('slug', '=', anyOf(slugs, 'text')))
+
 export async function rolePermissions (db: Kysely<Database>, orgId: string, slugs: readonly string[]): Promise<Map<string, string[]>> {
   if (slugs.length === 0) return new Map()
-  const rows = await db.selectFrom('org_roles').select(['slug', 'permissions']).where('org_id', '=', orgId).where('slug', 'in', [...slugs]).execute()
+  const rows = await permissionsOfRoles.execute(db, orgId, slugs)
   return new Map(rows.map((r) => [r.slug, r.permissions]))
 }
 
