@@ -7,7 +7,7 @@ import { emitEvents, type EventInput } from './events.ts'
 import { anyOf } from './arrays.ts'
 import { preparedStatement } from './prepared.ts'
 import { addToGroups, groupCreated, groupMembershipChanged } from './groups.ts'
-import { groupsOfUsers, MEMBER_COLUMNS, MEMBER_USER_COLUMNS, type MemberRow } from './members.ts'
+import { groupsOfUsers, MEMBER_USER_FIELDS, MEMBERSHIP_FIELDS, type MemberRow } from './members.ts'
 import { rolePermissions } from './roles.ts'
 import { ConflictError, ValidationError } from '../lib/errors.ts'
 import { assertCovered, firstUncovered, uncoveredMessage } from '../lib/privilege.ts'
@@ -89,24 +89,23 @@ export function checkEntries (entries: AddEntry[]): void {
   })
 }
 
-interface UserRef { id: string, sub: string | null, email: string | null }
-
 // The writer's statements are prepared (every add and import batch runs them): each takes its
-// rows as one array per column (unnest), so its shape is the same whatever the row count.
+// rows as one array per column (unnest), so its shape is the same whatever the row count. A
+// user is read with the fields its MemberRow carries, so the membership insert needs no join
+// (a join's generic plan costs more than a custom one, so PostgreSQL would plan it every time).
+const USER_REF = ['id', 'sub', ...MEMBER_USER_FIELDS] as const
 const usersById = preparedStatement((db, ids: string[]) =>
-  db.selectFrom('users').select(['id', 'sub', 'email']).where('id', '=', anyOf(ids, 'uuid')))
+  db.selectFrom('users').select(USER_REF).where('id', '=', anyOf(ids, 'uuid')))
 const usersByEmail = preparedStatement((db, emails: string[]) =>
-  db.selectFrom('users').select(['id', 'sub', 'email']).where(sql<string>`lower(email)`, '=', anyOf(emails, 'text')))
+  db.selectFrom('users').select(USER_REF).where(sql<string>`lower(email)`, '=', anyOf(emails, 'text')))
 const pendingUsers = preparedStatement((db, emails: string[], givenNames: Array<string | null>, familyNames: Array<string | null>, fullNames: Array<string | null>) =>
   db.insertInto('users').columns(['email', 'status', 'given_name', 'family_name', 'full_name'])
     .expression(sql`select v.email, 'pending', v.given_name, v.family_name, v.full_name
       from unnest(${emails}::text[], ${givenNames}::text[], ${familyNames}::text[], ${fullNames}::text[]) as v(email, given_name, family_name, full_name)`)
-    .onConflict((oc) => oc.expression(sql`lower(email)`).doNothing()).returning(['id', 'sub', 'email']))
-// Inserted and read back with their users inside the transaction: once it commits, a
-// concurrent removal may delete them.
+    .onConflict((oc) => oc.expression(sql`lower(email)`).doNothing()).returning(USER_REF))
 const insertMemberships = preparedStatement((db, orgId: string, invitedBy: string | null, inviteTtlHours: number,
   userIds: string[], roleSlugs: string[], statuses: string[], emails: Array<string | null>, tokenHashes: Array<string | null>) =>
-  db.with('m', (db) => db.insertInto('org_memberships')
+  db.insertInto('org_memberships')
     .columns(['org_id', 'user_id', 'role_slug', 'status', 'invited_by', 'invited_at', 'invite_email', 'invite_token_hash',
       'invite_expires_at', 'joined_at', 'joined_via', 'deactivated_at', 'created_by', 'updated_by'])
     .expression(sql`select ${orgId}::uuid, v.user_id, v.role_slug, v.status,
@@ -124,12 +123,9 @@ const insertMemberships = preparedStatement((db, orgId: string, invitedBy: strin
         (select ${invitedBy}::uuid as by) as p
       order by v.n`)
     .onConflict((oc) => oc.columns(['org_id', 'user_id']).doNothing())
-    .returningAll())
-    // Each user by its key, whatever the statistics say (OFFSET 0 keeps the subquery a nested
-    // loop): the plan is kept for the connection's life, and a hash join over all users chosen
-    // while the table was small would scan it on every add.
-    .selectFrom('m').innerJoinLateral((eb) => eb.selectFrom('users').select(MEMBER_USER_COLUMNS).whereRef('users.id', '=', 'm.user_id').offset(0).as('u'), (join) => join.onTrue())
-    .select(MEMBER_COLUMNS))
+    .returning(MEMBERSHIP_FIELDS))
+
+type UserRef = Awaited<ReturnType<typeof usersById.execute>>[number]
 
 export async function roleSlugs (db: Kysely<Database>, orgId: string): Promise<Set<string>> {
   return new Set((await db.selectFrom('org_roles').select('slug').where('org_id', '=', orgId).execute()).map((r) => r.slug))
@@ -215,7 +211,13 @@ export async function writeMembers (trx: Kysely<Database>, org: Organization, en
     ? []
     : await insertMemberships.execute(trx, org.id, options.invitedBy, options.inviteTtlHours,
       column((r) => r.userId), column((r) => r.roleSlug), column((r) => r.status), column((r) => r.email), column((r) => r.tokenHash))
-  const members = new Map(inserted.map((member) => [member.userId, member]))
+  // Inserted rows come back only for new memberships (ON CONFLICT DO NOTHING), with their users
+  // as read above, in this transaction: once it commits, a concurrent removal may delete them.
+  const users = new Map(toAdd.map((r) => [r.user.id, r.user]))
+  const members = new Map(inserted.map((membership): [string, MemberRow] => {
+    const { id: _id, sub: _sub, ...user } = users.get(membership.userId)!
+    return [membership.userId, { ...membership, ...user }]
+  }))
   const written = fresh.filter((r) => members.has(r.user.id))
   const grouped = await addToGroups(trx, org.id, written.flatMap((r) => (r.entry.groups ?? []).map((g) => ({ userId: r.user.id, group: g }))), options.invitedBy)
   // A membership made here has only the groups this call gave it (removals take groups along).

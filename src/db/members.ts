@@ -42,19 +42,30 @@ export interface MemberFilters {
   userIds?: string[]
 }
 
-/** The users columns MEMBER_COLUMNS reads from `u` (for a `u` that is a subquery of users). */
-export const MEMBER_USER_COLUMNS = ['email', 'given_name', 'family_name', 'full_name', 'avatar_url', 'title', 'email_verified', 'created_at'] as const
+/** A MemberRow's membership fields, read from org_memberships. */
+export const MEMBERSHIP_FIELDS = [
+  'id', 'org_id as orgId', 'user_id as userId', 'role_slug as roleSlug', 'status',
+  'invited_by as invitedBy', 'invited_at as invitedAt', 'invite_email as inviteEmail',
+  'invite_expires_at as inviteExpiresAt', 'joined_at as joinedAt', 'joined_via as joinedVia',
+  'deactivated_at as deactivatedAt', 'created_by as createdBy', 'updated_by as updatedBy',
+  'created_at as createdAt', 'updated_at as updatedAt'
+] as const
+
+/** A MemberRow's user fields, read from users. */
+export const MEMBER_USER_FIELDS = [
+  'email', 'given_name as givenName', 'family_name as familyName', 'full_name as fullName',
+  'avatar_url as avatarUrl', 'title', 'email_verified as emailVerified', 'created_at as userCreatedAt'
+] as const
+
+type Qualified<A extends string, T extends readonly string[]> = { readonly [K in keyof T]: `${A}.${T[K]}` }
+
+function qualified<A extends string, const T extends readonly string[]> (alias: A, fields: T): Qualified<A, T> {
+  // map() keeps each element's place but its type forgets the tuple's literal strings
+  return fields.map((f) => `${alias}.${f}`) as unknown as Qualified<A, T>
+}
 
 /** A MemberRow from memberships `m` joined with users `u`. */
-export const MEMBER_COLUMNS = [
-  'm.id', 'm.org_id as orgId', 'm.user_id as userId', 'm.role_slug as roleSlug', 'm.status',
-  'm.invited_by as invitedBy', 'm.invited_at as invitedAt', 'm.invite_email as inviteEmail',
-  'm.invite_expires_at as inviteExpiresAt', 'm.joined_at as joinedAt', 'm.joined_via as joinedVia',
-  'm.deactivated_at as deactivatedAt', 'm.created_by as createdBy', 'm.updated_by as updatedBy',
-  'm.created_at as createdAt', 'm.updated_at as updatedAt',
-  'u.email', 'u.given_name as givenName', 'u.family_name as familyName', 'u.full_name as fullName',
-  'u.avatar_url as avatarUrl', 'u.title', 'u.email_verified as emailVerified', 'u.created_at as userCreatedAt'
-] as const
+export const MEMBER_COLUMNS = [...qualified('m', MEMBERSHIP_FIELDS), ...qualified('u', MEMBER_USER_FIELDS)] as const
 
 function memberQuery (db: Kysely<Database>, orgId: string) {
   return db.selectFrom('org_memberships as m')
