@@ -43,7 +43,7 @@ const logFile = join(logDir, 'requests.log')
 const client = fork('bench/lib/load-client.ts', [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
 
 async function start (env: Record<string, string>, logToFile = false) {
-  const config = loadConfig({ NODE_ENV: 'test', LOG_LEVEL: logToFile ? 'info' : 'silent', JWT_SECRET: 'bench-secret-that-is-long-enough-0123456789', DATABASE_URL: scratch.url, DB_POOL_MAX: '20', ...env })
+  const config = loadConfig({ NODE_ENV: 'test', LOG_LEVEL: logToFile ? 'info' : 'silent', JWT_SECRET: 'bench-secret-that-is-long-enough-0123456789', DATABASE_URL: scratch.url, ...env })
   const app = await buildApp(config, logToFile ? { logger: { ...(loggerOptions(config) as object), file: logFile } } : {})
   return { app, address: await app.listen({ port: 0, host: '127.0.0.1' }) }
 }
