@@ -1,13 +1,13 @@
 // Writing memberships: the one writer (POST /members and the CSV import) and the bulk add.
 import { createHash, randomBytes } from 'node:crypto'
-import { sql, type Kysely } from 'kysely'
+import { sql, type Kysely, type QueryCreator, type RawBuilder } from 'kysely'
 import type { Database, MembershipStatus, Organization } from './schema.ts'
 import type { AuditActor } from './audit.ts'
 import { emitEvents, type EventInput } from './events.ts'
 import { anyOf } from './arrays.ts'
 import { preparedStatement } from './prepared.ts'
 import { addToGroups, groupCreated, groupMembershipChanged } from './groups.ts'
-import { groupsOfUsers, MEMBER_USER_FIELDS, MEMBERSHIP_FIELDS, type MemberRow } from './members.ts'
+import { fieldNames, groupsOfUsers, MEMBER_USER_FIELDS, MEMBERSHIP_FIELDS, qualified, type MemberRow } from './members.ts'
 import { rolePermissions } from './roles.ts'
 import { ConflictError, ValidationError } from '../lib/errors.ts'
 import { assertCovered, firstUncovered, uncoveredMessage } from '../lib/privilege.ts'
@@ -93,19 +93,15 @@ export function checkEntries (entries: AddEntry[]): void {
 // rows as one array per column (unnest), so its shape is the same whatever the row count. A
 // user is read with the fields its MemberRow carries, so the membership insert needs no join
 // (a join's generic plan costs more than a custom one, so PostgreSQL would plan it every time).
-const USER_REF = ['id', 'sub', ...MEMBER_USER_FIELDS] as const
+const USER_FIELDS = ['id', 'sub', ...MEMBER_USER_FIELDS] as const
 const usersById = preparedStatement((db, ids: string[]) =>
-  db.selectFrom('users').select(USER_REF).where('id', '=', anyOf(ids, 'uuid')))
+  db.selectFrom('users').select(USER_FIELDS).where('id', '=', anyOf(ids, 'uuid')))
 const usersByEmail = preparedStatement((db, emails: string[]) =>
-  db.selectFrom('users').select(USER_REF).where(sql<string>`lower(email)`, '=', anyOf(emails, 'text')))
-const pendingUsers = preparedStatement((db, emails: string[], givenNames: Array<string | null>, familyNames: Array<string | null>, fullNames: Array<string | null>) =>
-  db.insertInto('users').columns(['email', 'status', 'given_name', 'family_name', 'full_name'])
-    .expression(sql`select v.email, 'pending', v.given_name, v.family_name, v.full_name
-      from unnest(${emails}::text[], ${givenNames}::text[], ${familyNames}::text[], ${fullNames}::text[]) as v(email, given_name, family_name, full_name)`)
-    .onConflict((oc) => oc.expression(sql`lower(email)`).doNothing()).returning(USER_REF))
-const insertMemberships = preparedStatement((db, orgId: string, invitedBy: string | null, inviteTtlHours: number,
-  userIds: string[], roleSlugs: string[], statuses: string[], emails: Array<string | null>, tokenHashes: Array<string | null>) =>
-  db.insertInto('org_memberships')
+  db.selectFrom('users').select(USER_FIELDS).where(sql<string>`lower(email)`, '=', anyOf(emails, 'text')))
+
+/** Inserts the memberships `rows` yields, a FROM item v(user_id, role_slug, status, email, token_hash, n), in n order. */
+function membershipInsert (db: Pick<QueryCreator<Database>, 'insertInto'>, orgId: string, invitedBy: string | null, inviteTtlHours: number, rows: RawBuilder<unknown>) {
+  return db.insertInto('org_memberships')
     .columns(['org_id', 'user_id', 'role_slug', 'status', 'invited_by', 'invited_at', 'invite_email', 'invite_token_hash',
       'invite_expires_at', 'joined_at', 'joined_via', 'deactivated_at', 'created_by', 'updated_by'])
     .expression(sql`select ${orgId}::uuid, v.user_id, v.role_slug, v.status,
@@ -118,14 +114,37 @@ const insertMemberships = preparedStatement((db, orgId: string, invitedBy: strin
         case when v.status = 'invited' then 'invite-email' else 'direct' end,
         case when v.status = 'suspended' then now() end,
         p.by, p.by
-      from unnest(${userIds}::uuid[], ${roleSlugs}::text[], ${statuses}::text[], ${emails}::text[], ${tokenHashes}::text[])
-        with ordinality as v(user_id, role_slug, status, email, token_hash, n),
-        (select ${invitedBy}::uuid as by) as p
+      from ${rows}, (select ${invitedBy}::uuid as by) as p
       order by v.n`)
     .onConflict((oc) => oc.columns(['org_id', 'user_id']).doNothing())
-    .returning(MEMBERSHIP_FIELDS))
+    .returning(MEMBERSHIP_FIELDS)
+}
 
-type UserRef = Awaited<ReturnType<typeof usersById.execute>>[number]
+const insertMemberships = preparedStatement((db, orgId: string, invitedBy: string | null, inviteTtlHours: number,
+  userIds: string[], roleSlugs: string[], statuses: string[], emails: Array<string | null>, tokenHashes: Array<string | null>) =>
+  membershipInsert(db, orgId, invitedBy, inviteTtlHours, sql`unnest(${userIds}::uuid[], ${roleSlugs}::text[], ${statuses}::text[], ${emails}::text[], ${tokenHashes}::text[])
+    with ordinality as v(user_id, role_slug, status, email, token_hash, n)`))
+
+interface PendingEntry { email: string, given_name: string | null, family_name: string | null, full_name: string | null, role_slug: string, status: string, token_hash: string | null, n: number }
+
+// People added by an email no user has yet: their pending users and their memberships in one
+// statement. An email that has a user (or that a concurrent add just gave one) makes no row.
+const pendingMembers = preparedStatement((db, orgId: string, invitedBy: string | null, inviteTtlHours: number, emails: string[],
+  givenNames: Array<string | null>, familyNames: Array<string | null>, fullNames: Array<string | null>,
+  roleSlugs: string[], statuses: string[], tokenHashes: Array<string | null>) =>
+  db.with('e', () => sql<PendingEntry>`(select email, given_name, family_name, full_name, role_slug, status, token_hash, n
+      from unnest(${emails}::text[], ${givenNames}::text[], ${familyNames}::text[], ${fullNames}::text[], ${roleSlugs}::text[], ${statuses}::text[], ${tokenHashes}::text[])
+      with ordinality as e(email, given_name, family_name, full_name, role_slug, status, token_hash, n))`)
+    .with('u', (db) => db.insertInto('users').columns(['email', 'status', 'given_name', 'family_name', 'full_name'])
+      .expression(sql`select e.email, 'pending', e.given_name, e.family_name, e.full_name from e order by e.n`)
+      .onConflict((oc) => oc.expression(sql`lower(email)`).doNothing()).returning(USER_FIELDS))
+    .with('m', (db) => membershipInsert(db, orgId, invitedBy, inviteTtlHours,
+      sql`(select u.id as user_id, e.role_slug, e.status, u.email, e.token_hash, e.n from u join e on e.email = u.email) as v`))
+    .selectFrom('m').innerJoin('u', 'u.id', 'm.userId')
+    .select([...qualified('m', fieldNames(MEMBERSHIP_FIELDS)), 'u.sub', ...qualified('u', fieldNames(MEMBER_USER_FIELDS))]))
+
+type User = Awaited<ReturnType<typeof usersById.execute>>[number]
+interface UserRef { id: string, sub: string | null, email: string | null }
 
 export async function roleSlugs (db: Kysely<Database>, orgId: string): Promise<Set<string>> {
   return new Set((await db.selectFrom('org_roles').select('slug').where('org_id', '=', orgId).execute()).map((r) => r.slug))
@@ -159,22 +178,38 @@ export async function writeMembers (trx: Kysely<Database>, org: Organization, en
     if (missing !== undefined) fail(i, '', uncoveredMessage(`Role ${slug}`, missing))
   })
 
-  // Resolve every entry to a user; unknown emails become pending users.
+  // Resolve every entry to a user. Unknown emails become pending users, written with their
+  // memberships by one statement; the rest get theirs below.
   const ids = [...new Set(entries.flatMap((e, i) => (live.has(i) && e.userId !== undefined ? [e.userId.toLowerCase()] : [])))]
-  const known = new Map((ids.length > 0 ? await usersById.execute(trx, ids) : []).map((u) => [u.id, u]))
+  const known = new Map<string, User>((ids.length > 0 ? await usersById.execute(trx, ids) : []).map((u) => [u.id, u]))
   const byId = (e: WriteEntry): UserRef | undefined => (e.userId !== undefined ? known.get(e.userId.toLowerCase()) : undefined)
-  const emails = [...new Set(entries.flatMap((e, i) => (live.has(i) && e.email !== undefined && byId(e) === undefined ? [e.email.toLowerCase()] : [])))].sort()
+  const byEmailEntries = new Map<string, WriteEntry>()
+  entries.forEach((e, i) => {
+    if (live.has(i) && e.email !== undefined && byId(e) === undefined && !byEmailEntries.has(e.email.toLowerCase())) byEmailEntries.set(e.email.toLowerCase(), e)
+  })
+  const emails = [...byEmailEntries.keys()].sort()
   const byEmail = new Map<string, UserRef>()
   const remember = (u: UserRef) => byEmail.set((u.email as string).toLowerCase(), u)
+  const tokens = new Map<string, string>()
+  const madeWithUser = new Map<string, MemberRow>()
   if (emails.length > 0) {
-    const names = new Map<string, WriteEntry>()
-    entries.forEach((e, i) => { if (live.has(i) && e.email !== undefined && !names.has(e.email.toLowerCase())) names.set(e.email.toLowerCase(), e) })
-    const name = (pick: (e: WriteEntry) => string | undefined) => emails.map((email) => pick(names.get(email)!) ?? null)
-    const made = await pendingUsers.execute(trx, emails, name((e) => e.givenName), name((e) => e.familyName), name((e) => e.fullName))
-    made.forEach(remember)
+    const first = (email: string) => byEmailEntries.get(email)!
+    const status = (email: string) => first(email).status ?? 'invited'
+    const tokenOf = new Map(emails.flatMap((email) => (status(email) === 'invited' && options.inviteTokens ? [[email, randomBytes(32).toString('base64url')] as const] : [])))
+    const made = await pendingMembers.execute(trx, org.id, options.invitedBy, options.inviteTtlHours, emails,
+      emails.map((email) => first(email).givenName ?? null), emails.map((email) => first(email).familyName ?? null), emails.map((email) => first(email).fullName ?? null),
+      emails.map((email) => first(email).roleSlug ?? org.default_role), emails.map(status), emails.map((email) => (tokenOf.has(email) ? hashInviteToken(tokenOf.get(email)!) : null)))
+    for (const { sub, ...member } of made) {
+      remember({ id: member.userId, sub, email: member.email })
+      madeWithUser.set(member.userId, member)
+      const token = tokenOf.get(member.email as string)
+      if (token !== undefined) tokens.set(member.userId, token)
+    }
     // Those that existed (or that a concurrent add just committed) are read in a new statement.
     const existed = made.length === emails.length ? [] : emails.filter((email) => !byEmail.has(email))
-    if (existed.length > 0) (await usersByEmail.execute(trx, existed)).forEach(remember)
+    if (existed.length > 0) {
+      for (const u of await usersByEmail.execute(trx, existed)) { known.set(u.id, u); remember(u) }
+    }
   }
   const resolved: Array<{ index: number, entry: WriteEntry, user: UserRef }> = []
   const firstRef = new Map<string, string>()
@@ -196,10 +231,10 @@ export async function writeMembers (trx: Kysely<Database>, org: Organization, en
     return first === undefined
   })
 
-  // Existing members are found by the insert itself (ON CONFLICT DO NOTHING returns only new
-  // rows). Sorted by user id so concurrent overlapping writes take row locks in one order.
-  const toAdd = [...fresh].sort((a, b) => (a.user.id < b.user.id ? -1 : 1))
-  const tokens = new Map<string, string>()
+  // The others' memberships: existing members are found by the insert itself (ON CONFLICT DO
+  // NOTHING returns only new rows). Sorted by user id so concurrent overlapping writes take row
+  // locks in one order.
+  const toAdd = fresh.filter((r) => !madeWithUser.has(r.user.id)).sort((a, b) => (a.user.id < b.user.id ? -1 : 1))
   const rows = toAdd.map((r) => {
     const status = r.entry.status ?? (r.user.sub === null ? 'invited' : 'active')
     const token = status === 'invited' && options.inviteTokens ? randomBytes(32).toString('base64url') : null
@@ -211,13 +246,13 @@ export async function writeMembers (trx: Kysely<Database>, org: Organization, en
     ? []
     : await insertMemberships.execute(trx, org.id, options.invitedBy, options.inviteTtlHours,
       column((r) => r.userId), column((r) => r.roleSlug), column((r) => r.status), column((r) => r.email), column((r) => r.tokenHash))
-  // Inserted rows come back only for new memberships (ON CONFLICT DO NOTHING), with their users
-  // as read above, in this transaction: once it commits, a concurrent removal may delete them.
-  const users = new Map(toAdd.map((r) => [r.user.id, r.user]))
-  const members = new Map(inserted.map((membership): [string, MemberRow] => {
-    const { id: _id, sub: _sub, ...user } = users.get(membership.userId)!
-    return [membership.userId, { ...membership, ...user }]
-  }))
+  // With their users as read above, in this transaction: once it commits, a concurrent removal
+  // may delete them.
+  const members = new Map(madeWithUser)
+  for (const membership of inserted) {
+    const { id: _id, sub: _sub, ...user } = known.get(membership.userId)!
+    members.set(membership.userId, { ...membership, ...user })
+  }
   const written = fresh.filter((r) => members.has(r.user.id))
   const grouped = await addToGroups(trx, org.id, written.flatMap((r) => (r.entry.groups ?? []).map((g) => ({ userId: r.user.id, group: g }))), options.invitedBy)
   // A membership made here has only the groups this call gave it (removals take groups along).

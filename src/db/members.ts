@@ -59,13 +59,21 @@ export const MEMBER_USER_FIELDS = [
 
 type Qualified<A extends string, T extends readonly string[]> = { readonly [K in keyof T]: `${A}.${T[K]}` }
 
-function qualified<A extends string, const T extends readonly string[]> (alias: A, fields: T): Qualified<A, T> {
+export function qualified<A extends string, const T extends readonly string[]> (alias: A, fields: T): Qualified<A, T> {
   // map() keeps each element's place but its type forgets the tuple's literal strings
   return fields.map((f) => `${alias}.${f}`) as unknown as Qualified<A, T>
 }
 
 /** A MemberRow from memberships `m` joined with users `u`. */
 export const MEMBER_COLUMNS = [...qualified('m', MEMBERSHIP_FIELDS), ...qualified('u', MEMBER_USER_FIELDS)] as const
+
+type FieldName<F extends string> = F extends `${string} as ${infer A}` ? A : F
+type FieldNames<T extends readonly string[]> = { readonly [K in keyof T]: FieldName<T[K]> }
+
+/** What each field is called once read (`given_name as givenName` → `givenName`), to read it again from a CTE. */
+export function fieldNames<const T extends readonly string[]> (fields: T): FieldNames<T> {
+  return fields.map((f) => f.split(' as ').at(-1)) as unknown as FieldNames<T>
+}
 
 function memberQuery (db: Kysely<Database>, orgId: string) {
   return db.selectFrom('org_memberships as m')
