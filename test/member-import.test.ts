@@ -190,3 +190,16 @@ t.test('refused before anything is applied: auth, content type, header, size', a
   t.equal(big.statusCode, 413)
   t.match(big.json(), { error: 'PayloadTooLargeError', message: /52428800 bytes/ })
 })
+
+t.test('a pending user takes its names from the line that resolved to it by its email', async (t) => {
+  const ctx = await buildTestApp(t)
+  const owner = await ownerWithOrg(ctx)
+  const ownerId = parseCsv(await exportCsv(ctx, owner.slug, owner.token))[0]!.userId!
+  const newcomer = `n-${randomUUID()}@example.com`
+  // Line 2 is the owner, by id, with the newcomer's email beside it; line 3 resolves by email.
+  const csv = `userId,email,firstName\r\n${ownerId},${newcomer},Wrong\r\n${randomUUID()},${newcomer},Right\r\n`
+  const res = await importCsv(ctx, owner.slug, owner.token, csv)
+  t.equal(res.statusCode, 200, res.body)
+  const user = await ctx.app.db.selectFrom('users').select(['given_name', 'status']).where('email', '=', newcomer).executeTakeFirstOrThrow()
+  t.same(user, { given_name: 'Right', status: 'pending' })
+})
