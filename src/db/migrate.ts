@@ -8,7 +8,6 @@ import * as events from './migrations/2026-12-01-0501-events.ts'
 import * as memberChanges from './migrations/2026-12-01-0601-member-changes.ts'
 import * as eventsNumberedAtCommit from './migrations/2026-12-01-0701-events-numbered-at-commit.ts'
 import * as eventsNumberedInOneStatement from './migrations/2026-12-01-0801-events-numbered-in-one-statement.ts'
-import * as eventsNumberedCheckByKey from './migrations/2026-12-01-0802-events-numbered-check-by-key.ts'
 
 const migrations: Record<string, Migration> = {
   '2026-11-23-0001-initial': initial,
@@ -18,8 +17,7 @@ const migrations: Record<string, Migration> = {
   '2026-12-01-0501-events': events,
   '2026-12-01-0601-member-changes': memberChanges,
   '2026-12-01-0701-events-numbered-at-commit': eventsNumberedAtCommit,
-  '2026-12-01-0801-events-numbered-in-one-statement': eventsNumberedInOneStatement,
-  '2026-12-01-0802-events-numbered-check-by-key': eventsNumberedCheckByKey
+  '2026-12-01-0801-events-numbered-in-one-statement': eventsNumberedInOneStatement
 }
 
 const provider: MigrationProvider = { getMigrations: async () => migrations }
