@@ -190,12 +190,14 @@ export async function writeMembers (trx: Kysely<Database>, org: Organization, en
   const emails = [...byEmailEntries.keys()].sort()
   const byEmail = new Map<string, UserRef>()
   const remember = (u: UserRef) => byEmail.set((u.email as string).toLowerCase(), u)
+  // An invitation gets a token when the call hands them out (the add does; an import's are resent later).
+  const inviteToken = (status: string): string | null => (status === 'invited' && options.inviteTokens ? randomBytes(32).toString('base64url') : null)
   const tokens = new Map<string, string>()
   const madeWithUser = new Map<string, MemberRow>()
   if (emails.length > 0) {
     const first = (email: string) => byEmailEntries.get(email)!
     const status = (email: string) => first(email).status ?? 'invited'
-    const tokenOf = new Map(emails.flatMap((email) => (status(email) === 'invited' && options.inviteTokens ? [[email, randomBytes(32).toString('base64url')] as const] : [])))
+    const tokenOf = new Map(emails.flatMap((email) => { const token = inviteToken(status(email)); return token === null ? [] : [[email, token] as const] }))
     const made = await pendingMembers.execute(trx, org.id, options.invitedBy, options.inviteTtlHours, emails,
       emails.map((email) => first(email).givenName ?? null), emails.map((email) => first(email).familyName ?? null), emails.map((email) => first(email).fullName ?? null),
       emails.map((email) => first(email).roleSlug ?? org.default_role), emails.map(status), emails.map((email) => (tokenOf.has(email) ? hashInviteToken(tokenOf.get(email)!) : null)))
@@ -237,7 +239,7 @@ export async function writeMembers (trx: Kysely<Database>, org: Organization, en
   const toAdd = fresh.filter((r) => !madeWithUser.has(r.user.id)).sort((a, b) => (a.user.id < b.user.id ? -1 : 1))
   const rows = toAdd.map((r) => {
     const status = r.entry.status ?? (r.user.sub === null ? 'invited' : 'active')
-    const token = status === 'invited' && options.inviteTokens ? randomBytes(32).toString('base64url') : null
+    const token = inviteToken(status)
     if (token) tokens.set(r.user.id, token)
     return { userId: r.user.id, roleSlug: r.entry.roleSlug ?? org.default_role, status, email: r.user.email, tokenHash: token ? hashInviteToken(token) : null }
   })
