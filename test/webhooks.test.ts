@@ -5,7 +5,10 @@ import { randomUUID } from 'node:crypto'
 import { hostname } from 'node:os'
 import { createServer } from 'node:net'
 import t from 'tap'
-import { bearer, buildTestApp, ownerWithOrg, type TestApp } from './helper.ts'
+import pg from 'pg'
+import { sql } from 'kysely'
+import { bearer, buildTestApp, onPostgres, ownerWithOrg, type TestApp } from './helper.ts'
+import { recordAttempts, type Attempted } from '../src/db/webhooks.ts'
 import { startReceiver, type Receiver } from './webhook-receiver.ts'
 import { freePort } from './listen.ts'
 
@@ -227,3 +230,42 @@ t.test('target safety: private, loopback and link-local targets refused at creat
   }
   t.equal(connections.length, 0, 'no connection was made')
 })
+
+t.test('recording an attempt takes the webhook before its delivery, as deleting the webhook does, so the two cannot deadlock',
+  { skip: onPostgres ? false : 'PostgreSQL only: the embedded database has one session, so nothing runs beside the recording' }, async (t) => {
+    const ctx = await buildTestApp(t)
+    const owner = await ownerWithOrg(ctx)
+    const hook = await ctx.app.inject({ method: 'POST', url: `/v2/orgs/${owner.slug}/webhooks`, headers: bearer(owner.token), payload: { url: 'https://hooks.example.com/in' } })
+    t.equal(hook.statusCode, 201)
+    const webhookId = hook.json().id as string
+    const [delivery] = (await sql<{ id: string }>`insert into webhook_deliveries (webhook_id, event_type, attempts, claimed_until)
+      values (${webhookId}, 'membership.created', 1, now() + interval '1 minute') returning id`.execute(ctx.app.db)).rows
+    // A failed attempt: recording it also updates the webhook's failing streak.
+    const attempted: Attempted[] = [{
+      delivery: { id: delivery!.id, webhookId, eventType: 'membership.created', attempts: 1, url: 'https://hooks.example.com/in', secret: 'whsec_x', message: null },
+      result: { startedAt: new Date(), succeeded: false, responseCode: 500, durationMs: 5, response: null, error: null },
+      retry: true
+    }]
+    // A deletion of the webhook that holds its row and has not reached its deliveries yet.
+    const deletion = new pg.Client({ connectionString: ctx.app.config.DATABASE_URL })
+    await deletion.connect()
+    t.teardown(() => deletion.end())
+    const deletionPid = (await deletion.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid
+    await deletion.query('begin')
+    await deletion.query('select id from webhooks where id = $1 for update', [webhookId])
+    const recording = recordAttempts(ctx.app.db, attempted, { retrySchedule: [60000], disableAfterHours: 24 })
+    const outcome = recording.then(() => 'recorded', (e: Error) => e.message)
+    for (let i = 0; i < 200; i++) {
+      const waiting = await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity
+        where datname = current_database() and wait_event_type = 'Lock' and pid <> ${deletionPid}`.execute(ctx.app.db)
+      if (waiting.rows[0]!.n > 0) break
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+    const probe = await sql`select id from webhook_deliveries where id = ${delivery!.id} for update nowait`.execute(ctx.app.db).then(() => 'free', (e: Error) => e.message)
+    t.equal(probe, 'free', 'the recording waits for the webhook before it touches the delivery')
+    await deletion.query('delete from webhooks where id = $1', [webhookId]).catch(() => {})
+    await deletion.query('commit').catch(() => {})
+    t.equal(await outcome, 'recorded', 'the recording ends without an error once the webhook is gone')
+    const attempts = await sql<{ n: number }>`select count(*)::int as n from webhook_attempts where delivery_id = ${delivery!.id}`.execute(ctx.app.db)
+    t.equal(attempts.rows[0]!.n, 0, 'nothing is recorded for a delivery deleted with its webhook')
+  })

@@ -13,6 +13,7 @@ import type { Database, Webhook, WebhookDelivery } from './schema.ts'
 import { recordAudit, type AuditActor } from './audit.ts'
 import { toEvent, type OrgRef } from './events.ts'
 import { cutPage, keysetRequest, pageQuery, type KeysetPosition } from './keyset.ts'
+import { anyOf } from './arrays.ts'
 import { ConflictError, NotFoundError } from '../lib/errors.ts'
 import type { AttemptResult } from '../lib/webhook-sender.ts'
 
@@ -248,28 +249,35 @@ function withJitter (ms: number): number {
 }
 
 /**
- * Records attempts (one transaction, three statements however many): schedules each next
+ * Records attempts (one transaction, a few statements however many): schedules each next
  * attempt or settles the delivery, ends a webhook's failing streak on a success, and disables an
  * endpoint that has been failing for `disableAfterHours`.
  */
 export async function recordAttempts (db: Kysely<Database>, attempted: Attempted[], options: RecordOptions): Promise<void> {
   if (attempted.length === 0) return
-  const outcome = attempted.map(({ delivery, result, retry }) => {
-    const delay = retry ? options.retrySchedule[delivery.attempts - 1] : undefined
-    return {
-      id: delivery.id,
-      status: result.succeeded ? 'delivered' : delay === undefined ? 'failed' : 'pending',
-      delayMs: result.succeeded || delay === undefined ? null : withJitter(delay),
-      code: result.responseCode
-    }
-  })
-  // A webhook's streak follows the last of its attempts here (tests do not count).
-  const last = new Map<string, boolean>()
-  for (const { delivery, result } of attempted) if (delivery.eventType !== TEST_EVENT_TYPE) last.set(delivery.webhookId, result.succeeded)
-  const succeeded = [...last].filter(([, ok]) => ok).map(([id]) => id)
-  const failed = [...last].filter(([, ok]) => !ok).map(([id]) => id)
   await db.transaction().execute(async (trx) => {
-    await trx.insertInto('webhook_attempts').values(attempted.map(({ delivery, result }) => ({
+    // The webhooks' rows first, in id order, as deleting a webhook takes them (its row, then its
+    // deliveries by cascade): deliveries first would deadlock with that delete. A webhook
+    // deleted meanwhile took its deliveries along, so their attempts are not recorded.
+    const webhookIds = [...new Set(attempted.map((a) => a.delivery.webhookId))].sort()
+    const alive = new Set((await trx.selectFrom('webhooks').select('id').where('id', '=', anyOf(webhookIds, 'uuid')).orderBy('id').forUpdate().execute()).map((w) => w.id))
+    const kept = attempted.filter((a) => alive.has(a.delivery.webhookId))
+    if (kept.length === 0) return
+    const outcome = kept.map(({ delivery, result, retry }) => {
+      const delay = retry ? options.retrySchedule[delivery.attempts - 1] : undefined
+      return {
+        id: delivery.id,
+        status: result.succeeded ? 'delivered' : delay === undefined ? 'failed' : 'pending',
+        delayMs: result.succeeded || delay === undefined ? null : withJitter(delay),
+        code: result.responseCode
+      }
+    })
+    // A webhook's streak follows the last of its attempts here (tests do not count).
+    const last = new Map<string, boolean>()
+    for (const { delivery, result } of kept) if (delivery.eventType !== TEST_EVENT_TYPE) last.set(delivery.webhookId, result.succeeded)
+    const succeeded = [...last].filter(([, ok]) => ok).map(([id]) => id)
+    const failed = [...last].filter(([, ok]) => !ok).map(([id]) => id)
+    await trx.insertInto('webhook_attempts').values(kept.map(({ delivery, result }) => ({
       delivery_id: delivery.id,
       started_at: result.startedAt.toISOString(),
       succeeded: result.succeeded,
