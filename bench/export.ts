@@ -5,7 +5,9 @@
 // and again once idle (V8 gives back its start-up heap about 30 s after start, see settledRss);
 // then the kernel's high-water mark (VmHWM) is reset, so the peak read after the export (rather
 // than sampled) is the export's. Prints rows/s, time to first byte, total seconds, the three RSS
-// figures, the `psql \copy` time and the ratio orgroster/COPY (throughput).
+// figures, the `psql \copy` time of the export's own statement and the ratio orgroster/COPY
+// (throughput): with the export's planner settings (EXPORT_PLANNER_SETTINGS), the reference, and
+// with PostgreSQL's defaults.
 //   BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/orgroster_bench; created if
 //   missing, kept between runs), BENCH_ROUNDS (3), BENCH_SIZES (100000,1000000),
 //   BENCH_PROFILE=1 (the server writes a CPU profile of the last export under bench/profiles/);
@@ -16,8 +18,7 @@ import { performance } from 'node:perf_hooks'
 import pg from 'pg'
 import { Kysely, PostgresDialect } from 'kysely'
 import { MEMBER_EXPORT_COLUMNS, memberCsvQuery } from '../src/db/member-export.ts'
-import { withLiterals } from '../src/db/export-session.ts'
-import { keysetRequest } from '../src/db/keyset.ts'
+import { EXPORT_PLANNER_SETTINGS, withLiterals } from '../src/db/export-session.ts'
 import { connectDatabase } from '../src/db/connect.ts'
 import { migrateToLatest } from '../src/db/migrate.ts'
 import { loadConfig } from '../src/config.ts'
@@ -79,15 +80,16 @@ async function exportOverHttp (server: Server, slug: string, token: string): Pro
   })
 }
 
-/** The same rows through psql's \copy, which is PostgreSQL's COPY streamed to the client. */
-function copyReference (orgId: string): { seconds: number, bytes: number } {
+/**
+ * The same rows through psql's \copy, which is PostgreSQL's COPY streamed to the client: the
+ * export's own statement, with the export's planner settings or with PostgreSQL's defaults.
+ */
+function copyReference (orgId: string, settings: 'export' | 'defaults'): { seconds: number, bytes: number } {
   const db = new Kysely<any>({ dialect: new PostgresDialect({ pool: new pg.Pool({ max: 1 }) }) })
-  // The export's own query, unbounded, without the position each of its pages ends with.
-  const rows = memberCsvQuery(db, orgId, {}, MEMBER_EXPORT_COLUMNS, keysetRequest(2147483646, null)).as('r')
-  const query = db.selectFrom(rows).select(MEMBER_EXPORT_COLUMNS.map((c) => `r.${c}`))
-  const inlined = withLiterals(query.compile()).replace(/\s+/g, ' ')
+  const inlined = withLiterals(memberCsvQuery(db, orgId, {}, MEMBER_EXPORT_COLUMNS, { after: null, limit: null }).compile()).replace(/\s+/g, ' ')
+  const set = settings === 'export' ? Object.entries(EXPORT_PLANNER_SETTINGS).map(([name, value]) => `set ${name} = ${value};`).join(' ') : 'select 1'
   const started = performance.now()
-  const out = spawnSync('psql', [url, '-X', '-q', '-c', 'set max_parallel_workers_per_gather = 0', '-c', `\\copy (${inlined}) TO STDOUT WITH CSV HEADER`], { maxBuffer: 2 ** 31 - 1 })
+  const out = spawnSync('psql', [url, '-X', '-q', '-c', set, '-c', `\\copy (${inlined}) TO STDOUT WITH CSV HEADER`], { maxBuffer: 2 ** 31 - 1 })
   if (out.status !== 0) throw new Error(`psql failed: ${out.stderr.toString()}`)
   return { seconds: (performance.now() - started) / 1000, bytes: out.stdout.length }
 }
@@ -102,7 +104,7 @@ const results: string[] = []
 try {
   for (const size of sizes) {
     const org = await ensureOrg(client, size)
-    const runs: Array<HttpRun & { rssMb: number, idleMb: number, startedMb: number, copy: number }> = []
+    const runs: Array<HttpRun & { rssMb: number, idleMb: number, startedMb: number, copy: number, copyDefaults: number }> = []
     for (let round = 0; round < rounds; round++) {
       const profile = process.env.BENCH_PROFILE === '1' && round === rounds - 1 && size === sizes[sizes.length - 1]
       const server = await startServer({ DATABASE_URL: url, JWT_SECRET: SECRET }, profile)
@@ -115,27 +117,29 @@ try {
         const run = await exportOverHttp(server, org.slug, token)
         const rssMb = await serverPeakRss(server)
         // The reference right after, in the same conditions: each round is a pair.
-        runs.push({ ...run, rssMb, idleMb, startedMb, copy: copyReference(org.id).seconds })
+        runs.push({ ...run, rssMb, idleMb, startedMb, copy: copyReference(org.id, 'export').seconds, copyDefaults: copyReference(org.id, 'defaults').seconds })
       } finally {
         await server.stop()
       }
       const last = runs[runs.length - 1]!
       console.log(`${size.toLocaleString('en')} members, round ${round + 1}: export ${last.seconds.toFixed(2)} s (TTFB ${last.ttfbMs.toFixed(0)} ms, ` +
-        `${(last.bytes / 1e6).toFixed(0)} MB, ${last.lines - 1} rows, server RSS ${last.startedMb.toFixed(0)} MB once started, idle ${last.idleMb.toFixed(0)} MB, peak RSS during the export ${last.rssMb.toFixed(0)} MB); \\copy ${last.copy.toFixed(2)} s`)
+        `${(last.bytes / 1e6).toFixed(0)} MB, ${last.lines - 1} rows, server RSS ${last.startedMb.toFixed(0)} MB once started, idle ${last.idleMb.toFixed(0)} MB, peak RSS during the export ${last.rssMb.toFixed(0)} MB); \\copy ${last.copy.toFixed(2)} s, with PostgreSQL's default settings ${last.copyDefaults.toFixed(2)} s`)
     }
     const seconds = median(runs.map((r) => r.seconds))
     const copy = median(runs.map((r) => r.copy))
     const ratio = median(runs.map((r) => r.copy / r.seconds))
+    const copyDefaults = median(runs.map((r) => r.copyDefaults))
+    const ratioDefaults = median(runs.map((r) => r.copyDefaults / r.seconds))
     const rows = runs[0]!.lines - 1
     results.push(`| ${size.toLocaleString('en')} | ${Math.round(rows / seconds).toLocaleString('en')} | ${median(runs.map((r) => r.ttfbMs)).toFixed(0)} | ` +
-      `${seconds.toFixed(2)} | ${median(runs.map((r) => r.startedMb)).toFixed(0)} | ${median(runs.map((r) => r.idleMb)).toFixed(0)} | ${Math.max(...runs.map((r) => r.rssMb)).toFixed(0)} | ${copy.toFixed(2)} | ${ratio.toFixed(2)} |`)
+      `${seconds.toFixed(2)} | ${median(runs.map((r) => r.startedMb)).toFixed(0)} | ${median(runs.map((r) => r.idleMb)).toFixed(0)} | ${Math.max(...runs.map((r) => r.rssMb)).toFixed(0)} | ${copy.toFixed(2)} | ${ratio.toFixed(2)} | ${copyDefaults.toFixed(2)} | ${ratioDefaults.toFixed(2)} |`)
   }
 } finally {
   await client.end()
 }
 console.log(`\nmember export from the npm start server (node dist/, default settings) over HTTP on loopback vs psql \\copy of the same rows (median of ${rounds} rounds, each an export and a \\copy back to back; ratio: median of the rounds' ratios; RSS: max)\n`)
-console.log('| members | rows/s | TTFB ms | total s | server RSS once started MB | server idle RSS MB | server peak RSS during the export MB | \\copy s | ratio (copy s / export s) |')
-console.log('|---|---|---|---|---|---|---|---|---|')
+console.log('| members | rows/s | TTFB ms | total s | server RSS once started MB | server idle RSS MB | server peak RSS during the export MB | \\copy s | ratio (copy s / export s) | \\copy s, default settings | ratio |')
+console.log('|---|---|---|---|---|---|---|---|---|---|---|')
 for (const line of results) console.log(line)
 
 // The same export on the embedded database beside PostgreSQL (BENCH_EMBEDDED=0 skips it).

@@ -710,7 +710,7 @@ export interface paths {
         put?: never;
         /**
          * Export Org Members as CSV
-         * @description Streams the full members list of an organization as a CSV file. The response is `text/csv` with `Content-Disposition: attachment` so the browser triggers a download. Memory usage is bounded: the server paginates `OrgMembership` by keyset and writes rows as it queries them. Same permission as listing (`orgs:members:read`), by Bearer JWT or org API key.
+         * @description Streams the full members list of an organization as a CSV file. The response is `text/csv` with `Content-Disposition: attachment` so the browser triggers a download. Memory usage is bounded: the server paginates `OrgMembership` and writes rows as it queries them (on PostgreSQL one statement, read only as fast as the client reads). Same permission as listing (`orgs:members:read`), by Bearer JWT or org API key.
          *
          *     Columns, in this order (or the `columns` subset): `id,userId,email,firstName,lastName, fullName,roleSlug,status,groups,joinedVia,joinedAt,invitedBy,invitedAt,createdAt,updatedAt`; `groups` is the member's group slugs joined with `;`. RFC 4180 (CRLF, quotes doubled, fields with a comma, quote, CR or LF quoted), UTF-8, nulls empty, dates ISO 8601 UTC with microseconds. The header row is written even for an empty organization. A text cell starting with `=`, `+`, `-`, `@`, tab, CR or `'` is prefixed with `'` against formula injection; the import removes exactly one, so the round trip is lossless.
          *

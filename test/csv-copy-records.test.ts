@@ -1,10 +1,10 @@
-// copyRecords: PostgreSQL's CSV (LF record ends, a bookkeeping last field) into the export's
-// records. Properties over arbitrary cells and chunkings, against csv-parse; the database's own
-// output is covered by test/member-export.test.ts.
+// CopyCsvReader: PostgreSQL's CSV (LF record ends, with or without a bookkeeping last field) into
+// the export's records, in chunks cut anywhere. Properties over arbitrary cells and chunkings,
+// against csv-parse; the database's own output is covered by test/member-export.test.ts.
 import t from 'tap'
 import fc from 'fast-check'
 import { parse } from 'csv-parse/sync'
-import { copyRecords } from '../src/lib/csv.ts'
+import { CopyCsvReader } from '../src/lib/csv.ts'
 
 /** PostgreSQL's CSV writer: a field with the delimiter, a quote, CR or LF (or an empty string) quoted, quotes doubled. */
 function pgCsv (rows: string[][]): Buffer {
@@ -22,27 +22,59 @@ const cell = fc.string({ unit: fc.constantFrom('a', 'é', '😀', ',', '"', '\r'
 const position = fc.tuple(fc.date({ noInvalidDate: true }), fc.uuid()).map(([d, id]) => `${d.toISOString()}/${id}`)
 const rows = fc.array(fc.tuple(fc.array(cell, { minLength: 1, maxLength: 5 }), position), { maxLength: 20 })
 
-t.test('records keep their cells, lose the last field, end in CRLF; the count and last field are right', async (t) => {
-  // Sometimes written over a reused buffer full of stale commas, quotes and LFs.
+/** Every chunk written by one reader, into `outs` buffers in turn (a new one after each `every` chunks). */
+function readAll (reader: CopyCsvReader, chunks: Buffer[], out: Buffer, every = Infinity): Buffer {
+  const parts: Buffer[] = []
+  let written = 0
+  chunks.forEach((chunk, i) => {
+    if (i > 0 && i % every === 0) { parts.push(Buffer.from(out.subarray(0, written))); written = 0 }
+    if (out.length - written < CopyCsvReader.room(chunk)) throw new Error('test buffer too small')
+    written = reader.write(chunk, out, written)
+  })
+  parts.push(Buffer.from(out.subarray(0, written)))
+  return Buffer.concat(parts)
+}
+
+const parsed = (text: string): string[][] => parse(text, { record_delimiter: '\r\n', relax_quotes: false, relax_column_count: false }) as string[][]
+
+t.test('positioned: records keep their cells, lose the last field, end in CRLF; the count and last field are right', async (t) => {
+  // Written over a buffer full of stale commas, quotes and LFs.
   const stale = Buffer.alloc(1 << 16)
-  fc.assert(fc.property(rows, fc.array(fc.nat(), { maxLength: 8 }), fc.boolean(), (generated, cuts, reuse) => {
+  fc.assert(fc.property(rows, fc.array(fc.nat(), { maxLength: 8 }), (generated, cuts) => {
     const width = generated[0]?.[0].length ?? 1
     const table = generated.map(([cells, pos]) => [...Array.from({ length: width }, (_, i) => cells[i] ?? ''), pos])
     stale.fill(',"\n')
-    const out = copyRecords(chunked(pgCsv(table), cuts), reuse ? stale : undefined)
-    const text = out.csv.toString('utf8')
-    const parsed = parse(text, { record_delimiter: '\r\n', relax_quotes: false, relax_column_count: false }) as string[][]
-    return out.records === table.length && (!reuse || out.buffer === stale) &&
-      (table.length === 0 ? out.lastField === null && text === '' : out.lastField === table.at(-1)!.at(-1) && text.endsWith('\r\n')) &&
-      JSON.stringify(parsed) === JSON.stringify(table.map((r) => r.slice(0, -1)))
+    const reader = new CopyCsvReader(true)
+    const text = readAll(reader, chunked(pgCsv(table), cuts), stale).toString('utf8')
+    return reader.records === table.length &&
+      (table.length === 0 ? reader.lastField === null && text === '' : reader.lastField === table.at(-1)!.at(-1) && text.endsWith('\r\n')) &&
+      JSON.stringify(parsed(text)) === JSON.stringify(table.map((r) => r.slice(0, -1)))
   }), { numRuns: 1000 })
   t.pass('1000 generated pages')
 })
 
+t.test('unpositioned: every cell kept, the records spread over several buffers, cut anywhere, even inside a quoted field', async (t) => {
+  const stale = Buffer.alloc(1 << 16)
+  fc.assert(fc.property(rows, fc.array(fc.nat(), { maxLength: 8 }), fc.integer({ min: 1, max: 4 }), (generated, cuts, every) => {
+    const width = generated[0]?.[0].length ?? 1
+    const table = generated.map(([cells]) => Array.from({ length: width }, (_, i) => cells[i] ?? ''))
+    stale.fill(',"\n')
+    const reader = new CopyCsvReader(false)
+    const text = readAll(reader, chunked(pgCsv(table), cuts), stale, every).toString('utf8')
+    return reader.records === table.length && reader.lastField === null && (table.length === 0 || text.endsWith('\r\n')) &&
+      JSON.stringify(parsed(text)) === JSON.stringify(table)
+  }), { numRuns: 1000 })
+  t.pass('1000 generated exports')
+})
+
 t.test('an LF inside a quoted field stays; a record end becomes CRLF', async (t) => {
-  const out = copyRecords([Buffer.from('"a\nb","say ""hi""",x/1\nplain,"",y/2\n')])
-  t.equal(out.csv.toString(), '"a\nb","say ""hi"""\r\nplain,""\r\n')
-  t.equal(out.records, 2)
-  t.equal(out.lastField, 'y/2')
-  t.same(copyRecords([]), { csv: Buffer.alloc(0), buffer: Buffer.alloc(0), records: 0, lastField: null })
+  const positioned = new CopyCsvReader(true)
+  t.equal(readAll(positioned, [Buffer.from('"a\nb","say ""hi""",x/1\nplain,"",y/2\n')], Buffer.alloc(100)).toString(), '"a\nb","say ""hi"""\r\nplain,""\r\n')
+  t.equal(positioned.records, 2)
+  t.equal(positioned.lastField, 'y/2')
+  const plain = new CopyCsvReader(false)
+  t.equal(readAll(plain, [Buffer.from('"a\nb",x/1\n"'), Buffer.from('\n"\n')], Buffer.alloc(100), 1).toString(), '"a\nb",x/1\r\n"\n"\r\n')
+  t.equal(plain.records, 2)
+  t.equal(new CopyCsvReader(true).lastField, null)
+  t.equal(CopyCsvReader.room(Buffer.from('\n\n')), 4, 'a chunk of LFs alone doubles')
 })

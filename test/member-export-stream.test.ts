@@ -3,6 +3,7 @@
 import t from 'tap'
 import { sql } from 'kysely'
 import { bearer, buildTestApp, databaseName, onPostgres, ownerWithOrg, randomSlug } from './helper.ts'
+import { openExportSession } from '../src/db/export-session.ts'
 import { eventually, exportPoolInUse, firstChunkThenPause, insertMembers, listen, openExportBackends, parseCsv, readAll, seedFatMembers, startExport } from './export-helper.ts'
 
 t.comment(`database: ${databaseName}`)
@@ -137,4 +138,37 @@ t.test('snapshot: rows added during an export do not appear in it',
     const ids = parseCsv(first + rest.body).map((r) => r.id)
     t.equal(ids.length, MEMBERS + 1)
     t.same(ids.filter((id) => added.includes(id!)), [])
+  })
+
+t.test('on PostgreSQL the export is one COPY statement, held back while the client does not read',
+  { skip: onPostgres ? false : 'PostgreSQL only: the embedded database writes a statement\'s whole output at once, so there each page is its own statement' }, async (t) => {
+    const ctx = await buildTestApp(t, SMALL_PAGES)
+    const owner = await ownerWithOrg(ctx)
+    await seedFatMembers(ctx.app, owner.orgId, MEMBERS)
+    const port = await listen(ctx.app)
+    const res = await startExport(port, owner.slug, owner.token)
+    const first = await firstChunkThenPause(res)
+    // The socket buffers fill, the pages stop being asked for, the connection is no longer read:
+    // the database waits to send, in the middle of the one statement that is the whole export.
+    const backend = async () => (await sql<{ query: string, wait_event: string | null, xact_start: Date }>`select query, wait_event, xact_start
+      from pg_stat_activity where application_name = 'orgroster-export' and datname = current_database() and state = 'active'`.execute(ctx.app.db)).rows
+    await eventually(async () => (await backend())[0]?.wait_event === 'ClientWrite', 'the export backend waits on its client')
+    const [running] = await backend()
+    t.match(running!.query, /^copy \(select /, 'a COPY')
+    t.notMatch(running!.query, /\blimit\b/i, 'of the whole export, not of a page')
+    const rest = await readAll(res)
+    t.equal(rest.complete, true)
+    t.equal(parseCsv(first + rest.body).length, MEMBERS + 1, 'every member, once')
+  })
+
+t.test('an export session plans for a stream: no parallel workers, a sort only as a last resort, no JIT',
+  { skip: onPostgres ? false : 'PostgreSQL only: planner settings of the export pool' }, async (t) => {
+    const ctx = await buildTestApp(t)
+    const session = await openExportSession(ctx.app.database, { maxSeconds: 60, stallMs: 1000 })
+    try {
+      const [row] = await session.rows(sql`select current_setting('max_parallel_workers_per_gather'), current_setting('enable_sort'), current_setting('jit')`.compile(session.db))
+      t.same(row, ['0', 'off', 'off'])
+    } finally {
+      await session.close()
+    }
   })

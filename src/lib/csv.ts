@@ -10,7 +10,7 @@
 // Rows are formatted into one string per page and written once: fast-csv's stream formatter
 // pushes a chunk per row, which PERFORMANCE.md measured as its main cost. The member export
 // has its records written by the database instead (COPY ... WITH (FORMAT csv), whose quoting is
-// RFC 4180's): copyRecords gives them their CRLF, and its SQL applies the formula rule
+// RFC 4180's): CopyCsvReader gives them their CRLF, and its SQL applies the formula rule
 // (src/db/member-export.ts, csvCell).
 import { FormatterOptions } from '@fast-csv/format'
 // Not re-exported by the package index; the version is pinned in package.json.
@@ -60,71 +60,78 @@ const QUOTE = 0x22
 const COMMA = 0x2c
 const CR_LF = Buffer.from(CRLF)
 
-export interface CopyRecords {
-  /** The records, each ending in CRLF, without their last field. */
-  csv: Buffer
-  /** The buffer `csv` is the start of: `into`, or the one allocated when it was too small. */
-  buffer: Buffer
-  records: number
-  /** The last record's last field. */
-  lastField: string | null
-}
-
 /**
- * Reads a page of PostgreSQL's CSV (COPY ... WITH (FORMAT csv): whole records, LF after each,
- * in the chunks it arrived in) whose last field is ASCII bookkeeping that never needs quotes
- * (e.g. a keyset position): writes the records without that field, each ending in CRLF (an LF
- * inside a quoted field stays as it is), into `into` when it is large enough (so a caller can
- * reuse its buffers) or a new buffer, and counts them.
+ * Reads PostgreSQL's CSV (COPY ... WITH (FORMAT csv): LF after each record) in the chunks it
+ * arrives in, which may cut a record, even a quoted field, anywhere, and writes RFC 4180
+ * records: CRLF after each (an LF inside a quoted field stays as it is). Counts the records.
+ * With `positioned`, each record's last field is ASCII bookkeeping that never needs quotes (a
+ * keyset position): it is left out, and the last record's is kept (`lastField`); a record must
+ * then be written into one output buffer.
  */
-export function copyRecords (chunks: readonly Buffer[], into?: Buffer): CopyRecords {
-  // Never larger than the input: each record loses a comma and its last field, and gains a CR.
-  let size = 0
-  for (const chunk of chunks) size += chunk.length
-  const out = into !== undefined && into.length >= size ? into : Buffer.allocUnsafe(size)
-  let written = 0
-  let records = 0
-  let quoted = false
-  // The last record's field: its first byte (overwritten by CRLF) and where the rest still is.
-  let lastFirst = 0
-  let lastFrom = 0
-  let lastTo = 0
-  for (const chunk of chunks) {
-    let at = 0
+export class CopyCsvReader {
+  /** Records ended so far. */
+  records = 0
+  private quoted = false
+  // The last record's position field: its first byte (overwritten by the CRLF) and where the
+  // rest still is, read only once asked for.
+  private lastOut: Buffer | null = null
+  private lastFirst = 0
+  private lastFrom = 0
+  private lastTo = 0
+
+  constructor (private readonly positioned: boolean) {}
+
+  /** The most bytes `chunk` can take once written (an LF becomes CRLF). */
+  static room (chunk: Buffer): number {
+    return 2 * chunk.length
+  }
+
+  /** `positioned` only: the last field of the last record written, while its buffer has not been written over. */
+  get lastField (): string | null {
+    if (this.lastOut === null) return null
+    return String.fromCharCode(this.lastFirst) + this.lastOut.toString('latin1', this.lastFrom, this.lastTo)
+  }
+
+  /** Writes `chunk` into `out` from `at` (`room(chunk)` bytes must be free there); returns where it ends. */
+  write (chunk: Buffer, out: Buffer, at: number): number {
+    let written = at
+    let scanned = 0
     let copied = 0
     let nextQuote = chunk.indexOf(QUOTE)
     for (;;) {
-      if (quoted) {
+      if (this.quoted) {
         // A doubled quote inside a field closes and reopens it: the parity stays right.
         if (nextQuote === -1) break
-        quoted = false
-        at = nextQuote + 1
-        nextQuote = chunk.indexOf(QUOTE, at)
+        this.quoted = false
+        scanned = nextQuote + 1
+        nextQuote = chunk.indexOf(QUOTE, scanned)
         continue
       }
-      const lf = chunk.indexOf(LF, at)
+      const lf = chunk.indexOf(LF, scanned)
       if (nextQuote !== -1 && (lf === -1 || nextQuote < lf)) {
-        quoted = true
-        at = nextQuote + 1
-        nextQuote = chunk.indexOf(QUOTE, at)
+        this.quoted = true
+        scanned = nextQuote + 1
+        nextQuote = chunk.indexOf(QUOTE, scanned)
         continue
       }
       if (lf === -1) break
       written += chunk.copy(out, written, copied, lf)
-      // The field never holds a comma, so the last comma written starts it (it may have come
-      // in an earlier chunk).
-      const cut = out.lastIndexOf(COMMA, written - 1)
-      lastFirst = out[cut + 1]!
-      lastFrom = cut + 2
-      lastTo = written
-      written = cut + CR_LF.copy(out, cut)
-      records++
-      copied = at = lf + 1
+      if (this.positioned) {
+        // The field never holds a comma, so the last comma written starts it (it may have come
+        // in an earlier chunk).
+        const cut = out.lastIndexOf(COMMA, written - 1)
+        this.lastOut = out
+        this.lastFirst = out[cut + 1]!
+        this.lastFrom = cut + 2
+        this.lastTo = written
+        written = cut
+      }
+      written += CR_LF.copy(out, written)
+      this.records++
+      copied = scanned = lf + 1
     }
-    written += chunk.copy(out, written, copied)
+    return written + chunk.copy(out, written, copied)
   }
-  const lastField = records === 0 ? null : String.fromCharCode(lastFirst) + out.toString('latin1', lastFrom, lastTo)
-  return { csv: out.subarray(0, written), buffer: out, records, lastField }
 }
 
 /** The importer's side of the formula rule: removes the one leading ' the writer added. */
