@@ -71,13 +71,9 @@ const CR_LF = Buffer.from(CRLF)
 export class CopyCsvReader {
   /** Records ended so far. */
   records = 0
+  /** `positioned` only: the last field of the last record ended so far. */
+  lastField: string | null = null
   private quoted = false
-  // The last record's position field: its first byte (overwritten by the CRLF) and where the
-  // rest still is, read only once asked for.
-  private lastOut: Buffer | null = null
-  private lastFirst = 0
-  private lastFrom = 0
-  private lastTo = 0
 
   constructor (private readonly positioned: boolean) {}
 
@@ -86,18 +82,17 @@ export class CopyCsvReader {
     return 2 * chunk.length
   }
 
-  /** `positioned` only: the last field of the last record written, while its buffer has not been written over. */
-  get lastField (): string | null {
-    if (this.lastOut === null) return null
-    return String.fromCharCode(this.lastFirst) + this.lastOut.toString('latin1', this.lastFrom, this.lastTo)
-  }
-
   /** Writes `chunk` into `out` from `at` (`room(chunk)` bytes must be free there); returns where it ends. */
   write (chunk: Buffer, out: Buffer, at: number): number {
     let written = at
     let scanned = 0
     let copied = 0
     let nextQuote = chunk.indexOf(QUOTE)
+    // The last position field cut in this chunk: its first byte (overwritten by the CRLF) and
+    // where the rest still is, read before anything is written over it.
+    let positionFirst = -1
+    let positionFrom = 0
+    let positionTo = 0
     for (;;) {
       if (this.quoted) {
         // A doubled quote inside a field closes and reopens it: the parity stays right.
@@ -120,16 +115,16 @@ export class CopyCsvReader {
         // The field never holds a comma, so the last comma written starts it (it may have come
         // in an earlier chunk).
         const cut = out.lastIndexOf(COMMA, written - 1)
-        this.lastOut = out
-        this.lastFirst = out[cut + 1]!
-        this.lastFrom = cut + 2
-        this.lastTo = written
+        positionFirst = out[cut + 1]!
+        positionFrom = cut + 2
+        positionTo = written
         written = cut
       }
       written += CR_LF.copy(out, written)
       this.records++
       copied = scanned = lf + 1
     }
+    if (positionFirst !== -1) this.lastField = String.fromCharCode(positionFirst) + out.toString('latin1', positionFrom, positionTo)
     return written + chunk.copy(out, written, copied)
   }
 }
