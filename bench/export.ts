@@ -87,9 +87,9 @@ async function exportOverHttp (server: Server, slug: string, token: string): Pro
 function copyReference (orgId: string, settings: 'export' | 'defaults'): { seconds: number, bytes: number } {
   const db = new Kysely<any>({ dialect: new PostgresDialect({ pool: new pg.Pool({ max: 1 }) }) })
   const inlined = withLiterals(memberCsvQuery(db, orgId, {}, MEMBER_EXPORT_COLUMNS, { after: null, limit: null }).compile()).replace(/\s+/g, ' ')
-  const set = settings === 'export' ? Object.entries(EXPORT_PLANNER_SETTINGS).map(([name, value]) => `set ${name} = ${value};`).join(' ') : 'select 1'
+  const set = settings === 'export' ? ['-c', Object.entries(EXPORT_PLANNER_SETTINGS).map(([name, value]) => `set ${name} = ${value};`).join(' ')] : []
   const started = performance.now()
-  const out = spawnSync('psql', [url, '-X', '-q', '-c', set, '-c', `\\copy (${inlined}) TO STDOUT WITH CSV HEADER`], { maxBuffer: 2 ** 31 - 1 })
+  const out = spawnSync('psql', [url, '-X', '-q', ...set, '-c', `\\copy (${inlined}) TO STDOUT WITH CSV HEADER`], { maxBuffer: 2 ** 31 - 1 })
   if (out.status !== 0) throw new Error(`psql failed: ${out.stderr.toString()}`)
   return { seconds: (performance.now() - started) / 1000, bytes: out.stdout.length }
 }

@@ -1,8 +1,9 @@
 // The member export (DESIGN.md section 6): newest first, through an export session (one COPY
 // statement on PostgreSQL, keyset pages on the embedded database), its records written by the
 // database's own CSV writer (COPY ... WITH (FORMAT csv)), so no row becomes a JavaScript value:
-// the bytes go from the database connection to the socket. Every timestamp is ISO 8601 text from SQL, a member's group slugs are aggregated in
-// the same statement, and the formula rule of src/lib/csv.ts is applied in SQL (csvCell).
+// the bytes go from the database connection to the socket. Every timestamp is ISO 8601 text
+// from SQL, a member's group slugs are aggregated in the same statement, and the formula rule of
+// src/lib/csv.ts is applied in SQL (csvCell).
 import { sql, type Kysely } from 'kysely'
 import type { Database, MembershipStatus } from './schema.ts'
 import { beyond, ordered, type KeysetPosition } from './keyset.ts'
