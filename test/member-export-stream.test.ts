@@ -4,6 +4,7 @@ import t from 'tap'
 import { sql } from 'kysely'
 import { bearer, buildTestApp, databaseName, onPostgres, ownerWithOrg, randomSlug } from './helper.ts'
 import { openExportSession } from '../src/db/export-session.ts'
+import { MEMBER_EXPORT_COLUMNS, memberCsvPages } from '../src/db/member-export.ts'
 import { eventually, exportPoolInUse, firstChunkThenPause, insertMembers, listen, openExportBackends, parseCsv, readAll, seedFatMembers, startExport } from './export-helper.ts'
 
 t.comment(`database: ${databaseName}`)
@@ -172,3 +173,25 @@ t.test('an export session plans for a stream: no parallel workers, a sort only a
       await session.close()
     }
   })
+
+t.test('every page of the export ends at a record end, whatever the chunks the database hands on', async (t) => {
+  // Records of ~5 KB in pages of at least 10: the 64 KB chunks end inside records again and again.
+  const ctx = await buildTestApp(t)
+  const owner = await ownerWithOrg(ctx)
+  await seedFatMembers(ctx.app, owner.orgId, 400)
+  const pages = memberCsvPages(ctx.app.database, owner.orgId, {}, MEMBER_EXPORT_COLUMNS, { pageSize: 10, maxSeconds: 60, stallMs: 60_000, slots: 2 })
+  const ids: string[] = []
+  let count = 0
+  for await (const page of pages) {
+    const text = page.csv.toString('utf8')
+    const records = text.split('\r\n')
+    t.equal(records.pop(), '', `page ${count} ends with CRLF`)
+    if (records.length !== page.rows) t.fail(`page ${count}: ${records.length} records, ${page.rows} counted`)
+    for (const r of records) ids.push(r.slice(0, r.indexOf(',')))
+    page.sent?.()
+    count++
+  }
+  t.ok(count > 20, `${count} pages of at least 10 records`)
+  t.equal(ids.length, 401)
+  t.equal(new Set(ids).size, 401, 'no record repeats or is cut')
+})

@@ -128,11 +128,14 @@ t.test('filters and columns', async (t) => {
   }
 })
 
-t.test('microsecond-tied createdAt values across page boundaries appear exactly once', async (t) => {
+t.test('microsecond-tied createdAt values across page and statement boundaries appear exactly once', async (t) => {
+  // Pages of 10; on the embedded database a statement reads ten pages, so rows 97-111 (the 15
+  // tied at .123456) straddle the end of the first statement there.
   const ctx = await buildTestApp(t, { EXPORT_PAGE_SIZE: '10' })
   const owner = await ownerWithOrg(ctx)
   const at = (us: string): string => `2024-05-05T05:05:05.${us}Z`
   const specs = [
+    ...Array.from({ length: 90 }, () => ({ createdAt: at('123458') })),
     ...Array.from({ length: 15 }, () => ({ createdAt: at('123456') })),
     ...Array.from({ length: 6 }, () => ({ createdAt: at('123455') })),
     ...Array.from({ length: 6 }, () => ({ createdAt: at('123457') }))

@@ -40,7 +40,7 @@ export interface ExportSession {
   /**
    * Whether copy() streams (PostgreSQL: the chunks come as the database writes them, held back
    * while they are not read), so one statement can serve a whole export. The embedded database
-   * writes a statement's whole output in memory first.
+   * writes a statement's whole output in memory first, then hands it on in chunks of 64 KB.
    */
   streams: boolean
   /** A Kysely bound to this session (its connection on PostgreSQL). */
@@ -50,6 +50,9 @@ export interface ExportSession {
 }
 
 export const EXPORT_RETRY_AFTER_MS = 5000
+
+/** The size of the chunks the embedded database's COPY output is handed on in (a pg stream's are 64 KB). */
+const EMBEDDED_COPY_SLICE = 1 << 16
 
 /**
  * The planner settings of an export's transaction on PostgreSQL (bench/export.ts runs its `\copy`
@@ -128,9 +131,12 @@ export async function openExportSession (handle: DatabaseHandle, options: Export
       },
       copy: async function * (query) {
         checkDeadline()
-        // PGlite's COPY target in memory: the statement's whole output as one Blob.
+        // PGlite's COPY target in memory: the statement's whole output as one Blob, handed on in
+        // slices as a stream's chunks would be, so a reader can cut pages out of a long statement.
         const { blob } = await lite.query(`copy (${withLiterals(query)}) to '/dev/blob' with (format csv)`)
-        if (blob !== undefined) yield Buffer.from(await blob.arrayBuffer())
+        if (blob === undefined) return
+        const output = Buffer.from(await blob.arrayBuffer())
+        for (let at = 0; at < output.length; at += EMBEDDED_COPY_SLICE) yield output.subarray(at, at + EMBEDDED_COPY_SLICE)
       },
       streams: false,
       close: async () => {

@@ -73,6 +73,8 @@ export class CopyCsvReader {
   records = 0
   /** `positioned` only: the last field of the last record ended so far. */
   lastField: string | null = null
+  /** Where in the output buffer of the last write() that ended a record its CRLF ends. */
+  recordEnd = 0
   private quoted = false
 
   constructor (private readonly positioned: boolean) {}
@@ -121,6 +123,7 @@ export class CopyCsvReader {
         written = cut
       }
       written += CR_LF.copy(out, written)
+      this.recordEnd = written
       this.records++
       copied = scanned = lf + 1
     }
