@@ -47,13 +47,16 @@ const ORDER = { createdAt: 'm.created_at', id: 'm.id' }
 const EMBEDDED_STATEMENT_PAGES = 10
 
 // The formula characters' code points: comparing ascii() (the first character's) with integers
-// costs less than half of comparing left(cell, 1) with texts (all of them are ASCII).
+// costs less than half of comparing left(cell, 1) with texts (all of them are ASCII). All are
+// below the first letter's, so a cell starting with a letter (most) costs one comparison.
 const FORMULA_CODES = FORMULA_CHARACTERS.map((c) => c.charCodeAt(0))
+const ABOVE_FORMULA_CODES = Math.max(...FORMULA_CODES) + 1
 
 /** The formula rule (src/lib/csv.ts) in SQL: a text cell starting with = + - @ tab CR or ' gets one leading '. */
 function csvCell (column: string) {
   const ref = sql.ref(column)
-  return sql<string | null>`case when ascii(${ref}) = any(${sql.val(FORMULA_CODES)}::int[]) then '''' || ${ref} else ${ref} end`
+  const first = sql`ascii(${ref})`
+  return sql<string | null>`case when ${first} < ${sql.lit(ABOVE_FORMULA_CODES)} and ${first} = any(${sql.val(FORMULA_CODES)}::int[]) then '''' || ${ref} else ${ref} end`
 }
 
 /** The last field of every record: the row's keyset position, `created_at/id`, which never needs quotes. */

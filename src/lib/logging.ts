@@ -70,6 +70,9 @@ export function loggerOptions (config: Pick<Config, 'LOG_LEVEL'>): FastifyServer
   }
 }
 
+/** pino's level values ('silent' writes nothing). */
+const LEVELS: Readonly<Record<string, number>> = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60, silent: Infinity }
+
 /**
  * Fastify's request logging, one line per request: nothing when it arrives, and when it has been
  * answered `request` at info (`request errored` at error when the response itself failed) with
@@ -80,7 +83,10 @@ export class RequestLog extends LogController {
   override incomingRequest (): void {}
 
   override requestCompleted (error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
-    if (this.isLogDisabled(request)) return
+    // Built only when it will be written: with logging off (LOG_LEVEL silent, or a level above
+    // info) every answered request would otherwise pay for redacting its URL.
+    const threshold = LEVELS[reply.log.level] // undefined for Fastify's logger when logging is off
+    if (this.isLogDisabled(request) || threshold === undefined || threshold > LEVELS[error ? 'error' : 'info']!) return
     const params = request.params as { orgSlug?: string, orgId?: string } | undefined
     const line = {
       method: request.method,

@@ -6,28 +6,22 @@ import type { OrgApiKey, Organization, OrgRole } from '../db/schema.ts'
 
 export const present = (o: Record<string, unknown>) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== null && v !== undefined))
 
+// A membership's optional fields in the order the API writes them (inviteExpiresAt only while invited).
+const MEMBERSHIP_OPTIONAL = [
+  'id', 'email', 'roleSlug', 'invitedBy', 'invitedAt', 'inviteEmail', 'inviteExpiresAt', 'joinedAt', 'joinedVia',
+  'deactivatedAt', 'createdBy', 'updatedBy', 'createdAt', 'updatedAt'
+] as const satisfies ReadonlyArray<keyof MemberRow>
+
 /** OrgMembership as the seed has it: absent values are left out rather than null. */
 export function toMembership (orgSlug: string, m: MemberRow, extra: { groups?: string[], inviteToken?: string } = {}) {
-  const optional = {
-    id: m.id,
-    email: m.email,
-    roleSlug: m.roleSlug,
-    invitedBy: m.invitedBy,
-    invitedAt: m.invitedAt,
-    inviteEmail: m.inviteEmail,
-    inviteExpiresAt: m.status === 'invited' ? m.inviteExpiresAt : null,
-    joinedAt: m.joinedAt,
-    joinedVia: m.joinedVia,
-    deactivatedAt: m.deactivatedAt,
-    createdBy: m.createdBy,
-    updatedBy: m.updatedBy,
-    createdAt: m.createdAt,
-    updatedAt: m.updatedAt,
-    ...extra
-  }
   const membership: Record<string, unknown> = { orgSlug, userId: m.userId, status: m.status }
-  // Built in place (no intermediate arrays): this runs for every row of every page.
-  for (const [key, value] of Object.entries(optional)) if (value !== null && value !== undefined) membership[key] = value
+  // Field by field, with no intermediate objects: this runs for every row of every page.
+  for (const key of MEMBERSHIP_OPTIONAL) {
+    const value = m[key]
+    if (value != null && (key !== 'inviteExpiresAt' || m.status === 'invited')) membership[key] = value
+  }
+  if (extra.groups !== undefined) membership.groups = extra.groups
+  if (extra.inviteToken !== undefined) membership.inviteToken = extra.inviteToken
   return membership as { orgSlug: string, userId: string, status: MemberRow['status'] } & Record<string, unknown>
 }
 
